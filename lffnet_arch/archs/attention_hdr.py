@@ -1,0 +1,133 @@
+"""The attention-guided skeleton shared by AHDRNet and LFFNet: alignment network, fusion network, reconstruction.
+
+Module names follow AHDRNet (Yan et al. 2019) and the LFFNet paper; the official AHDRNet names are given in
+brackets where they differ, which is what ``scripts/model_conversion/convert_official_ahdrnet.py`` maps.
+"""
+from typing import Callable, List, Tuple
+
+import torch
+from torch import nn
+
+__all__ = ['AttentionGuidedHDRNet', 'SpatialAttention', 'check_hdr_input']
+
+
+def check_hdr_input(lq: torch.Tensor, num_in_ch: int, num_exposure: int) -> None:
+    """Raise ``ValueError`` unless ``lq`` is (B, num_exposure, num_in_ch, H, W)."""
+    expected = f'(B, T={num_exposure}, C={num_in_ch}, H, W)'
+    if lq.dim() != 5:
+        raise ValueError(f'lq must have shape {expected}, got a {lq.dim()}-D tensor of shape {tuple(lq.shape)}.')
+    if lq.shape[2] != num_in_ch:
+        raise ValueError(f'lq must have shape {expected}: {num_in_ch} channels per frame (LDR and HDR-domain RGB), '
+                         f'got {lq.shape[2]} channels (shape {tuple(lq.shape)}).')
+    if lq.shape[1] != num_exposure:
+        raise ValueError(f'lq must have shape {expected}: the network was built for num_exposure={num_exposure} '
+                         f'frames, got {lq.shape[1]} (shape {tuple(lq.shape)}).')
+
+
+class SpatialAttention(nn.Module):
+    """Attention of one non-reference frame against the reference [att{i}1, att{i}2].
+
+    A = sigmoid(conv(LeakyReLU(conv(cat(F_i, F_ref))))), returns F_i * A.
+    """
+
+    def __init__(self, num_feat: int, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.conv_hidden = nn.Conv2d(2 * num_feat, 2 * num_feat, 3, padding=1)
+        self.conv_mask = nn.Conv2d(2 * num_feat, num_feat, 3, padding=1)
+        self.act = nn.LeakyReLU(negative_slope)
+
+    def forward(self, feat: torch.Tensor, ref_feat: torch.Tensor) -> torch.Tensor:
+        """feat, ref_feat: (B, C, H, W) -> attended feat (B, C, H, W)."""
+        mask = torch.sigmoid(self.conv_mask(self.act(self.conv_hidden(torch.cat([feat, ref_feat], dim=1)))))
+        return feat * mask
+
+
+class AttentionGuidedHDRNet(nn.Module):
+    """Attention-guided multi-exposure fusion; subclasses choose the fusion blocks and the fusion convolutions.
+
+    forward: lq (B, T, 6, H, W), each frame's LDR and HDR-domain RGB in [0, 1] -> (B, 3, H, W) linear HDR in [0, 1].
+
+    1. Alignment network: a shared conv extracts features F_i of every frame [conv1]; each non-reference frame is
+       gated by a spatial attention map computed against the reference [att11/att12, att31/att32].
+    2. Fusion network: merge conv over cat(F_1 * A_1, F_ref, F_3 * A_3) (frames in order) [conv2], ``num_block``
+       fusion blocks in series [RDB1..3], global feature fusion of all block outputs [GFF_1x1, GFF_3x3] plus a
+       global residual from the reference features F_ref.
+    3. Reconstruction: conv [conv_up], conv to RGB and sigmoid [conv3].
+
+    Args:
+        num_in_ch (int): Channels per frame. Default: 6.
+        num_out_ch (int): Output channels. Default: 3.
+        num_exposure (int): Frames T >= 2. Default: 3.
+        ref_idx (int): Index of the reference frame in [0, T). Default: 1.
+        num_feat (int): Feature channels. Default: 64.
+        num_block (int): Fusion blocks. Default: 3.
+        official_unused_convs (bool): Add the two convs [attConv1, attConv3] the official AHDRNet defines and never
+            calls (one per non-reference frame), to reproduce the published counts and load official weights.
+        make_block (callable): ``make_block(num_feat)`` builds one fusion block.
+        fusion_conv (callable): ``fusion_conv(in_ch, out_ch, kernel_size, padding=...)`` builds the fusion and
+            reconstruction convs (``nn.Conv2d`` or ``DOConv2d``).
+    """
+
+    def __init__(self,
+                 num_in_ch: int,
+                 num_out_ch: int,
+                 num_exposure: int,
+                 ref_idx: int,
+                 num_feat: int,
+                 num_block: int,
+                 official_unused_convs: bool,
+                 make_block: Callable[[int], nn.Module],
+                 fusion_conv: Callable[..., nn.Module] = nn.Conv2d) -> None:
+        super().__init__()
+        if num_exposure < 2:
+            raise ValueError(f'num_exposure must be >= 2, got {num_exposure}.')
+        if not 0 <= ref_idx < num_exposure:
+            raise ValueError(f'ref_idx must be in [0, {num_exposure - 1}] for num_exposure={num_exposure}, '
+                             f'got {ref_idx}.')
+        if num_block < 1:
+            raise ValueError(f'num_block must be >= 1, got {num_block}.')
+        self.num_in_ch = num_in_ch
+        self.num_exposure = num_exposure
+        self.ref_idx = ref_idx
+
+        # Alignment network.
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, padding=1)
+        self.attention = nn.ModuleList(SpatialAttention(num_feat) for _ in range(num_exposure - 1))
+        if official_unused_convs:
+            self.unused_att_convs = nn.ModuleList(
+                nn.Conv2d(num_feat, num_feat, 3, padding=1) for _ in range(num_exposure - 1))
+        self.lrelu = nn.LeakyReLU(0.01)
+
+        # Fusion network.
+        self.conv_merge = fusion_conv(num_exposure * num_feat, num_feat, 3, padding=1)
+        self.fusion_blocks = nn.ModuleList(make_block(num_feat) for _ in range(num_block))
+        self.gff_1x1 = fusion_conv(num_block * num_feat, num_feat, 1, padding=0)
+        self.gff_3x3 = fusion_conv(num_feat, num_feat, 3, padding=1)
+
+        # Reconstruction.
+        self.conv_up = fusion_conv(num_feat, num_feat, 3, padding=1)
+        self.conv_last = fusion_conv(num_feat, num_out_ch, 3, padding=1)
+
+    def align(self, lq: torch.Tensor) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        """lq (B, T, C_in, H, W) -> (T feature maps (B, C, H, W) with non-reference ones attended, F_ref)."""
+        b, t, c, h, w = lq.shape
+        feats = self.lrelu(self.conv_first(lq.reshape(b * t, c, h, w))).reshape(b, t, -1, h, w).unbind(1)
+        ref_feat = feats[self.ref_idx]
+        others = iter(self.attention)
+        aligned = [feat if i == self.ref_idx else next(others)(feat, ref_feat) for i, feat in enumerate(feats)]
+        return aligned, ref_feat
+
+    def fuse(self, aligned: List[torch.Tensor], ref_feat: torch.Tensor) -> torch.Tensor:
+        """Fusion network: T aligned feature maps (B, C, H, W) -> fused features (B, C, H, W)."""
+        feat = self.conv_merge(torch.cat(aligned, dim=1))
+        block_outputs = []
+        for block in self.fusion_blocks:
+            feat = block(feat)
+            block_outputs.append(feat)
+        return self.gff_3x3(self.gff_1x1(torch.cat(block_outputs, dim=1))) + ref_feat
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        """lq: (B, T, 6, H, W), LDR and HDR-domain in [0, 1] -> (B, 3, H, W) linear HDR in [0, 1]."""
+        check_hdr_input(lq, self.num_in_ch, self.num_exposure)
+        aligned, ref_feat = self.align(lq)
+        return torch.sigmoid(self.conv_last(self.conv_up(self.fuse(aligned, ref_feat))))

@@ -1,0 +1,52 @@
+"""LFFNet: lightweight attention-guided network with frequency-domain fusion (Park, Lee and Cho)."""
+from functools import partial
+
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
+
+from lffnet_arch.archs.attention_hdr import AttentionGuidedHDRNet
+from lffnet_arch.archs.doconv import DOConv2d
+from lffnet_arch.archs.rfft import RFFTBlock
+
+__all__ = ['LFFNet']
+
+DOCONV_PLACEMENTS = ('fusion', 'rfft', 'none')
+
+
+@ARCH_REGISTRY.register()
+class LFFNet(AttentionGuidedHDRNet):
+    """AHDRNet's alignment network with RFFT fusion blocks and DO-Conv layers.
+
+    Parameters at the defaults: 995,459 (``doconv='fusion'`` or ``'rfft'``), 964,355 (``'none'``, and after
+    :func:`~lffnet_arch.archs.fold_doconv`); 31,104 more of each with ``official_unused_convs=True``, which gives the
+    paper's 1,069,315 and 1,038,211.
+
+    Args:
+        num_in_ch (int): Channels per frame (LDR and HDR-domain RGB). Default: 6.
+        num_out_ch (int): Output channels. Default: 3.
+        num_exposure (int): Frames T >= 2. Default: 3.
+        ref_idx (int): Reference frame index. Default: 1.
+        num_feat (int): Feature channels. Default: 64.
+        num_block (int): RFFT blocks. Default: 3.
+        doconv (str): Where DO-Conv replaces plain convs: ``'fusion'`` (the merge, global-feature-fusion and
+            reconstruction convs; the paper's model), ``'rfft'`` (the 3x3 convs inside the RFFT blocks; an equally
+            valid reading of the paper with the same count) or ``'none'`` (the "baseline w/ RFFT" ablation).
+            Default: 'fusion'.
+        official_unused_convs (bool): Add the two convs the official AHDRNet never calls. Default: False.
+    """
+
+    def __init__(self,
+                 num_in_ch: int = 6,
+                 num_out_ch: int = 3,
+                 num_exposure: int = 3,
+                 ref_idx: int = 1,
+                 num_feat: int = 64,
+                 num_block: int = 3,
+                 doconv: str = 'fusion',
+                 official_unused_convs: bool = False) -> None:
+        if doconv not in DOCONV_PLACEMENTS:
+            raise ValueError(f'doconv must be one of {DOCONV_PLACEMENTS}, got {doconv!r}.')
+        super().__init__(num_in_ch, num_out_ch, num_exposure, ref_idx, num_feat, num_block, official_unused_convs,
+                         make_block=partial(RFFTBlock, doconv=doconv == 'rfft'),
+                         fusion_conv=DOConv2d if doconv == 'fusion' else nn.Conv2d)
+        self.doconv = doconv

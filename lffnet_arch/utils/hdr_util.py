@@ -1,0 +1,126 @@
+"""HDR image helpers shared by the dataset, losses, metrics, model and scripts.
+
+BasicSR's image helpers are written for 8-bit data (``imfrombytes(float32=True)`` divides by 255, ``tensor2img``
+rounds to 8 bit), which is wrong for 16-bit LDR frames and float HDR images; these are the HDR-correct
+counterparts. Arrays are RGB (H, W, 3); BGR exists only at the cv2 read/write boundary.
+"""
+import math
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+
+# OpenCV 4.x reads and writes OpenEXR only when this is set before cv2 is first imported.
+os.environ.setdefault('OPENCV_IO_ENABLE_OPENEXR', '1')
+import cv2  # noqa: E402
+
+__all__ = [
+    'MU', 'exr_supported', 'imwrite_atomic', 'ldr_to_hdr', 'mu_law', 'read_hdr', 'read_ldr', 'tonemap_preview',
+    'write_hdr'
+]
+
+MU = 5000.0
+PathLike = Union[str, os.PathLike]
+ArrayOrTensor = Union[np.ndarray, torch.Tensor]
+
+
+def mu_law(x: ArrayOrTensor, mu: float = MU) -> ArrayOrTensor:
+    """Mu-law tonemapping T(x) = log(1 + mu x) / log(1 + mu) for linear HDR values in [0, 1]."""
+    if isinstance(x, torch.Tensor):
+        return torch.log1p(mu * x) / math.log1p(mu)
+    return (np.log1p(mu * x) / np.log1p(mu)).astype(np.result_type(x, np.float32), copy=False)
+
+
+def ldr_to_hdr(ldr: ArrayOrTensor, exposure: float, gamma: float = 2.2) -> ArrayOrTensor:
+    """HDR-domain image H = L ** gamma / t of an LDR frame L in [0, 1] with exposure time t."""
+    return ldr**gamma / exposure
+
+
+def _imread(path: PathLike, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'Image file not found: {path}')
+    # np.fromfile + imdecode also handles non-ASCII paths, which cv2.imread does not on every platform.
+    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), flags)
+    if img is None:
+        raise ValueError(f'Cannot decode image file {path}: not an image format OpenCV can read, or corrupt.')
+    return img
+
+
+def _to_rgb(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        return np.repeat(img[..., None], 3, axis=2)
+    if img.shape[2] == 4:
+        img = img[..., :3]
+    return img[..., ::-1]
+
+
+def read_ldr(path: PathLike) -> np.ndarray:
+    """Read an 8- or 16-bit LDR frame (TIFF, PNG, JPEG) as float32 RGB (H, W, 3) in [0, 1].
+
+    16-bit data is divided by 65535 and 8-bit data by 255, whatever the file format.
+    """
+    img = _imread(path)
+    if img.dtype == np.uint16:
+        scale = 65535.0
+    elif img.dtype == np.uint8:
+        scale = 255.0
+    else:
+        raise ValueError(f'LDR frame {path} has pixel type {img.dtype}; expected 8- or 16-bit unsigned integers.')
+    return np.ascontiguousarray(_to_rgb(img), dtype=np.float32) / scale
+
+
+def exr_supported() -> bool:
+    """Whether this OpenCV build can encode (and so decode) OpenEXR; the opencv-python 5.0 wheel cannot."""
+    try:
+        return bool(cv2.imencode('.exr', np.zeros((1, 1, 3), np.float32))[0])
+    except cv2.error:
+        return False
+
+
+def read_hdr(path: PathLike) -> np.ndarray:
+    """Read a linear HDR image (Radiance ``.hdr``, or ``.exr`` where OpenCV supports it) as float32 RGB (H, W, 3)."""
+    path = Path(path)
+    if path.suffix.lower() == '.exr' and not exr_supported():
+        raise ValueError(f'Cannot read {path}: this OpenCV build ({cv2.__version__}) has no OpenEXR support. '
+                         'Convert it to Radiance .hdr, or install an OpenCV build with OpenEXR.')
+    img = _imread(path)
+    if img.dtype != np.float32:
+        raise ValueError(f'HDR image {path} decoded as {img.dtype}; expected floating-point data (.hdr or .exr).')
+    return np.ascontiguousarray(_to_rgb(img))
+
+
+def imwrite_atomic(path: PathLike, img: np.ndarray, params: tuple = ()) -> None:
+    """Write an image through cv2 to a temporary file and rename it, so no partial file is left behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(path.suffix, img, list(params))
+    if not ok:
+        raise ValueError(f'OpenCV cannot encode {path.suffix} images (writing {path}).')
+    tmp = path.with_name(f'.{path.name}.tmp')
+    buf.tofile(str(tmp))
+    os.replace(tmp, path)
+
+
+def write_hdr(path: PathLike, hdr: np.ndarray) -> None:
+    """Write a linear float RGB image (H, W, 3) as ``.hdr`` (RGBE) or ``.exr`` (where supported)."""
+    path = Path(path)
+    if path.suffix.lower() not in ('.hdr', '.exr'):
+        raise ValueError(f'HDR output must end in .hdr or .exr, got {path}.')
+    if path.suffix.lower() == '.exr' and not exr_supported():
+        raise ValueError(f'Cannot write {path}: this OpenCV build ({cv2.__version__}) has no OpenEXR support.')
+    imwrite_atomic(path, np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32))
+
+
+def tonemap_preview(hdr: np.ndarray, percentile: float = 99.5, mu: float = MU) -> np.ndarray:
+    """8-bit RGB preview of a linear HDR image: scale so ``percentile`` maps to 1, then mu-law.
+
+    The same tonemapper serves validation images and inference previews. Normalising by a high percentile
+    first keeps dim results from looking dark and bright light sources from washing the image out.
+    """
+    hdr = np.nan_to_num(np.asarray(hdr, dtype=np.float32), nan=0.0, posinf=0.0).clip(0, None)
+    scale = float(np.percentile(hdr, percentile)) if hdr.size else 0.0
+    normalised = hdr / scale if scale > 0 else hdr
+    return np.round(mu_law(normalised.clip(0, 1), mu) * 255).astype(np.uint8)
