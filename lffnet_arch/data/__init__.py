@@ -1,0 +1,1 @@
+"""Registered data of the plugin; importing the package registers them in BasicSR."""

@@ -1,0 +1,1 @@
+"""Registered metrics of the plugin; importing the package registers them in BasicSR."""

@@ -1,0 +1,1 @@
+"""Registered models of the plugin; importing the package registers them in BasicSR."""
