@@ -3,7 +3,7 @@
 Module names follow AHDRNet (Yan et al. 2019) and the LFFNet paper; the official AHDRNet names are given in
 brackets where they differ, which is what ``scripts/model_conversion/convert_official_ahdrnet.py`` maps.
 """
-from typing import Callable, List, Tuple
+from typing import Callable
 
 import torch
 from torch import nn
@@ -108,7 +108,7 @@ class AttentionGuidedHDRNet(nn.Module):
         self.conv_up = fusion_conv(num_feat, num_feat, 3, padding=1)
         self.conv_last = fusion_conv(num_feat, num_out_ch, 3, padding=1)
 
-    def align(self, lq: torch.Tensor) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def align(self, lq: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """lq (B, T, C_in, H, W) -> (T feature maps (B, C, H, W) with non-reference ones attended, F_ref)."""
         b, t, c, h, w = lq.shape
         feats = self.lrelu(self.conv_first(lq.reshape(b * t, c, h, w))).reshape(b, t, -1, h, w).unbind(1)
@@ -117,7 +117,7 @@ class AttentionGuidedHDRNet(nn.Module):
         aligned = [feat if i == self.ref_idx else next(others)(feat, ref_feat) for i, feat in enumerate(feats)]
         return aligned, ref_feat
 
-    def fuse(self, aligned: List[torch.Tensor], ref_feat: torch.Tensor) -> torch.Tensor:
+    def fuse(self, aligned: list[torch.Tensor], ref_feat: torch.Tensor) -> torch.Tensor:
         """Fusion network: T aligned feature maps (B, C, H, W) -> fused features (B, C, H, W)."""
         feat = self.conv_merge(torch.cat(aligned, dim=1))
         block_outputs = []

@@ -35,11 +35,12 @@ class RFFTBlock(nn.Module):
         )
 
     def frequency_branch(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, C, H, W). The FFTs run in float32 (half-precision FFT needs power-of-two sizes)."""
+        """(B, C, H, W) -> (B, C, H, W). Half-precision input is transformed in float32 (half FFTs need 2^n sizes)."""
         height, width = x.shape[-2:]
-        spectrum = torch.fft.rfft2(x.float(), norm='backward')
+        fft_dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        spectrum = torch.fft.rfft2(x.to(fft_dtype), norm='backward')
         stacked = torch.cat([spectrum.real, spectrum.imag], dim=1)
-        real, imag = self.frequency(stacked.to(x.dtype)).float().chunk(2, dim=1)
+        real, imag = self.frequency(stacked.to(x.dtype)).to(fft_dtype).chunk(2, dim=1)
         # s=(H, W) restores odd widths, which rfft2 folds into W // 2 + 1 bins.
         return torch.fft.irfft2(torch.complex(real, imag), s=(height, width), norm='backward').to(x.dtype)
 
