@@ -1,12 +1,19 @@
 """Workarounds for running basicsr 1.4.2 (the latest PyPI release, 2022) on the current torch/torchvision stack.
 
-Every workaround lives here, cites the upstream report and has a test in ``tests/test_compat.py``. Nothing in
-site-packages is edited; :func:`apply` only adds what basicsr expects to find before basicsr is imported.
-Import-time patches are applied by ``lffnet_arch/__init__.py``; run-time fixes (resume, distributed training,
-options parsing) are added by the training issue next to the code that needs them.
+Every workaround lives here, cites the upstream report or the failing line, and has a test in
+``tests/test_compat.py``. Nothing in site-packages is edited: :func:`apply`, called by ``import lffnet_arch``, adds
+the module basicsr expects before basicsr is imported, then replaces a few basicsr functions by corrected versions
+(module attributes, looked up at call time by ``basicsr.train`` / ``basicsr.test``). All of them keep basicsr's
+behaviour where it already works.
 """
+import os
 import sys
 import types
+import warnings
+from collections import Counter, OrderedDict
+from os import path as osp
+
+import torch
 
 __all__ = ['apply', 'install_functional_tensor_shim']
 
@@ -20,7 +27,7 @@ def install_functional_tensor_shim() -> bool:
     operation, so an alias module restores the import.
 
     Returns:
-        bool: True when the alias was installed, False when torchvision still ships the module.
+        bool: True when the alias was installed, False when it exists already.
     """
     name = 'torchvision.transforms.functional_tensor'
     if name in sys.modules:
@@ -38,6 +45,156 @@ def install_functional_tensor_shim() -> bool:
     return True
 
 
+def safe_ordered_yaml():
+    """(Loader, Dumper) like ``basicsr.utils.options.ordered_yaml``, but the Loader is YAML's safe loader.
+
+    basicsr parses options files with PyYAML's full ``Loader``/``CLoader``, which constructs arbitrary Python objects
+    from tags such as ``!!python/object/apply:os.system``: opening an options file could run code
+    (XPixelGroup/BasicSR#768). Options are plain data, so the safe loader (mappings kept in order) reads every valid
+    options file and rejects such tags with ``yaml.constructor.ConstructorError``.
+    """
+    import yaml
+
+    class OrderedSafeLoader(yaml.SafeLoader):
+        pass
+
+    class OrderedDumper(yaml.SafeDumper):
+        pass
+
+    def construct_mapping(loader, node):
+        return OrderedDict(loader.construct_pairs(node))
+
+    def represent_ordered_dict(dumper, data):
+        return dumper.represent_dict(data.items())
+
+    OrderedSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    OrderedDumper.add_representer(OrderedDict, represent_ordered_dict)
+    return OrderedSafeLoader, OrderedDumper
+
+
+def dist_backend() -> str:
+    """``nccl`` when CUDA is available, else ``gloo`` (the only backend that runs on CPU)."""
+    return 'nccl' if torch.cuda.is_available() else 'gloo'
+
+
+def init_dist(launcher: str, backend=None, **kwargs) -> None:
+    """``basicsr.utils.dist_util.init_dist`` that also works without GPUs.
+
+    basicsr hard-codes the nccl backend and calls ``torch.cuda.set_device(rank % torch.cuda.device_count())``,
+    which raises ``ZeroDivisionError`` on a CPU-only machine (``basicsr/utils/dist_util.py``). Here the backend is
+    nccl on GPUs and gloo on CPU, and the device is set only when there is one.
+    """
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    if launcher != 'pytorch':
+        from basicsr.utils import dist_util
+        return dist_util.init_dist(launcher, backend=backend or 'nccl', **kwargs)
+    if mp.get_start_method(allow_none=True) is None:
+        mp.set_start_method('spawn')
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', os.environ['RANK'])) % torch.cuda.device_count())
+    dist.init_process_group(backend=backend or dist_backend(), **kwargs)
+
+
+def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
+    """``BaseModel.model_to_device`` without the CUDA assumption.
+
+    basicsr wraps the network in ``DistributedDataParallel(net, device_ids=[torch.cuda.current_device()])``, which
+    fails without a GPU (``basicsr/models/base_model.py``). CPU modules must be wrapped with ``device_ids=None``.
+    """
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    net = net.to(self.device)
+    if self.opt['dist']:
+        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+        net = DistributedDataParallel(
+            net, device_ids=device_ids, find_unused_parameters=self.opt.get('find_unused_parameters', False))
+    elif self.opt['num_gpu'] > 1:
+        net = DataParallel(net)
+    return net
+
+
+def load_resume_state(opt: dict):
+    """``basicsr.train.load_resume_state`` that works on CPU and from any working directory.
+
+    basicsr looks for ``--auto_resume`` states in ``experiments/<name>`` relative to the *working directory*, so a
+    run started elsewhere silently restarts from iteration 0, while the run itself writes to
+    ``<root_path>/experiments/<name>``; and it maps the state onto ``torch.cuda.current_device()``, which fails
+    without a GPU (``basicsr/train.py``). Here the state comes from the experiment the run writes to, onto the
+    run's device, and is read with ``weights_only=True`` (the scheduler state holds a ``collections.Counter``,
+    allowed explicitly).
+    """
+    from basicsr.utils import scandir
+    from basicsr.utils.misc import check_resume
+
+    resume_state_path = None
+    if opt['auto_resume']:
+        state_dir = opt['path']['training_states']
+        if osp.isdir(state_dir):
+            iters = [int(name[:-len('.state')]) for name in scandir(state_dir, suffix='.state', recursive=False)
+                     if name[:-len('.state')].isdigit()]
+            if iters:
+                resume_state_path = osp.join(state_dir, f'{max(iters)}.state')
+                opt['path']['resume_state'] = resume_state_path
+    elif opt['path'].get('resume_state'):
+        resume_state_path = opt['path']['resume_state']
+
+    if resume_state_path is None:
+        return None
+    if not osp.isfile(resume_state_path):
+        raise FileNotFoundError(f'path.resume_state: no training state at {resume_state_path}.')
+    device = torch.device('cuda', torch.cuda.current_device()) if opt['num_gpu'] != 0 else torch.device('cpu')
+    with torch.serialization.safe_globals([Counter]):
+        resume_state = torch.load(resume_state_path, map_location=device, weights_only=True)
+    check_resume(opt, resume_state['iter'])
+    return resume_state
+
+
+def fix_dataloader_options(opt: dict) -> dict:
+    """Adjust data-loading options that cannot work as written on this machine; return ``opt``.
+
+    - ``prefetch_mode: cuda`` needs a GPU (``CUDAPrefetcher`` calls ``torch.cuda.Stream``); without one it falls back
+      to the plain loader, with a warning.
+    - Distributed training switches multiprocessing to ``spawn``; basicsr then re-creates its DataLoader workers
+      every epoch, which re-imports torch in each and costs seconds per epoch on small datasets. Workers are kept
+      alive across epochs (``persistent_workers: true``) unless the options say otherwise.
+    """
+    for name, dataset_opt in opt.get('datasets', {}).items():
+        if dataset_opt.get('phase') != 'train':
+            continue
+        if dataset_opt.get('prefetch_mode') == 'cuda' and (opt['num_gpu'] == 0 or not torch.cuda.is_available()):
+            warnings.warn(f'datasets.{name}.prefetch_mode is "cuda" but no GPU is used; using the plain data loader.',
+                          stacklevel=2)
+            dataset_opt['prefetch_mode'] = None
+        if dataset_opt.get('num_worker_per_gpu', 0) > 0:
+            dataset_opt.setdefault('persistent_workers', True)
+    return opt
+
+
+def _wrap_parse_options(parse_options):
+
+    def parse_options_fixed(root_path, is_train=True):
+        opt, args = parse_options(root_path, is_train=is_train)
+        return fix_dataloader_options(opt), args
+
+    parse_options_fixed.__wrapped__ = parse_options
+    return parse_options_fixed
+
+
 def apply() -> None:
-    """Apply every import-time workaround; idempotent."""
+    """Apply every workaround; idempotent."""
     install_functional_tensor_shim()
+
+    import basicsr.test
+    import basicsr.train
+    import basicsr.utils.options
+    from basicsr.models.base_model import BaseModel
+
+    basicsr.utils.options.ordered_yaml = safe_ordered_yaml
+    basicsr.utils.options.init_dist = init_dist
+    basicsr.train.load_resume_state = load_resume_state
+    BaseModel.model_to_device = model_to_device
+    for module in (basicsr.train, basicsr.test):
+        if not hasattr(module.parse_options, '__wrapped__'):
+            module.parse_options = _wrap_parse_options(module.parse_options)

@@ -1,1 +1,4 @@
-"""Registered models of the plugin; importing the package registers them in BasicSR."""
+"""Registered models; importing the package registers ``HDRModel`` in BasicSR's ``MODEL_REGISTRY``."""
+from lffnet_arch.models.hdr_model import HDRModel
+
+__all__ = ['HDRModel']

@@ -1,0 +1,191 @@
+"""HDRModel: BasicSR's SRModel adapted to multi-exposure HDR fusion."""
+import os
+from collections import OrderedDict
+from os import path as osp
+
+import numpy as np
+import torch
+from basicsr.losses import build_loss
+from basicsr.metrics import calculate_metric
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
+from basicsr.utils.registry import MODEL_REGISTRY
+from tqdm import tqdm
+
+from lffnet_arch.utils.hdr_util import imwrite_atomic, tonemap_preview, write_hdr
+
+__all__ = ['HDRModel', 'save_atomic']
+
+
+def save_atomic(obj, path: str) -> None:
+    """``torch.save`` to a temporary file, then rename: an interrupted save leaves no file that looks complete."""
+    tmp = f'{path}.tmp'
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _to_hwc(tensor: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) or (3, H, W) float tensor -> float32 RGB array (H, W, 3)."""
+    return tensor.detach().float().cpu().reshape(-1, *tensor.shape[-2:]).permute(1, 2, 0).numpy()
+
+
+@MODEL_REGISTRY.register()
+class HDRModel(SRModel):
+    """Training, validation and testing of multi-exposure HDR fusion networks.
+
+    Any network registered in ``ARCH_REGISTRY`` that maps ``lq`` (B, T, 6, H, W) to (B, 3, H, W) linear HDR works.
+    Overrides of :class:`basicsr.models.sr_model.SRModel`:
+
+    - ``init_training_settings``: builds every loss listed under ``train.losses`` (a mapping name -> loss options;
+      BasicSR's ``pixel_opt`` is accepted too and logged as ``l_pix``), plus EMA, optimizer and schedulers as SRModel.
+    - ``optimize_parameters``: sums the losses, logs each as ``l_<name>`` and the sum as ``l_total``.
+    - ``test``: whole-image inference, or tiled when ``val.tile_size`` is set (the log says so: the RFFT blocks see
+      the whole input, so tiled results differ).
+    - ``nondist_validation``: HDR metrics on float linear HDR (not 8-bit images), saving ``.hdr`` and a tonemapped
+      ``.png`` per image.
+    - ``save_network`` / ``save_training_state``: written atomically.
+
+    Extra options read: ``train.losses``, ``val.tile_size``, ``val.tile_overlap``, ``val.save_img``, ``val.pbar``.
+    """
+
+    def init_training_settings(self) -> None:
+        self.net_g.train()
+        train_opt = self.opt['train']
+        self.ema_decay = train_opt.get('ema_decay', 0)
+        if self.ema_decay > 0:
+            self._init_ema()
+        self.losses = self._build_losses(train_opt)
+        self.setup_optimizers()
+        self.setup_schedulers()
+
+    def _init_ema(self) -> None:
+        from basicsr.archs import build_network
+
+        get_root_logger().info(f'Use Exponential Moving Average with decay: {self.ema_decay}')
+        self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
+        load_path = self.opt['path'].get('pretrain_network_g')
+        if load_path is not None:
+            self.load_network(self.net_g_ema, load_path, self.opt['path'].get('strict_load_g', True), 'params_ema')
+        else:
+            self.model_ema(0)
+        self.net_g_ema.eval()
+
+    def _build_losses(self, train_opt: dict) -> 'OrderedDict[str, torch.nn.Module]':
+        loss_opts = OrderedDict(train_opt.get('losses') or {})
+        if train_opt.get('pixel_opt'):
+            loss_opts['pix'] = train_opt['pixel_opt']
+        if not loss_opts:
+            raise ValueError('train.losses is empty: list at least one loss, e.g. '
+                             '"losses: {mu_l1: {type: MuLawL1Loss, loss_weight: 1.0}}".')
+        losses = OrderedDict()
+        for name, loss_opt in loss_opts.items():
+            if not isinstance(loss_opt, dict) or 'type' not in loss_opt:
+                raise ValueError(f'train.losses.{name} must be a mapping with a "type", got {loss_opt!r}.')
+            losses[name] = build_loss(dict(loss_opt)).to(self.device)
+        return losses
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        self.optimizer_g.zero_grad()
+        self.output = self.net_g(self.lq)
+        loss_dict = OrderedDict()
+        for name, criterion in self.losses.items():
+            loss_dict[f'l_{name}'] = criterion(self.output, self.gt)
+        l_total = sum(loss_dict.values())
+        loss_dict['l_total'] = l_total
+        l_total.backward()
+        self.optimizer_g.step()
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def test(self) -> None:
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
+        was_training = net.training
+        net.eval()
+        tile_size = self.opt.get('val', {}).get('tile_size')
+        with torch.no_grad():
+            if tile_size:
+                from lffnet_arch.utils.tiling import tiled_forward
+
+                overlap = self.opt['val'].get('tile_overlap', 32)
+                self.output = tiled_forward(net, self.lq, tile_size, overlap)
+            else:
+                self.output = net(self.lq)
+        net.train(was_training)
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img) -> None:
+        dataset_name = dataloader.dataset.opt['name']
+        val_opt = self.opt['val']
+        metric_opts = val_opt.get('metrics') or {}
+        if val_opt.get('tile_size'):
+            get_root_logger().info(
+                f'Validation on {dataset_name} runs in {val_opt["tile_size"]}px tiles '
+                f'(overlap {val_opt.get("tile_overlap", 32)}): RFFT blocks see each tile only, so the figures differ '
+                'from whole-image inference.')
+        if metric_opts:
+            if not hasattr(self, 'metric_results'):
+                self.metric_results = {}
+            self._initialize_best_metric_results(dataset_name)
+            self.metric_results = {name: 0.0 for name in metric_opts}
+        pbar = tqdm(total=len(dataloader), unit='image') if val_opt.get('pbar', False) else None
+
+        for val_data in dataloader:
+            name = val_data['key'][0]
+            self.feed_data(val_data)
+            self.test()
+            pred = _to_hwc(self.output[0])
+            if save_img:
+                self._save_result(pred, name, dataset_name, current_iter)
+            if metric_opts and hasattr(self, 'gt'):
+                data = {'img': pred, 'img2': _to_hwc(self.gt[0])}
+                for metric, opt_ in metric_opts.items():
+                    self.metric_results[metric] += calculate_metric(data, opt_)
+            for attr in ('lq', 'gt', 'output'):
+                if hasattr(self, attr):
+                    delattr(self, attr)
+            if pbar is not None:
+                pbar.update(1)
+                pbar.set_description(f'Test {name}')
+        if pbar is not None:
+            pbar.close()
+
+        if metric_opts:
+            for metric in self.metric_results:
+                self.metric_results[metric] /= len(dataloader)
+                self._update_best_metric_result(dataset_name, metric, self.metric_results[metric], current_iter)
+            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _save_result(self, pred: np.ndarray, name: str, dataset_name: str, current_iter) -> None:
+        if self.opt['is_train']:
+            stem = osp.join(self.opt['path']['visualization'], name, f'{name}_{current_iter}')
+        else:
+            suffix = self.opt['val'].get('suffix') or self.opt['name']
+            stem = osp.join(self.opt['path']['visualization'], dataset_name, f'{name}_{suffix}')
+        write_hdr(f'{stem}.hdr', pred)
+        imwrite_atomic(f'{stem}.png', tonemap_preview(pred)[..., ::-1])
+
+    @master_only
+    def save_network(self, net, net_label, current_iter, param_key='params') -> None:
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        if len(nets) != len(keys):
+            raise ValueError(f'save_network: {len(nets)} networks but {len(keys)} param keys.')
+        label = 'latest' if current_iter == -1 else current_iter
+        save_dict = {}
+        for net_, key in zip(nets, keys):
+            state = self.get_bare_model(net_).state_dict()
+            save_dict[key] = OrderedDict((k.removeprefix('module.'), v.cpu()) for k, v in state.items())
+        save_atomic(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
+
+    @master_only
+    def save_training_state(self, epoch, current_iter) -> None:
+        if current_iter == -1:
+            return
+        state = {
+            'epoch': epoch,
+            'iter': current_iter,
+            'optimizers': [o.state_dict() for o in self.optimizers],
+            'schedulers': [s.state_dict() for s in self.schedulers],
+        }
+        save_atomic(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
