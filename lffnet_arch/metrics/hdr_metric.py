@@ -1,0 +1,255 @@
+"""HDR metrics of the Kalantari protocol: PSNR and SSIM on mu-law tonemapped (``_mu``) and linear (``_l``) images.
+
+Both images are linear HDR, clipped to [0, 1] first; the ``_mu`` metrics then apply the mu-law tonemap T of
+:func:`lffnet_arch.utils.hdr_util.mu_law`. PSNR uses data range 1 over the whole image (no border crop); identical
+images give ``float('inf')`` as in BasicSR. SSIM is Wang et al.'s: 11x11 Gaussian window with sigma 1.5, data range
+1, K1 = 0.01, K2 = 0.03, population (biased) covariance, averaged over the positions where the window fits inside the
+image, per channel, then over channels. That equals ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=2)``, which the tests use as the reference; it is
+implemented here (float64 separable filtering: scipy for arrays, torch for batched tensors on any device) so it
+computes in float64 whatever the input precision (skimage keeps float32 inputs in float32) and does not depend on
+scikit-image defaults; on a 1500x1000 image it takes well under a second, about as long as skimage.
+
+A test set's figure is the mean of the per-image values. The numpy functions follow BasicSR's metric signature
+(``img`` the prediction, ``img2`` the ground truth, both (H, W, C) float RGB); the ``_pt`` functions take
+(B, C, H, W) tensors and return (B,). BasicSR's ``crop_border``, ``input_order`` and ``test_y_channel`` options are
+accepted only at the protocol's values (0, 'HWC', False) and raise ``ValueError`` otherwise, so an options file
+copied from a super-resolution setup cannot silently change the protocol.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from basicsr.utils.registry import METRIC_REGISTRY
+from scipy import ndimage
+
+from lffnet_arch.utils.hdr_util import MU, mu_law
+
+__all__ = [
+    'calculate_psnr_l', 'calculate_psnr_l_pt', 'calculate_psnr_mu', 'calculate_psnr_mu_pt', 'calculate_ssim_l',
+    'calculate_ssim_l_pt', 'calculate_ssim_mu', 'calculate_ssim_mu_pt', 'ssim_numpy',
+    'ssim_tensor'
+]
+
+SSIM_SIGMA = 1.5
+SSIM_WINDOW = 11
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def _gaussian_taps() -> torch.Tensor:
+    offsets = torch.arange(SSIM_WINDOW, dtype=torch.float64) - SSIM_WINDOW // 2
+    taps = torch.exp(-offsets**2 / (2 * SSIM_SIGMA**2))
+    return taps / taps.sum()
+
+
+_SSIM_TAPS = _gaussian_taps()
+
+
+def _check_protocol_options(name: str, crop_border: int, input_order: str, test_y_channel: bool) -> None:
+    if crop_border != 0:
+        raise ValueError(f'{name}: the Kalantari protocol uses the whole image, so crop_border must be 0; '
+                         f'got {crop_border}.')
+    if input_order != 'HWC':
+        raise ValueError(f"{name}: expects (H, W, C) arrays, so input_order must be 'HWC'; got {input_order!r}.")
+    if test_y_channel:
+        raise ValueError(f'{name}: HDR metrics are computed on RGB, so test_y_channel must be False.')
+
+
+def _prepare_numpy(img: np.ndarray, img2: np.ndarray, name: str) -> tuple:
+    """Validate a prediction / GT pair of (H, W, C) float arrays and return them clipped to [0, 1] in float64."""
+    for label, arr in (('img', img), ('img2', img2)):
+        if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
+            found = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
+            raise ValueError(f'{name}: {label} must be a float numpy array of linear HDR values (not an 8-bit '
+                             f'image from tensor2img); got {found}.')
+    if img.ndim != 3 or img.shape != img2.shape:
+        raise ValueError(f'{name}: expects img and img2 of the same shape (H, W, C); got {img.shape} and '
+                         f'{img2.shape}.')
+    return np.clip(img.astype(np.float64), 0, 1), np.clip(img2.astype(np.float64), 0, 1)
+
+
+def _prepare_tensor(img: torch.Tensor, img2: torch.Tensor, name: str) -> tuple:
+    """Validate a prediction / GT pair of (B, C, H, W) float tensors and return them clipped to [0, 1] in float64."""
+    for label, tensor in (('img', img), ('img2', img2)):
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+            found = tensor.dtype if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            raise ValueError(f'{name}: {label} must be a float tensor of linear HDR values; got {found}.')
+    if img.dim() != 4 or img.shape != img2.shape:
+        raise ValueError(f'{name}: expects img and img2 of the same shape (B, C, H, W); got {tuple(img.shape)} and '
+                         f'{tuple(img2.shape)}.')
+    return img.detach().to(torch.float64).clamp(0, 1), img2.detach().to(torch.float64).clamp(0, 1)
+
+
+def _psnr_numpy(x: np.ndarray, y: np.ndarray) -> float:
+    mse = float(np.mean((x - y)**2))
+    return float('inf') if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def _psnr_tensor(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    mse = ((x - y)**2).mean(dim=(1, 2, 3))
+    return 10 * torch.log10(1 / mse)  # 1 / 0 = inf: identical images give inf, as BasicSR
+
+
+def _check_ssim_size(height: int, width: int) -> None:
+    if min(height, width) < SSIM_WINDOW:
+        raise ValueError(f'SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} (its Gaussian window); got '
+                         f'{height}x{width}.')
+
+
+def _ssim_map(mu_a, mu_b, e_aa, e_bb, e_ab):
+    """SSIM map from local means and second moments (numpy arrays or tensors alike)."""
+    c1, c2 = SSIM_K1**2, SSIM_K2**2
+    var_a, var_b, cov = e_aa - mu_a**2, e_bb - mu_b**2, e_ab - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+
+
+def ssim_tensor(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM of Wang et al. per sample: (B, C, H, W) float64 in [0, 1] -> (B,), mean over channels.
+
+    Raises:
+        ValueError: H or W is smaller than the 11x11 window.
+    """
+    batch, channels, height, width = x.shape
+    _check_ssim_size(height, width)
+    taps = _SSIM_TAPS.to(device=x.device, dtype=x.dtype)
+    per_channel = []
+    # One channel at a time keeps the filtered maps of a 1500x1000 image at ~60 MB per sample.
+    for c in range(channels):
+        a, b = x[:, c:c + 1], y[:, c:c + 1]
+        moments = torch.cat([a, b, a * a, b * b, a * b])  # (5B, 1, H, W)
+        # 'valid' convolution: only windows fully inside the image, as skimage after its crop of 5 pixels.
+        moments = F.conv2d(F.conv2d(moments, taps.view(1, 1, -1, 1)), taps.view(1, 1, 1, -1))
+        per_channel.append(_ssim_map(*moments.split(batch)).mean(dim=(1, 2, 3)))
+    return torch.stack(per_channel, dim=1).mean(dim=1)
+
+
+def ssim_numpy(x: np.ndarray, y: np.ndarray) -> float:
+    """SSIM of Wang et al.: (H, W, C) float64 in [0, 1] -> mean over channels; same result as :func:`ssim_tensor`.
+
+    scipy's separable filtering runs several times faster on the CPU than torch's float64 convolution.
+
+    Raises:
+        ValueError: H or W is smaller than the 11x11 window.
+    """
+    _check_ssim_size(*x.shape[:2])
+    taps = _SSIM_TAPS.numpy()
+    crop = SSIM_WINDOW // 2
+
+    def local_mean(arr: np.ndarray) -> np.ndarray:
+        # Filtering the whole image and cropping the border keeps exactly the windows that fit inside it.
+        filtered = ndimage.correlate1d(ndimage.correlate1d(arr, taps, axis=0), taps, axis=1)
+        return filtered[crop:-crop, crop:-crop]
+
+    per_channel = []
+    for c in range(x.shape[2]):
+        a, b = np.ascontiguousarray(x[..., c]), np.ascontiguousarray(y[..., c])
+        per_channel.append(_ssim_map(*(local_mean(m) for m in (a, b, a * a, b * b, a * b))).mean())
+    return float(np.mean(per_channel))
+
+
+@METRIC_REGISTRY.register()
+def calculate_psnr_mu(img: np.ndarray, img2: np.ndarray, mu: float = MU, crop_border: int = 0,
+                      input_order: str = 'HWC', test_y_channel: bool = False, **kwargs) -> float:
+    """PSNR-mu: PSNR (data range 1) between T(clip(img)) and T(clip(img2)), T the mu-law tonemap.
+
+    Args:
+        img (ndarray): Prediction, (H, W, C) float linear HDR.
+        img2 (ndarray): Ground truth, (H, W, C) float linear HDR.
+        mu (float): Mu-law compression. Default: 5000.
+        crop_border, input_order, test_y_channel: BasicSR options, accepted only as 0, 'HWC', False.
+
+    Returns:
+        float: PSNR in dB; inf for identical images.
+    """
+    _check_protocol_options('calculate_psnr_mu', crop_border, input_order, test_y_channel)
+    x, y = _prepare_numpy(img, img2, 'calculate_psnr_mu')
+    return _psnr_numpy(mu_law(x, mu), mu_law(y, mu))
+
+
+@METRIC_REGISTRY.register()
+def calculate_psnr_l(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, input_order: str = 'HWC',
+                     test_y_channel: bool = False, **kwargs) -> float:
+    """PSNR-L: PSNR (data range 1) between clip(img) and clip(img2), linear values.
+
+    Args:
+        img (ndarray): Prediction, (H, W, C) float linear HDR.
+        img2 (ndarray): Ground truth, (H, W, C) float linear HDR.
+        crop_border, input_order, test_y_channel: BasicSR options, accepted only as 0, 'HWC', False.
+
+    Returns:
+        float: PSNR in dB; inf for identical images.
+    """
+    _check_protocol_options('calculate_psnr_l', crop_border, input_order, test_y_channel)
+    return _psnr_numpy(*_prepare_numpy(img, img2, 'calculate_psnr_l'))
+
+
+@METRIC_REGISTRY.register()
+def calculate_ssim_mu(img: np.ndarray, img2: np.ndarray, mu: float = MU, crop_border: int = 0,
+                      input_order: str = 'HWC', test_y_channel: bool = False, **kwargs) -> float:
+    """SSIM-mu: SSIM (Wang et al., see the module docstring) between T(clip(img)) and T(clip(img2)).
+
+    Args:
+        img (ndarray): Prediction, (H, W, C) float linear HDR, H and W >= 11.
+        img2 (ndarray): Ground truth, (H, W, C) float linear HDR.
+        mu (float): Mu-law compression. Default: 5000.
+        crop_border, input_order, test_y_channel: BasicSR options, accepted only as 0, 'HWC', False.
+
+    Returns:
+        float: SSIM, mean over channels.
+    """
+    _check_protocol_options('calculate_ssim_mu', crop_border, input_order, test_y_channel)
+    x, y = _prepare_numpy(img, img2, 'calculate_ssim_mu')
+    return ssim_numpy(mu_law(x, mu), mu_law(y, mu))
+
+
+@METRIC_REGISTRY.register()
+def calculate_ssim_l(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, input_order: str = 'HWC',
+                     test_y_channel: bool = False, **kwargs) -> float:
+    """SSIM-L: SSIM (Wang et al., see the module docstring) between clip(img) and clip(img2), linear values.
+
+    Args:
+        img (ndarray): Prediction, (H, W, C) float linear HDR, H and W >= 11.
+        img2 (ndarray): Ground truth, (H, W, C) float linear HDR.
+        crop_border, input_order, test_y_channel: BasicSR options, accepted only as 0, 'HWC', False.
+
+    Returns:
+        float: SSIM, mean over channels.
+    """
+    _check_protocol_options('calculate_ssim_l', crop_border, input_order, test_y_channel)
+    return ssim_numpy(*_prepare_numpy(img, img2, 'calculate_ssim_l'))
+
+
+@METRIC_REGISTRY.register()
+def calculate_psnr_mu_pt(img: torch.Tensor, img2: torch.Tensor, mu: float = MU, crop_border: int = 0,
+                         test_y_channel: bool = False, **kwargs) -> torch.Tensor:
+    """PSNR-mu per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR -> (B,) float64 dB."""
+    _check_protocol_options('calculate_psnr_mu_pt', crop_border, 'HWC', test_y_channel)
+    x, y = _prepare_tensor(img, img2, 'calculate_psnr_mu_pt')
+    return _psnr_tensor(mu_law(x, mu), mu_law(y, mu))
+
+
+@METRIC_REGISTRY.register()
+def calculate_psnr_l_pt(img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False,
+                        **kwargs) -> torch.Tensor:
+    """PSNR-L per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR -> (B,) float64 dB."""
+    _check_protocol_options('calculate_psnr_l_pt', crop_border, 'HWC', test_y_channel)
+    return _psnr_tensor(*_prepare_tensor(img, img2, 'calculate_psnr_l_pt'))
+
+
+@METRIC_REGISTRY.register()
+def calculate_ssim_mu_pt(img: torch.Tensor, img2: torch.Tensor, mu: float = MU, crop_border: int = 0,
+                         test_y_channel: bool = False, **kwargs) -> torch.Tensor:
+    """SSIM-mu per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR, H, W >= 11 -> (B,) float64."""
+    _check_protocol_options('calculate_ssim_mu_pt', crop_border, 'HWC', test_y_channel)
+    x, y = _prepare_tensor(img, img2, 'calculate_ssim_mu_pt')
+    return ssim_tensor(mu_law(x, mu), mu_law(y, mu))
+
+
+@METRIC_REGISTRY.register()
+def calculate_ssim_l_pt(img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False,
+                        **kwargs) -> torch.Tensor:
+    """SSIM-L per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR, H, W >= 11 -> (B,) float64."""
+    _check_protocol_options('calculate_ssim_l_pt', crop_border, 'HWC', test_y_channel)
+    return ssim_tensor(*_prepare_tensor(img, img2, 'calculate_ssim_l_pt'))
