@@ -10,15 +10,20 @@ import sys
 if __name__ == '__main__' and __package__ in (None, ''):
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from basicsr.test import test_pipeline  # noqa: E402
-
 import lffnet_arch  # noqa: E402,F401  (registers the plugin and applies lffnet_arch.compat before basicsr runs)
+
+
+def run(root_path: str) -> None:
+    """Run BasicSR's test pipeline with ``root_path`` as the root of experiments/ and results/."""
+    from basicsr.test import test_pipeline
+
+    test_pipeline(root_path)
 
 
 def main() -> None:
     """Console entry point ``lffnet-test``: runs under the current working directory."""
-    test_pipeline(osp.abspath('.'))
+    run(osp.abspath('.'))
 
 
 if __name__ == '__main__':
-    test_pipeline(osp.abspath(osp.join(__file__, osp.pardir, osp.pardir)))
+    run(osp.abspath(osp.join(__file__, osp.pardir, osp.pardir)))

@@ -11,15 +11,20 @@ if __name__ == '__main__' and __package__ in (None, ''):
     # Run as a file: make the repository importable even without ``pip install -e .``.
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from basicsr.train import train_pipeline  # noqa: E402
-
 import lffnet_arch  # noqa: E402,F401  (registers the plugin and applies lffnet_arch.compat before basicsr runs)
+
+
+def run(root_path: str) -> None:
+    """Run BasicSR's train pipeline with ``root_path`` as the root of experiments/ and results/."""
+    from basicsr.train import train_pipeline
+
+    train_pipeline(root_path)
 
 
 def main() -> None:
     """Console entry point ``lffnet-train``: runs under the current working directory."""
-    train_pipeline(osp.abspath('.'))
+    run(osp.abspath('.'))
 
 
 if __name__ == '__main__':
-    train_pipeline(osp.abspath(osp.join(__file__, osp.pardir, osp.pardir)))
+    run(osp.abspath(osp.join(__file__, osp.pardir, osp.pardir)))
