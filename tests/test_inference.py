@@ -1,0 +1,413 @@
+"""Inference on a user's own brackets: reading brackets and exposure times, loading checkpoints, fusion, the CLI."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image, TiffImagePlugin
+
+from lffnet_arch.archs import AHDRNet, LFFNet, fold_doconv
+from lffnet_arch.inference import align_frames, fuse, load_model, main, read_bracket, read_exif_exposure
+from lffnet_arch.utils.hdr_util import exr_supported, mu_law, read_hdr, read_ldr
+
+ROOT = Path(__file__).resolve().parents[1]
+H, W = 48, 64
+TIMES = (0.01, 0.04, 0.16)  # seconds; EXIF rationals 1/100, 1/25, 4/25
+EXIF_RATIONALS = ((1, 100), (1, 25), (4, 25))
+GAMMA = 2.2
+
+
+def radiance(seed: int = 0, height: int = H, width: int = W) -> np.ndarray:
+    """Smooth linear scene in [0, 1] with detail, (H, W, 3) float32."""
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.random((height // 6 + 2, width // 6 + 2, 3)).astype(np.float32), (width, height),
+                     interpolation=cv2.INTER_CUBIC)
+    img = (img - img.min()) / (img.max() - img.min())
+    return img**2
+
+
+def render(scene: np.ndarray, times=TIMES) -> list:
+    """LDR frames in [0, 1] of a linear scene; the shortest frame maps radiance 1 to 1."""
+    return [np.clip(scene * t / min(times), 0, 1)**(1 / GAMMA) for t in times]
+
+
+def write_jpeg_bracket(folder: Path, with_exif: bool = True) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (frame, rational) in enumerate(zip(render(radiance()), EXIF_RATIONALS)):
+        img = Image.fromarray(np.round(frame * 255).astype(np.uint8))
+        path = folder / f'IMG_{i}.jpg'
+        if with_exif:
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[33434] = rational
+            img.save(path, quality=95, exif=exif)
+        else:
+            img.save(path, quality=95)
+        paths.append(path)
+    return paths
+
+
+def write_tiff_bracket(folder: Path, evs=(0, 2, 4), seed: int = 1) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, frame in enumerate(render(radiance(seed), times=[2.0**ev for ev in evs])):
+        path = folder / f'ldr_{i}.tif'
+        cv2.imwrite(str(path), np.round(frame[..., ::-1] * 65535).astype(np.uint16))
+        paths.append(path)
+    (folder / 'exposure.txt').write_text(''.join(f'{ev}\n' for ev in evs))
+    return paths
+
+
+def save_net(net: torch.nn.Module, path: Path, ema: torch.nn.Module = None) -> Path:
+    checkpoint = {'params': net.state_dict()}
+    if ema is not None:
+        checkpoint['params_ema'] = ema.state_dict()
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.fixture
+def lffnet():
+    return LFFNet(num_feat=8).eval()
+
+
+@pytest.fixture
+def checkpoint(tmp_path, lffnet):
+    return save_net(lffnet, tmp_path / 'net.pth')
+
+
+def psnr_mu(img: np.ndarray, ref: np.ndarray) -> float:
+    mse = float(np.mean((mu_law(np.clip(img, 0, 1)) - mu_law(np.clip(ref, 0, 1)))**2))
+    return 10 * math.log10(1 / mse) if mse > 0 else math.inf
+
+
+# ---------------------------------------------------------------- reading brackets
+
+
+def test_read_bracket_jpeg_exif(tmp_path):
+    paths = write_jpeg_bracket(tmp_path / 'jpg')
+    assert [read_exif_exposure(p) for p in paths] == pytest.approx(TIMES, rel=1e-12)
+    frames, times = read_bracket(tmp_path / 'jpg')
+    assert times == pytest.approx(TIMES, rel=1e-12)
+    assert len(frames) == 3 and all(f.shape == (H, W, 3) and f.dtype == np.float32 for f in frames)
+    np.testing.assert_array_equal(frames[1], read_ldr(paths[1]))
+    # A list of all the folder's files is taken in file-name order.
+    _, times2 = read_bracket([str(p) for p in paths[::-1]])
+    assert times2 == pytest.approx(TIMES, rel=1e-12)
+    # Cameras write EXIF rationals (PIL's IFDRational); TIFFs may hold the tag in their base IFD.
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[33434] = TiffImagePlugin.IFDRational(1, 250)
+    Image.open(paths[0]).save(tmp_path / 'camera.jpg', exif=exif)
+    assert read_exif_exposure(tmp_path / 'camera.jpg') == pytest.approx(1 / 250)
+    Image.open(paths[0]).save(tmp_path / 'base.tif', tiffinfo={33434: TiffImagePlugin.IFDRational(1, 8)})
+    assert read_exif_exposure(tmp_path / 'base.tif') == pytest.approx(1 / 8)
+    assert read_exif_exposure(tmp_path / 'ldr.tif') is None  # missing file: no EXIF, no crash
+
+
+def test_read_bracket_tiff_exposure_txt(tmp_path):
+    paths = write_tiff_bracket(tmp_path / 'tif', evs=(0, 2, 4))
+    frames, times = read_bracket(tmp_path / 'tif')
+    np.testing.assert_allclose(times, [1.0, 4.0, 16.0])
+    raw = cv2.imread(str(paths[2]), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16
+    np.testing.assert_array_equal(frames[2], raw[..., ::-1].astype(np.float32) / 65535)
+
+
+def test_exposure_priority(tmp_path):
+    folder = tmp_path / 'both'
+    write_jpeg_bracket(folder)
+    (folder / 'exposure.txt').write_text('0\n1\n3\n')
+    _, from_file = read_bracket(folder)
+    np.testing.assert_allclose(from_file, [1.0, 2.0, 8.0])  # exposure.txt beats EXIF
+    _, explicit = read_bracket(folder, exposures=[0.5, 1, 3])
+    np.testing.assert_allclose(explicit, [0.5, 1, 3])  # explicit beats exposure.txt
+    with pytest.raises(ValueError, match='2 exposure times for 3 frames'):
+        read_bracket(folder, exposures=[0.5, 1])
+    (folder / 'exposure.txt').write_text('0\n2\n1\n')
+    with pytest.raises(ValueError, match='increase'):
+        read_bracket(folder)
+
+
+def test_missing_exposures_say_how_to_give_them(tmp_path):
+    write_jpeg_bracket(tmp_path / 'noexif', with_exif=False)
+    with pytest.raises(ValueError, match='--exposures') as info:
+        read_bracket(tmp_path / 'noexif')
+    assert 'exposure.txt' in str(info.value) and 'IMG_0.jpg' in str(info.value)
+
+
+def test_unreadable_frame_named(tmp_path):
+    paths = write_jpeg_bracket(tmp_path / 'bad')
+    paths[1].write_bytes(b'not an image')
+    with pytest.raises(ValueError, match='IMG_1.jpg'):
+        read_bracket(tmp_path / 'bad')
+    with pytest.raises(FileNotFoundError, match='nothere.jpg'):
+        read_bracket([paths[0], tmp_path / 'nothere.jpg'])
+
+
+# ---------------------------------------------------------------- fusion
+
+
+def hand_made_lq(frames, times) -> torch.Tensor:
+    t = np.asarray(times, dtype=np.float64)
+    t = t / t.min()
+    per_frame = []
+    for frame, ti in zip(frames, t):
+        ldr = torch.from_numpy(frame.astype(np.float32)).permute(2, 0, 1)
+        per_frame.append(torch.cat([ldr, ldr**GAMMA / float(np.float32(ti))], dim=0))
+    return torch.stack(per_frame)[None]
+
+
+def test_fuse_equals_direct_forward(lffnet):
+    frames = render(radiance())
+    hdr = fuse(frames, TIMES, lffnet)
+    with torch.no_grad():
+        expected = lffnet(hand_made_lq(frames, TIMES))[0].permute(1, 2, 0).numpy()
+    assert hdr.shape == (H, W, 3) and hdr.dtype == np.float32
+    np.testing.assert_allclose(hdr, expected, rtol=0, atol=1e-6)
+
+
+def test_fuse_sorts_by_exposure_and_scales_integers(lffnet):
+    frames = [f.astype(np.float32) for f in render(radiance())]
+    reference = fuse(frames, TIMES, lffnet)
+    order = [2, 0, 1]
+    shuffled = fuse([frames[i] for i in order], [TIMES[i] for i in order], lffnet)
+    np.testing.assert_array_equal(shuffled, reference)
+    # Units do not matter: times are divided by the shortest.
+    np.testing.assert_array_equal(fuse(frames, [t * 1000 for t in TIMES], lffnet), reference)
+    as_u16 = [np.round(f * 65535).astype(np.uint16) for f in frames]
+    np.testing.assert_allclose(fuse(as_u16, TIMES, lffnet), fuse([f / 65535.0 for f in as_u16], TIMES, lffnet),
+                               atol=1e-6)
+    as_u8 = [np.round(f * 255).astype(np.uint8) for f in frames]
+    np.testing.assert_allclose(fuse(as_u8, TIMES, lffnet), fuse([f / 255.0 for f in as_u8], TIMES, lffnet), atol=1e-6)
+
+
+def test_fuse_reference_frame(lffnet):
+    frames = render(radiance())
+    default = fuse(frames, TIMES, lffnet)
+    np.testing.assert_array_equal(fuse(frames, TIMES, lffnet, ref_idx=1), default)
+    other = fuse(frames, TIMES, lffnet, ref_idx=0)
+    assert lffnet.ref_idx == 1  # restored
+    assert not np.array_equal(other, default)
+    with pytest.raises(ValueError, match='ref_idx'):
+        fuse(frames, TIMES, lffnet, ref_idx=3)
+
+
+def test_fuse_tiled(lffnet):
+    frames = render(radiance())
+    whole = fuse(frames, TIMES, lffnet)
+    np.testing.assert_array_equal(fuse(frames, TIMES, lffnet, tile_size=64), whole)  # one tile = whole image
+    tiled = fuse(frames, TIMES, lffnet, tile_size=32, tile_overlap=16)
+    assert not np.array_equal(tiled, whole)
+    assert psnr_mu(tiled, whole) >= 60
+    assert np.isfinite(fuse(frames, TIMES, lffnet, tile_size='auto')).all()
+
+
+def test_fuse_bf16_close_to_fp32(lffnet):
+    frames = render(radiance())
+    fp32 = fuse(frames, TIMES, lffnet)
+    bf16 = fuse(frames, TIMES, lffnet, precision='bf16')
+    assert bf16.dtype == np.float32 and np.isfinite(bf16).all()
+    assert np.abs(bf16 - fp32).max() < 0.02  # bf16 has an 8-bit mantissa; measured max difference ~2e-3
+    with pytest.raises(ValueError, match='precision'):
+        fuse(frames, TIMES, lffnet, precision='fp8')
+
+
+def test_fuse_bad_inputs(lffnet):
+    frames = render(radiance())
+    with pytest.raises(ValueError, match='at least 2 frames'):
+        fuse(frames[:1], TIMES[:1], lffnet)
+    small = render(radiance(height=40))
+    with pytest.raises(ValueError, match='48x64.*40x64'):
+        fuse([frames[0], small[1], frames[2]], TIMES, lffnet)
+    with pytest.raises(ValueError, match='differ'):
+        fuse(frames, (0.01, 0.04, 0.04), lffnet)
+    with pytest.raises(ValueError, match='2 exposure times for 3 frames'):
+        fuse(frames, TIMES[:2], lffnet)
+    with pytest.raises(ValueError, match='num_exposure=3'):
+        fuse(frames[:2], TIMES[:2], lffnet)
+    with pytest.raises(ValueError, match='num_exposure=3'):
+        fuse(frames + [frames[2]], TIMES + (0.64, ), lffnet)
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        fuse([frames[0] * 2, frames[1], frames[2]], TIMES, lffnet)
+    with pytest.raises(ValueError, match='positive'):
+        fuse(frames, (0.0, 0.04, 0.16), lffnet)
+
+
+def shifted_pair():
+    scene = radiance(3, 140, 180)
+    reference = scene[6:6 + 128, 8:8 + 160]
+    moved = scene[9:9 + 128, 4:4 + 160]  # content displaced by (-3, +4) pixels
+    times = np.array([1.0, 4.0])
+    short = np.clip(moved, 0, 1)**(1 / GAMMA)
+    long = np.clip(reference * 4, 0, 1)**(1 / GAMMA)
+    expected = np.clip(reference, 0, 1)**(1 / GAMMA)  # the short frame, aligned
+    return [short.astype(np.float32), long.astype(np.float32)], times, expected
+
+
+@pytest.mark.parametrize('method', ['mtb', 'ecc'])
+def test_align_frames_recovers_shift(method):
+    frames, times, expected = shifted_pair()
+    aligned = align_frames(frames, times, ref_idx=1, method=method)
+    assert aligned[1] is frames[1] or np.array_equal(aligned[1], frames[1])
+    inner = (slice(10, -10), slice(10, -10))
+    before = np.abs(frames[0][inner] - expected[inner]).mean()
+    after = np.abs(aligned[0][inner] - expected[inner]).mean()
+    assert after < 0.1 * before
+
+
+@pytest.mark.filterwarnings('ignore:ECC alignment')  # ECC may give up on these tiny, mostly clipped frames
+def test_fuse_with_alignment_of_static_frames(lffnet):
+    frames = render(radiance())
+    plain = fuse(frames, TIMES, lffnet)
+    np.testing.assert_array_equal(fuse(frames, TIMES, lffnet, align='mtb'), plain)  # no motion: zero shift
+    assert psnr_mu(fuse(frames, TIMES, lffnet, align='ecc'), plain) > 40  # ECC: at most a sub-pixel warp
+    with pytest.raises(ValueError, match='align'):
+        fuse(frames, TIMES, lffnet, align='sift')
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def test_load_model_params_ema_and_bare(tmp_path, lffnet):
+    ema = LFFNet(num_feat=8)
+    path = save_net(lffnet, tmp_path / 'ema.pth', ema=ema)
+    loaded = load_model(path, num_feat=8)
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, ema.state_dict()[key])
+    assert not loaded.training
+    bare = tmp_path / 'bare.pth'
+    torch.save(lffnet.state_dict(), bare)
+    assert torch.equal(load_model(bare, num_feat=8).conv_first.weight, lffnet.conv_first.weight)
+
+
+def test_load_model_from_options_yaml(tmp_path):
+    net = AHDRNet(num_feat=8, num_block=2)
+    path = save_net(net, tmp_path / 'ahdr.pth')
+    opt = tmp_path / 'opt.yml'
+    opt.write_text('name: x\nnetwork_g:\n  type: AHDRNet\n  num_feat: 8\n  num_block: 2\n')
+    loaded = load_model(path, opt=opt)
+    assert isinstance(loaded, AHDRNet) and len(loaded.fusion_blocks) == 2
+
+
+def test_checkpoint_of_another_architecture(tmp_path):
+    path = save_net(AHDRNet(num_feat=8), tmp_path / 'ahdr.pth')
+    with pytest.raises(ValueError, match='does not fit LFFNet') as info:
+        load_model(path, num_feat=8)
+    message = str(info.value)
+    assert 'missing keys' in message and 'fusion_blocks.0.' in message and 'unexpected keys' in message
+    assert 'dense_layers' in message and 'It is an AHDRNet checkpoint' in message and '--arch AHDRNet' in message
+    with pytest.raises(ValueError, match='shape mismatches.*conv_first.weight: checkpoint \\(8, 6, 3, 3\\)'):
+        load_model(path, arch='AHDRNet', num_feat=16)
+
+
+def test_doconv_checkpoint_hints(tmp_path, lffnet):
+    doconv = save_net(lffnet, tmp_path / 'doconv.pth')
+    with pytest.raises(ValueError, match='fold_doconv') as info:
+        load_model(doconv, num_feat=8, doconv='none')
+    assert 'W, D' in str(info.value) and 'conv_merge.W' in str(info.value)
+    folded_net = fold_doconv(lffnet)
+    folded = save_net(folded_net, tmp_path / 'folded.pth')
+    with pytest.raises(ValueError, match="doconv='none'"):
+        load_model(folded, num_feat=8)
+    loaded = load_model(folded, num_feat=8, doconv='none')
+    frames = render(radiance())
+    np.testing.assert_allclose(fuse(frames, TIMES, loaded), fuse(frames, TIMES, folded_net), atol=1e-6)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_model(tmp_path / 'nope.pth')
+
+
+# ---------------------------------------------------------------- command line
+
+
+def outputs_of(folder: Path, name: str) -> list:
+    return [folder / f'{name}.hdr', folder / f'{name}.png'] + ([folder / f'{name}.exr'] if exr_supported() else [])
+
+
+def test_cli_jpeg_bracket_and_overwrite(tmp_path, checkpoint, capsys):
+    write_jpeg_bracket(tmp_path / 'my_bracket')
+    out = tmp_path / 'out'
+    argv = ['--input', str(tmp_path / 'my_bracket'), '--output', str(out), '--checkpoint', str(checkpoint),
+            '--opt', str(_options(tmp_path)), '--device', 'cpu']
+    assert main(argv) == 0
+    for path in outputs_of(out, 'my_bracket'):
+        assert path.is_file()
+    hdr = read_hdr(out / 'my_bracket.hdr')
+    assert hdr.shape == (H, W, 3) and np.isfinite(hdr).all()
+    assert cv2.imread(str(out / 'my_bracket.png')).shape == (H, W, 3)
+    # RGBE keeps about 1% precision: the file holds the fused image.
+    frames, times = read_bracket(tmp_path / 'my_bracket')
+    expected = fuse(frames, times, load_model(checkpoint, num_feat=8))
+    np.testing.assert_allclose(hdr, expected, rtol=0.02, atol=1e-4)
+
+    before = (out / 'my_bracket.hdr').stat().st_mtime_ns
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and '--overwrite' in capsys.readouterr().err
+    assert (out / 'my_bracket.hdr').stat().st_mtime_ns == before
+    assert main(argv + ['--overwrite', '--tile', '32', '--tile_overlap', '8', '--precision', 'bf16']) == 0
+    assert np.isfinite(read_hdr(out / 'my_bracket.hdr')).all()
+
+
+def _options(tmp_path: Path) -> Path:
+    opt = tmp_path / 'test_LFFNet.yml'
+    opt.write_text('network_g:\n  type: LFFNet\n  num_feat: 8\n')
+    return opt
+
+
+def test_cli_folder_of_scenes_tiff(tmp_path, checkpoint):
+    write_tiff_bracket(tmp_path / 'scenes' / 'a', evs=(0, 2, 4), seed=1)
+    write_tiff_bracket(tmp_path / 'scenes' / 'b', evs=(0, 3, 6), seed=2)
+    out = tmp_path / 'out'
+    argv = ['--input', str(tmp_path / 'scenes'), '--output', str(out), '--checkpoint', str(checkpoint), '--opt',
+            str(_options(tmp_path)), '--tile', '40', '--align', 'mtb']
+    assert main(argv) == 0
+    for name in ('a', 'b'):
+        assert all(p.is_file() for p in outputs_of(out, name))
+        assert read_hdr(out / f'{name}.hdr').shape == (H, W, 3)
+
+
+def test_cli_files_with_explicit_exposures(tmp_path, checkpoint):
+    folder = tmp_path / 'pngs'
+    folder.mkdir()
+    files = []
+    for i, frame in enumerate(render(radiance())):
+        files.append(folder / f'f{i}.png')
+        cv2.imwrite(str(files[-1]), np.round(frame[..., ::-1] * 255).astype(np.uint8))
+    out = tmp_path / 'out'
+    base = ['--input', *map(str, files), '--output', str(out), '--checkpoint', str(checkpoint), '--opt',
+            str(_options(tmp_path))]
+    assert main(base) == 1  # no exposure times anywhere
+    assert not out.exists()
+    assert main(base + ['--exposures', *map(str, TIMES)]) == 0
+    assert read_hdr(out / 'pngs.hdr').shape == (H, W, 3)
+
+
+def test_cli_frame_count_and_architecture_errors(tmp_path, checkpoint, capsys):
+    folder = tmp_path / 'two'
+    write_jpeg_bracket(folder)
+    (folder / 'IMG_2.jpg').unlink()
+    argv = ['--input', str(folder), '--output', str(tmp_path / 'out'), '--checkpoint', str(checkpoint)]
+    assert main(argv + ['--opt', str(_options(tmp_path))]) == 1
+    assert 'num_exposure=3' in capsys.readouterr().err
+    assert main(argv + ['--arch', 'AHDRNet']) == 1
+    assert 'does not fit AHDRNet' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_script_subprocess(tmp_path, checkpoint):
+    write_jpeg_bracket(tmp_path / 'scene')
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    result = subprocess.run([
+        sys.executable, str(ROOT / 'scripts' / 'inference_hdr.py'), '--input', str(tmp_path / 'scene'), '--output',
+        str(tmp_path / 'out'), '--checkpoint', str(checkpoint), '--opt', str(_options(tmp_path)), '--device', 'cpu'
+    ], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert read_hdr(tmp_path / 'out' / 'scene.hdr').shape == (H, W, 3)
