@@ -37,6 +37,7 @@ setup(
         'console_scripts': [
             'lffnet-train=lffnet_arch.train:main',
             'lffnet-test=lffnet_arch.test:main',
+            'lffnet-inference=lffnet_arch.inference:main',
         ],
     },
     classifiers=[

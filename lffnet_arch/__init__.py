@@ -8,6 +8,7 @@ from lffnet_arch import compat
 compat.apply()
 
 from lffnet_arch import archs, data, losses, metrics, models  # noqa: E402
+from lffnet_arch.inference import fuse, load_model, read_bracket  # noqa: E402
 
 __version__ = '0.1.0'
-__all__ = ['__version__', 'archs', 'data', 'losses', 'metrics', 'models']
+__all__ = ['__version__', 'archs', 'data', 'fuse', 'load_model', 'losses', 'metrics', 'models', 'read_bracket']

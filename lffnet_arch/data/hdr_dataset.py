@@ -1,0 +1,210 @@
+"""Multi-exposure HDR dataset (Kalantari layout on disk, or its LMDB) registered in BasicSR."""
+import os
+import random
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import lmdb
+import numpy as np
+import torch
+from basicsr.data.transforms import augment
+from basicsr.utils.registry import DATASET_REGISTRY
+from torch.utils import data
+
+from lffnet_arch.data import scene_io
+from lffnet_arch.data.scene_io import META_INFO
+from lffnet_arch.utils.hdr_util import ldr_to_hdr
+
+__all__ = ['MultiExposureHDRDataset']
+
+
+class _Sample(NamedTuple):
+    key: str
+    lq_path: str
+    gt_path: str
+    evs: np.ndarray
+    shape: Optional[tuple]  # (h, w) from meta_info.txt; None on disk, where the files say it
+
+
+# Read-only LMDB environments of this process by folder. py-lmdb refuses to open one path twice in a process, so
+# datasets on the same LMDB share one. An environment inherited through fork() must not be used (LMDB forbids it),
+# so a DataLoader worker closes its copy and opens its own; one whose data.mdb was replaced (--overwrite) is reopened.
+_LMDB_ENVS = {}
+
+
+def _lmdb_env(root: Path) -> lmdb.Environment:
+    path = str(root.resolve())
+    inode = os.stat(os.path.join(path, 'data.mdb')).st_ino
+    pid, old_inode, env = _LMDB_ENVS.get(path, (None, None, None))
+    if env is not None and (pid != os.getpid() or old_inode != inode):
+        env.close()
+        env = None
+    if env is None:
+        env = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False)
+        _LMDB_ENVS[path] = (os.getpid(), inode, env)
+    return env
+
+
+@DATASET_REGISTRY.register()
+class MultiExposureHDRDataset(data.Dataset):
+    """T LDR frames of a dynamic scene with their exposure times, and the linear HDR ground truth.
+
+    Reads a Kalantari-layout folder (``<dataroot>/<scene>/`` with T frames sorted by file name, an exposure file
+    of EV values and ``HDRImg.hdr``) or an LMDB made from one by ``scripts/data_preparation/create_lmdb_hdr.py``
+    (schema in ``datasets/README.md``). Both give bit-identical samples. Frames and GT are validated as
+    :func:`~lffnet_arch.data.scene_io.read_scene` describes.
+
+    Args:
+        opt (dict): Options, as in BasicSR's ``datasets`` section:
+
+            - dataroot (str): Folder of scene folders (``io_backend.type: disk``) or the ``.lmdb`` folder
+              (``io_backend.type: lmdb``). Required.
+            - io_backend (dict): ``{type: disk}`` (default) or ``{type: lmdb}``.
+            - num_exposure (int): Frames per scene T. Default 3.
+            - ref_idx (int): Reference frame, validated to lie in [0, T) and kept as ``self.ref_idx``; the network
+              takes it from its own options. Default (T - 1) // 2, i.e. 1 for T = 3.
+            - gamma (float): Gamma of the HDR-domain input L ** gamma / t. Default 2.2.
+            - exposure_file (str): Name of the exposure file in each scene folder (disk only). Default
+              'exposure.txt'.
+            - gt_size (int | None): Side of the random square crop in phase 'train', the same window for every frame
+              and the GT; None keeps whole images. Default None.
+            - use_hflip (bool): Random horizontal flip in phase 'train'. Default False.
+            - use_rot (bool): Random vertical flip and transpose (rotations) in phase 'train'. Default False.
+            - phase (str): 'train' crops and augments; 'val' / 'test' return whole images. BasicSR sets it.
+              Default 'test'.
+
+    Each item is a dict:
+        - lq (Tensor): (T, 6, H, W) float32, per frame cat(L_i, L_i ** gamma / t_i) on channels, RGB, L in [0, 1].
+        - gt (Tensor): (3, H, W) float32 linear HDR, RGB.
+        - exposures (Tensor): (T,) float32 exposure times t_i = 2 ** EV_i.
+        - key (str): Sample name (sanitised scene or patch folder name).
+        - lq_path (str): The scene folder (disk) or the sample's LMDB key prefix (lmdb).
+        - gt_path (str): The GT file (disk) or its LMDB key (lmdb).
+    """
+
+    def __init__(self, opt: dict):
+        super().__init__()
+        self.opt = opt
+        if opt.get('dataroot') is None:
+            raise ValueError('MultiExposureHDRDataset: option "dataroot" is required (folder of scenes or .lmdb).')
+        self.root = Path(opt['dataroot'])
+        self.num_exposure = int(opt.get('num_exposure', 3))
+        if self.num_exposure < 1:
+            raise ValueError(f'MultiExposureHDRDataset: num_exposure must be >= 1, got {self.num_exposure}.')
+        self.ref_idx = int(opt.get('ref_idx', (self.num_exposure - 1) // 2))
+        if not 0 <= self.ref_idx < self.num_exposure:
+            raise ValueError(f'MultiExposureHDRDataset: ref_idx must be in [0, {self.num_exposure}) for num_exposure '
+                             f'{self.num_exposure}, got {self.ref_idx}.')
+        self.gamma = float(opt.get('gamma', 2.2))
+        self.exposure_file = opt.get('exposure_file', 'exposure.txt')
+        self.gt_size = opt.get('gt_size')
+        self.use_hflip = bool(opt.get('use_hflip', False))
+        self.use_rot = bool(opt.get('use_rot', False))
+        self.phase = opt.get('phase', 'test')
+        self.backend = (opt.get('io_backend') or {}).get('type', 'disk')
+        if self.backend == 'disk':
+            self.samples = self._scan_folder()
+        elif self.backend == 'lmdb':
+            self.samples = self._scan_lmdb()
+        else:
+            raise ValueError('MultiExposureHDRDataset: io_backend type must be "disk" or "lmdb", '
+                             f'got {self.backend!r}.')
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index]
+        ldrs, gt = self._read_disk(sample) if self.backend == 'disk' else self._read_lmdb(sample)
+        if self.phase == 'train':
+            ldrs, gt = self._crop_and_augment(ldrs, gt, sample.key)
+        return self._pack(ldrs, gt, sample)
+
+    # ------------------------------------------------------------------ scanning
+
+    def _scan_folder(self) -> list:
+        """Cheap validation of every scene (frame count, exposure file, GT present) before training starts."""
+        samples, names = [], {}
+        for scene in scene_io.list_scenes(self.root):
+            frames = scene_io.list_frames(scene)
+            if len(frames) != self.num_exposure:
+                raise ValueError(f'Scene {scene}: expected {self.num_exposure} LDR frames (num_exposure), found '
+                                 f'{len(frames)}: {[p.name for p in frames]}.')
+            evs = scene_io.read_exposure_file(scene / self.exposure_file, self.num_exposure)
+            key = scene_io.sanitize_name(scene.name)
+            if key in names:
+                raise ValueError(f'Scenes {names[key]} and {scene} both give the sample name {key!r}; rename one.')
+            names[key] = scene
+            samples.append(_Sample(key, str(scene), str(scene_io.find_gt(scene)), evs, None))
+        return samples
+
+    def _scan_lmdb(self) -> list:
+        if not (self.root / 'data.mdb').is_file():
+            raise FileNotFoundError(f'LMDB {self.root} has no data.mdb; expected an LMDB folder made by '
+                                    'scripts/data_preparation/create_lmdb_hdr.py.')
+        return [_Sample(name, name, scene_io.gt_key(name), evs, shape)
+                for name, shape, evs in scene_io.parse_meta_info(self.root / META_INFO, self.num_exposure)]
+
+    # ------------------------------------------------------------------ reading
+
+    def _read_disk(self, sample: _Sample) -> tuple:
+        scene = scene_io.read_scene(sample.lq_path, self.num_exposure, self.exposure_file, with_gt=True)
+        return scene.ldrs, scene.gt
+
+    def _lmdb_get(self, sample: _Sample, key: str) -> bytes:
+        with _lmdb_env(self.root).begin(write=False) as txn:
+            buf = txn.get(key.encode('ascii'))
+        if buf is None:
+            raise KeyError(f'LMDB {self.root} has no key {key!r} for sample {sample.key!r} listed in its '
+                           f'{META_INFO}; recreate the LMDB.')
+        return buf
+
+    def _read_lmdb(self, sample: _Sample) -> tuple:
+        source = f'{self.root}:{sample.key}'
+        ldrs = [scene_io.decode_ldr(self._lmdb_get(sample, scene_io.ldr_key(sample.key, i)), f'{source}/ldr_{i}')
+                for i in range(self.num_exposure)]
+        gt = scene_io.decode_gt(self._lmdb_get(sample, sample.gt_path), f'{source}/gt')
+        expected = tuple(sample.shape) + (3, )
+        found = [img.shape for img in ldrs + [gt]]
+        if any(shape != expected for shape in found):
+            raise ValueError(f'LMDB {self.root}, sample {sample.key!r}: {META_INFO} gives shape {expected}, the stored '
+                             f'frames and GT have {found}.')
+        scene_io.validate_gt(gt, source, f'{source}/gt')
+        scene_io.warn_gt_above_one(gt, source, f'{source}/gt')
+        return ldrs, gt
+
+    # ------------------------------------------------------------------ training transforms
+
+    def _crop_and_augment(self, ldrs: list, gt: np.ndarray, key: str) -> tuple:
+        """One random window and one flip/rotation for every frame and the GT."""
+        if self.gt_size is not None:
+            ldrs, gt = self._random_crop(ldrs, gt, int(self.gt_size), key)
+        if self.use_hflip or self.use_rot:
+            *ldrs, gt = augment(ldrs + [gt], self.use_hflip, self.use_rot)
+        return ldrs, gt
+
+    def _random_crop(self, ldrs: list, gt: np.ndarray, size: int, key: str) -> tuple:
+        height, width = gt.shape[:2]
+        if size > height or size > width:
+            raise ValueError(f'gt_size {size} is larger than sample {key!r} ({height} x {width}) in {self.root}; '
+                             'lower gt_size or use larger patches.')
+        top, left = random.randint(0, height - size), random.randint(0, width - size)
+
+        def crop(img: np.ndarray) -> np.ndarray:
+            # Contiguous copies, because BasicSR's augment flips in place with cv2.
+            return np.ascontiguousarray(img[top:top + size, left:left + size])
+
+        return [crop(ldr) for ldr in ldrs], crop(gt)
+
+    def _pack(self, ldrs: list, gt: np.ndarray, sample: _Sample) -> dict:
+        exposures = scene_io.ev_to_exposure(sample.evs)
+        lq = np.stack([np.concatenate([ldr, ldr_to_hdr(ldr, float(t), self.gamma)], axis=2)
+                       for ldr, t in zip(ldrs, exposures)])
+        return {
+            'lq': torch.from_numpy(np.ascontiguousarray(lq.transpose(0, 3, 1, 2), dtype=np.float32)),
+            'gt': torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1), dtype=np.float32)),
+            'exposures': torch.from_numpy(exposures),
+            'key': sample.key,
+            'lq_path': sample.lq_path,
+            'gt_path': sample.gt_path,
+        }

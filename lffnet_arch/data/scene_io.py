@@ -1,0 +1,427 @@
+"""Reading, validating and serialising Kalantari-layout multi-exposure scenes.
+
+A scene is a folder holding ``T`` LDR frames (8- or 16-bit TIFF / PNG / JPEG, ordered by file name), an exposure
+file with one EV value per line in the same order, and a linear HDR ground truth (``HDRImg.hdr``). These plain
+helpers are shared by :class:`~lffnet_arch.data.hdr_dataset.MultiExposureHDRDataset`, the data preparation
+scripts and inference; nothing here is registered in BasicSR.
+
+The second half fixes the LMDB schema (ARCHITECTURE §10, documented in ``datasets/README.md``): frame ``i`` of a
+sample is stored under ``<sample>/ldr_<i>`` (``i`` from 0) as PNG bytes of its original integers (16-bit for
+16-bit sources, 8-bit for 8-bit ones, so decoding gives bit-identical floats), the GT under ``<sample>/gt`` as
+float32 ``.npy`` bytes, and ``meta_info.txt`` holds one line ``<sample> (<h>,<w>,3) <EV_1>,<EV_2>,...`` per sample.
+
+Arrays are RGB (H, W, 3); BGR exists only at the cv2 decode/encode boundary.
+"""
+import io
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import cv2
+import numpy as np
+
+from lffnet_arch.utils.hdr_util import read_hdr
+
+__all__ = [
+    'GT_NAME', 'HDR_EXTENSIONS', 'LDR_EXTENSIONS', 'META_INFO', 'Scene', 'decode_gt', 'decode_ldr', 'encode_gt',
+    'encode_ldr', 'ev_to_exposure', 'find_gt', 'format_meta_line', 'gt_key', 'ldr_key', 'ldr_to_float', 'list_frames',
+    'list_scenes', 'parse_meta_info', 'read_exposure_file', 'read_ldr_raw', 'read_scene', 'sanitize_name',
+    'staged_output_dir', 'validate_gt', 'warn_gt_above_one'
+]
+
+PathLike = Union[str, Path]
+LDR_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
+HDR_EXTENSIONS = ('.hdr', '.exr')
+GT_NAME = 'HDRImg.hdr'
+META_INFO = 'meta_info.txt'
+
+# Scenes whose GT above 1 was already reported, so each is warned about once per process.
+_warned_gt_above_one = set()
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One multi-exposure scene as read from disk.
+
+    Attributes:
+        name (str): Scene folder name, sanitised by :func:`sanitize_name` (the dataset key / LMDB sample name).
+        ldrs (list[np.ndarray]): T float32 RGB frames (H, W, 3) in [0, 1], in file-name order.
+        exposures (np.ndarray): float32 (T,), exposure times t = 2 ** EV, increasing.
+        gt (np.ndarray | None): float32 RGB (H, W, 3) linear HDR ground truth, None when not asked for.
+        paths (list[Path]): The T frame files.
+        gt_path (Path | None): The GT file, None when not asked for.
+        evs (np.ndarray): float64 (T,), the EV values as the exposure file gives them.
+        scene_dir (Path): The scene folder.
+        raw_ldrs (list[np.ndarray] | None): The frames' integers as decoded (uint8/uint16, cv2 channel order),
+            only when ``read_scene(..., keep_raw=True)``; the data preparation scripts store these losslessly.
+    """
+    name: str
+    ldrs: list[np.ndarray]
+    exposures: np.ndarray
+    gt: Optional[np.ndarray]
+    paths: list[Path]
+    gt_path: Optional[Path]
+    evs: np.ndarray
+    scene_dir: Path
+    raw_ldrs: Optional[list[np.ndarray]] = None
+
+
+def sanitize_name(name: str) -> str:
+    """Sample name without dots, spaces or other characters that break LMDB keys or BasicSR's image names.
+
+    Every run of characters outside ``[A-Za-z0-9_-]`` becomes one underscore.
+    """
+    clean = re.sub(r'[^A-Za-z0-9_-]+', '_', name).strip('_')
+    if not clean:
+        raise ValueError(f'Cannot make a sample name from {name!r}: it has no letters, digits, "-" or "_".')
+    return clean
+
+
+def _is_hidden(path: Path) -> bool:
+    return path.name.startswith('.')
+
+
+def list_scenes(root: PathLike) -> list[Path]:
+    """Sorted scene folders of a Kalantari-layout root (every visible sub-folder is a scene).
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist or is not a folder.
+        ValueError: ``root`` holds no scene folder, or holds a nested layout (``Test/EXTRA/<scene>``).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f'Scene root {root} does not exist or is not a folder; expected a folder of scenes '
+                                '(datasets/Kalantari/Training/<scene>/, see datasets/README.md).')
+    scenes = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
+    if not scenes:
+        raise ValueError(f'Scene root {root} holds no scene folder; expected <root>/<scene>/ with LDR frames, '
+                         'an exposure file and HDRImg.hdr.')
+    for scene in scenes:
+        entries = [p for p in scene.iterdir() if not _is_hidden(p)]
+        if entries and all(p.is_dir() for p in entries):
+            raise ValueError(f'{scene} holds only folders ({", ".join(sorted(p.name for p in entries)[:3])}...); '
+                             f'nested layouts such as Test/EXTRA and Test/PAPER must be flattened into {root}/<scene> '
+                             '(see datasets/README.md).')
+    return scenes
+
+
+def list_frames(scene_dir: PathLike) -> list[Path]:
+    """LDR frames of a scene sorted by file name: .tif .tiff .png .jpg .jpeg (any case), hidden files skipped."""
+    scene_dir = Path(scene_dir)
+    if not scene_dir.is_dir():
+        raise FileNotFoundError(f'Scene folder not found: {scene_dir}')
+    return sorted((p for p in scene_dir.iterdir()
+                   if p.is_file() and not _is_hidden(p) and p.suffix.lower() in LDR_EXTENSIONS),
+                  key=lambda p: p.name)
+
+
+def read_exposure_file(path: PathLike, num_frames: Optional[int] = None) -> np.ndarray:
+    """EV values of a scene's frames, one per line in frame (file-name) order.
+
+    Args:
+        path: The exposure file (Kalantari's ``exposure.txt``); blank lines are ignored.
+        num_frames: Expected number of values; None accepts any number.
+
+    Returns:
+        np.ndarray: float64 (T,), strictly increasing.
+
+    Raises:
+        FileNotFoundError: The file is missing.
+        ValueError: A line is not one finite number, the count differs from ``num_frames``, or the values do not
+            increase strictly.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'Exposure file not found: {path}; expected one EV value per line (e.g. 0, 2, 4).')
+    values = []
+    for lineno, line in enumerate(path.read_text(encoding='utf-8-sig', errors='replace').splitlines(), 1):
+        token = line.strip()
+        if not token:
+            continue
+        try:
+            value = float(token)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ValueError(f'Exposure file {path}, line {lineno}: expected one finite EV value, found {token!r}.')
+        values.append(value)
+    if num_frames is not None and len(values) != num_frames:
+        raise ValueError(f'Exposure file {path} lists {len(values)} EV values; expected {num_frames}, one per frame.')
+    if not values:
+        raise ValueError(f'Exposure file {path} lists no EV value; expected one per frame.')
+    evs = np.asarray(values, dtype=np.float64)
+    if np.any(np.diff(evs) <= 0):
+        raise ValueError(f'Exposure file {path}: EV values {values} do not increase strictly; frames sorted by file '
+                         'name must go from the shortest to the longest exposure.')
+    return evs
+
+
+def ev_to_exposure(evs: Sequence[float]) -> np.ndarray:
+    """Exposure times t = 2 ** EV as float32 (T,), the one conversion used for disk and LMDB samples."""
+    return np.power(2.0, np.asarray(evs, dtype=np.float64)).astype(np.float32)
+
+
+def find_gt(scene_dir: PathLike) -> Path:
+    """The scene's ground truth: ``HDRImg.hdr``, else its single ``*.hdr`` / ``*.exr`` file.
+
+    Raises:
+        FileNotFoundError: No HDR file in the scene.
+        ValueError: Several candidate HDR files and none named ``HDRImg.hdr``.
+    """
+    scene_dir = Path(scene_dir)
+    if (scene_dir / GT_NAME).is_file():
+        return scene_dir / GT_NAME
+    candidates = sorted(p for p in scene_dir.iterdir()
+                        if p.is_file() and not _is_hidden(p) and p.suffix.lower() in HDR_EXTENSIONS)
+    if not candidates:
+        raise FileNotFoundError(f'No ground truth in scene {scene_dir}: expected {GT_NAME} (or one *.hdr / *.exr).')
+    if len(candidates) > 1:
+        raise ValueError(f'Scene {scene_dir} has {len(candidates)} HDR files ({", ".join(p.name for p in candidates)}) '
+                         f'and no {GT_NAME}; expected exactly one ground truth.')
+    return candidates[0]
+
+
+def read_ldr_raw(path: PathLike) -> np.ndarray:
+    """An LDR frame's integers exactly as stored: uint8 or uint16, cv2 channel order (BGR, BGRA or gray)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'LDR frame not found: {path}')
+    return _check_ldr_dtype(cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED), str(path))
+
+
+def _check_ldr_dtype(img: Optional[np.ndarray], source: str) -> np.ndarray:
+    if img is None:
+        raise ValueError(f'Cannot decode LDR frame {source}: not an image format OpenCV can read, or corrupt.')
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f'LDR frame {source} has pixel type {img.dtype}; expected 8- or 16-bit unsigned integers.')
+    return img
+
+
+def ldr_to_float(raw: np.ndarray) -> np.ndarray:
+    """Integers from :func:`read_ldr_raw` / :func:`decode_ldr` -> float32 RGB (H, W, 3) in [0, 1].
+
+    Same arithmetic as ``hdr_util.read_ldr`` (16-bit / 65535, 8-bit / 255), so disk and LMDB agree bit for bit.
+    """
+    scale = 65535.0 if raw.dtype == np.uint16 else 255.0
+    if raw.ndim == 2:
+        rgb = np.repeat(raw[..., None], 3, axis=2)
+    else:
+        rgb = raw[..., :3][..., ::-1]
+    return np.ascontiguousarray(rgb, dtype=np.float32) / scale
+
+
+def validate_gt(gt: np.ndarray, scene: str, source: str) -> None:
+    """Raise ValueError naming ``scene`` and ``source`` unless the GT is finite and non-negative."""
+    finite = np.isfinite(gt)
+    if not finite.all():
+        raise ValueError(f'Ground truth {source} of scene {scene} has {int((~finite).sum())} NaN/Inf values; '
+                         'expected finite linear HDR values.')
+    if (gt < 0).any():
+        raise ValueError(f'Ground truth {source} of scene {scene} has {int((gt < 0).sum())} negative values '
+                         f'(min {float(gt.min()):g}); expected non-negative linear HDR values.')
+
+
+def warn_gt_above_one(gt: np.ndarray, scene: str, source: str) -> None:
+    """Log once per scene (BasicSR root logger) that its GT exceeds 1, which the sigmoid output cannot reach."""
+    if scene in _warned_gt_above_one:
+        return
+    peak = float(gt.max()) if gt.size else 0.0
+    if peak > 1:
+        _warned_gt_above_one.add(scene)
+        from basicsr.utils import get_root_logger
+
+        get_root_logger().warning(f'Ground truth {source} of scene {scene} reaches {peak:g} > 1; it is used as it '
+                                  'is, but the network output (sigmoid) cannot exceed 1.')
+
+
+def _check_same_size(shapes: dict[str, tuple[int, int]], scene: Path) -> None:
+    if len(set(shapes.values())) > 1:
+        found = ', '.join(f'{name} {h}x{w}' for name, (h, w) in shapes.items())
+        raise ValueError(f'Scene {scene}: frames and ground truth must have the same size (H x W); found {found}.')
+
+
+def read_scene(scene_dir: PathLike,
+               num_exposure: int,
+               exposure_file: str = 'exposure.txt',
+               with_gt: bool = True,
+               keep_raw: bool = False) -> Scene:
+    """Read and validate one scene.
+
+    Args:
+        scene_dir: The scene folder.
+        num_exposure: Expected number of LDR frames T.
+        exposure_file: Name of the exposure file inside the scene folder.
+        with_gt: Read the ground truth too.
+        keep_raw: Also keep the frames' integers (``Scene.raw_ldrs``) for lossless re-encoding.
+
+    Returns:
+        Scene: frames float32 RGB in [0, 1], exposures t = 2 ** EV, GT float32 RGB (or None).
+
+    Raises:
+        FileNotFoundError: Missing scene folder, exposure file, frame or GT.
+        ValueError: Wrong number of frames, malformed or non-increasing exposures, undecodable image, frames or GT of
+            different sizes, NaN/Inf/negative GT.
+    """
+    scene_dir = Path(scene_dir)
+    paths = list_frames(scene_dir)
+    if len(paths) != num_exposure:
+        raise ValueError(f'Scene {scene_dir}: expected {num_exposure} LDR frames ({"/".join(LDR_EXTENSIONS)}), found '
+                         f'{len(paths)}: {[p.name for p in paths]}.')
+    evs = read_exposure_file(scene_dir / exposure_file, num_exposure)
+    raw = [read_ldr_raw(p) for p in paths]
+    shapes = {p.name: img.shape[:2] for p, img in zip(paths, raw)}
+    gt, gt_path = None, None
+    if with_gt:
+        gt_path = find_gt(scene_dir)
+        gt = read_hdr(gt_path)
+        shapes[gt_path.name] = gt.shape[:2]
+    _check_same_size(shapes, scene_dir)
+    name = sanitize_name(scene_dir.name)
+    if gt is not None:
+        validate_gt(gt, str(scene_dir), str(gt_path))
+        warn_gt_above_one(gt, str(scene_dir), str(gt_path))
+    return Scene(name=name, ldrs=[ldr_to_float(r) for r in raw], exposures=ev_to_exposure(evs), gt=gt, paths=paths,
+                 gt_path=gt_path, evs=evs, scene_dir=scene_dir, raw_ldrs=raw if keep_raw else None)
+
+
+# ---------------------------------------------------------------- LMDB schema (ARCHITECTURE §10)
+
+
+def ldr_key(sample: str, index: int) -> str:
+    """LMDB key of frame ``index`` (from 0) of ``sample``."""
+    return f'{sample}/ldr_{index}'
+
+
+def gt_key(sample: str) -> str:
+    """LMDB key of the GT of ``sample``."""
+    return f'{sample}/gt'
+
+
+def encode_ldr(raw: np.ndarray, compress_level: int = 1) -> bytes:
+    """PNG bytes of a frame's original integers (16-bit stays 16-bit, 8-bit stays 8-bit): lossless."""
+    ok, buf = cv2.imencode('.png', raw, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
+    if not ok:
+        raise ValueError(f'OpenCV cannot encode a {raw.dtype} frame of shape {raw.shape} as PNG.')
+    return buf.tobytes()
+
+
+def decode_ldr(buf: bytes, source: str = '<bytes>') -> np.ndarray:
+    """PNG bytes from :func:`encode_ldr` -> float32 RGB (H, W, 3) in [0, 1]."""
+    img = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    return ldr_to_float(_check_ldr_dtype(img, source))
+
+
+def encode_gt(gt: np.ndarray) -> bytes:
+    """``.npy`` bytes of a float32 GT (lossless, unlike RGBE)."""
+    out = io.BytesIO()
+    np.save(out, np.ascontiguousarray(gt, dtype=np.float32), allow_pickle=False)
+    return out.getvalue()
+
+
+def decode_gt(buf: bytes, source: str = '<bytes>') -> np.ndarray:
+    """``.npy`` bytes from :func:`encode_gt` -> float32 RGB (H, W, 3)."""
+    try:
+        gt = np.load(io.BytesIO(buf), allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f'Cannot decode ground truth {source}: not a .npy array ({err}).') from err
+    if gt.dtype != np.float32 or gt.ndim != 3 or gt.shape[2] != 3:
+        raise ValueError(f'Ground truth {source} is {gt.dtype} {gt.shape}; expected float32 (H, W, 3).')
+    return gt
+
+
+def format_meta_line(sample: str, height: int, width: int, evs: Sequence[float]) -> str:
+    """One ``meta_info.txt`` line; ``repr`` keeps every EV value exact."""
+    return f'{sample} ({height},{width},3) {",".join(repr(float(ev)) for ev in evs)}'
+
+
+_META_LINE = re.compile(r'^(?P<name>[A-Za-z0-9_-]+) \((?P<h>\d+),(?P<w>\d+),3\) (?P<evs>\S+)$')
+
+
+def parse_meta_info(path: PathLike,
+                    num_exposure: Optional[int] = None) -> list[tuple[str, tuple[int, int], np.ndarray]]:
+    """Samples listed in an LMDB's ``meta_info.txt``.
+
+    Returns:
+        list[tuple]: (sample, (h, w), evs float64 (T,)) per line, in file order.
+
+    Raises:
+        FileNotFoundError: The file is missing.
+        ValueError: A line does not follow ``<sample> (<h>,<w>,3) <EV_1>,<EV_2>,...``, has the wrong number of EV
+            values, non-increasing EVs, or repeats a sample.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'LMDB meta info not found: {path}; create the LMDB with '
+                                'scripts/data_preparation/create_lmdb_hdr.py.')
+    samples, seen = [], set()
+    for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _META_LINE.match(line.strip())
+        evs = _parse_evs(match.group('evs')) if match else None
+        if evs is None:
+            raise ValueError(f'{path}, line {lineno}: expected "<sample> (<h>,<w>,3) <EV_1>,<EV_2>,..." with '
+                             f'finite, strictly increasing EVs; found {line!r}.')
+        if num_exposure is not None and len(evs) != num_exposure:
+            raise ValueError(f'{path}, line {lineno}: {len(evs)} EV values; expected {num_exposure}.')
+        name = match.group('name')
+        if name in seen:
+            raise ValueError(f'{path}, line {lineno}: sample {name!r} is listed twice.')
+        seen.add(name)
+        samples.append((name, (int(match.group('h')), int(match.group('w'))), evs))
+    if not samples:
+        raise ValueError(f'LMDB meta info {path} lists no sample.')
+    return samples
+
+
+def _parse_evs(text: str) -> Optional[np.ndarray]:
+    try:
+        evs = np.asarray([float(v) for v in text.split(',')], dtype=np.float64)
+    except ValueError:
+        return None
+    if not np.isfinite(evs).all() or np.any(np.diff(evs) <= 0):
+        return None
+    return evs
+
+
+@contextmanager
+def staged_output_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Build an output folder in a hidden sibling and move it into place only when the block finishes.
+
+    An interrupted or failed run therefore never leaves a folder at ``path`` that looks complete; its partial
+    sibling ``.<name>.partial-<pid>`` is removed on errors (and can be deleted by hand after a kill).
+
+    Args:
+        path: The final folder (a patch folder or a ``.lmdb`` folder).
+        overwrite: Replace an existing ``path``; without it an existing ``path`` raises FileExistsError.
+
+    Yields:
+        Path: The temporary folder to write into.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f'Output {path} already exists; pass --overwrite to replace it.')
+    tmp = path.with_name(f'.{path.name}.partial-{os.getpid()}')
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = path.with_name(f'.{path.name}.old-{os.getpid()}')
+    os.replace(path, old)
+    os.replace(tmp, path)
+    if old.is_dir():
+        shutil.rmtree(old)
+    else:
+        old.unlink()
