@@ -87,7 +87,9 @@ def _logged_iters(log_text: str) -> list:
 
 
 def test_two_iterations_train_validate_and_checkpoint(demo_root, tmp_path):
-    opt_file = _write(_options(demo_root, 'tiny'), tmp_path / 'tiny.yml')
+    opt = _options(demo_root, 'tiny')
+    opt['val']['report_baseline'] = True
+    opt_file = _write(opt, tmp_path / 'tiny.yml')
     result = _run(TRAIN, tmp_path, '-opt', str(opt_file), cwd=tmp_path)
     exp = tmp_path / 'experiments' / 'tiny'
     log = next(exp.glob('train_tiny_*.log')).read_text()
@@ -104,6 +106,16 @@ def test_two_iterations_train_validate_and_checkpoint(demo_root, tmp_path):
     assert (exp / 'visualization' / scene / f'{scene}_2.hdr').is_file()
     assert (exp / 'visualization' / scene / f'{scene}_2.png').is_file()
     assert 'Traceback' not in result.stderr
+
+    # The reference-frame baseline in the log is the metric of the reference's HDR-domain image, computed by hand.
+    from lffnet_arch.data.hdr_dataset import MultiExposureHDRDataset
+    from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
+
+    item = MultiExposureHDRDataset({'dataroot': str(demo_root / 'Test'), 'io_backend': {'type': 'disk'},
+                                    'phase': 'val'})[0]
+    expected = calculate_psnr_mu(item['lq'][1, 3:6].permute(1, 2, 0).numpy(), item['gt'].permute(1, 2, 0).numpy())
+    logged = float(re.search(r'Reference-frame baseline on demo_val .*psnr_mu: (\d+\.\d+)', log).group(1))
+    assert logged == pytest.approx(expected, abs=1e-4)
 
 
 def test_resume_restores_optimizer_and_scheduler_from_another_directory(demo_root, tmp_path):

@@ -46,7 +46,12 @@ class HDRModel(SRModel):
       ``.png`` per image.
     - ``save_network`` / ``save_training_state``: written atomically.
 
-    Extra options read: ``train.losses``, ``val.tile_size``, ``val.tile_overlap``, ``val.save_img``, ``val.pbar``.
+    With ``val.report_baseline: true`` the log also gives every metric for the trivial baseline that returns the
+    reference frame's HDR-domain image (channels 3:6 of ``lq`` at the dataset's ``ref_idx``), the number a fusion
+    network has to beat.
+
+    Extra options read: ``train.losses``, ``val.tile_size``, ``val.tile_overlap``, ``val.save_img``, ``val.pbar``,
+    ``val.report_baseline``.
     """
 
     def init_training_settings(self) -> None:
@@ -128,6 +133,8 @@ class HDRModel(SRModel):
                 self.metric_results = {}
             self._initialize_best_metric_results(dataset_name)
             self.metric_results = {name: 0.0 for name in metric_opts}
+        baseline = {name: 0.0 for name in metric_opts} if val_opt.get('report_baseline') else None
+        ref_idx = getattr(dataloader.dataset, 'ref_idx', self.opt['network_g'].get('ref_idx', 1))
         pbar = tqdm(total=len(dataloader), unit='image') if val_opt.get('pbar', False) else None
 
         for val_data in dataloader:
@@ -138,9 +145,12 @@ class HDRModel(SRModel):
             if save_img:
                 self._save_result(pred, name, dataset_name, current_iter)
             if metric_opts and hasattr(self, 'gt'):
-                data = {'img': pred, 'img2': _to_hwc(self.gt[0])}
+                gt = _to_hwc(self.gt[0])
                 for metric, opt_ in metric_opts.items():
-                    self.metric_results[metric] += calculate_metric(data, opt_)
+                    self.metric_results[metric] += calculate_metric({'img': pred, 'img2': gt}, opt_)
+                    if baseline is not None:
+                        reference = _to_hwc(self.lq[0, ref_idx, 3:6])
+                        baseline[metric] += calculate_metric({'img': reference, 'img2': gt}, opt_)
             for attr in ('lq', 'gt', 'output'):
                 if hasattr(self, attr):
                     delattr(self, attr)
@@ -155,6 +165,10 @@ class HDRModel(SRModel):
                 self.metric_results[metric] /= len(dataloader)
                 self._update_best_metric_result(dataset_name, metric, self.metric_results[metric], current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+            if baseline is not None:
+                get_root_logger().info(f'Reference-frame baseline on {dataset_name} (its HDR-domain image as the '
+                                       'output): ' + ', '.join(f'{name}: {value / len(dataloader):.4f}'
+                                                               for name, value in baseline.items()))
 
     def _save_result(self, pred: np.ndarray, name: str, dataset_name: str, current_iter) -> None:
         if self.opt['is_train']:
