@@ -3,7 +3,12 @@
 Importing the package registers its architectures, dataset, losses, metrics and model in BasicSR's registries, so
 BasicSR options files can name them by ``type``.
 """
-from lffnet_arch import compat
+import os
+
+# OpenCV 4.x reads and writes OpenEXR only when this is set before cv2 is first imported (basicsr imports it).
+os.environ.setdefault('OPENCV_IO_ENABLE_OPENEXR', '1')
+
+from lffnet_arch import compat  # noqa: E402
 
 compat.apply()
 

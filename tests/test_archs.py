@@ -193,3 +193,9 @@ def test_bad_options_errors(arch, kwargs, match):
 def test_lffnet_rejects_unknown_doconv_placement():
     with pytest.raises(ValueError, match="doconv must be one of .*'everywhere'"):
         LFFNet(doconv='everywhere')
+
+
+@pytest.mark.parametrize('num_exposure,expected', [(2, 0), (3, 1), (4, 1), (5, 2)])
+@pytest.mark.parametrize('arch', [AHDRNet, LFFNet])
+def test_default_reference_is_the_middle_frame(arch, num_exposure, expected):
+    assert arch(num_feat=8, num_exposure=num_exposure).ref_idx == expected

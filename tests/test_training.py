@@ -163,7 +163,7 @@ def test_resume_restores_optimizer_and_scheduler_from_another_directory(demo_roo
     assert not (elsewhere / 'experiments').exists()
 
 
-def test_test_pipeline_writes_hdr_and_png(demo_root, tmp_path):
+def test_test_pipeline_writes_hdr_and_png_with_tiled_validation(demo_root, tmp_path):
     from lffnet_arch.archs import LFFNet
 
     net = LFFNet(num_feat=8, num_block=2)
@@ -171,7 +171,7 @@ def test_test_pipeline_writes_hdr_and_png(demo_root, tmp_path):
     opt = _options(demo_root, 'tiny_test')
     opt['datasets'] = {'test_1': opt['datasets']['val']}
     opt['path'] = {'pretrain_network_g': str(tmp_path / 'net.pth'), 'strict_load_g': True}
-    opt['val'] = {'save_img': True, 'suffix': None, 'metrics': {
+    opt['val'] = {'save_img': True, 'suffix': None, 'tile_size': 32, 'tile_overlap': 8, 'metrics': {
         'psnr_mu': {'type': 'calculate_psnr_mu'}, 'psnr_l': {'type': 'calculate_psnr_l'},
         'ssim_mu': {'type': 'calculate_ssim_mu'}, 'ssim_l': {'type': 'calculate_ssim_l'}}}
     for key in ('train', 'logger'):
@@ -185,6 +185,7 @@ def test_test_pipeline_writes_hdr_and_png(demo_root, tmp_path):
     log = next(results.glob('test_tiny_test_*.log')).read_text()
     for metric in ('psnr_mu', 'psnr_l', 'ssim_mu', 'ssim_l'):
         assert re.search(rf'# {metric}: \d+\.\d+', log), metric
+    assert 'runs in 32px tiles (overlap 8)' in log  # tiled validation is announced: its figures differ
 
 
 # A launcher for torchrun: records, per rank, the samples each rank trained on and its final weights.

@@ -1,4 +1,6 @@
 """AHDRNet: attention-guided network for ghost-free HDR imaging (Yan et al., CVPR 2019), the LFFNet baseline."""
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
@@ -43,7 +45,7 @@ class AHDRNet(AttentionGuidedHDRNet):
         num_in_ch (int): Channels per frame (LDR and HDR-domain RGB). Default: 6.
         num_out_ch (int): Output channels. Default: 3.
         num_exposure (int): Frames T >= 2. Default: 3.
-        ref_idx (int): Reference frame index. Default: 1.
+        ref_idx (int | None): Reference frame index; None (default) takes (T - 1) // 2, i.e. 1 for T = 3.
         num_feat (int): Feature channels. Default: 64.
         num_block (int): DRDBs. Default: 3.
         official_unused_convs (bool): Add the official attConv1/attConv3, which are never called. Default: False.
@@ -53,7 +55,7 @@ class AHDRNet(AttentionGuidedHDRNet):
                  num_in_ch: int = 6,
                  num_out_ch: int = 3,
                  num_exposure: int = 3,
-                 ref_idx: int = 1,
+                 ref_idx: Optional[int] = None,
                  num_feat: int = 64,
                  num_block: int = 3,
                  official_unused_convs: bool = False) -> None:

@@ -3,7 +3,7 @@
 Module names follow AHDRNet (Yan et al. 2019) and the LFFNet paper; the official AHDRNet names are given in
 brackets where they differ, which is what ``scripts/model_conversion/convert_official_ahdrnet.py`` maps.
 """
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -58,7 +58,8 @@ class AttentionGuidedHDRNet(nn.Module):
         num_in_ch (int): Channels per frame. Default: 6.
         num_out_ch (int): Output channels. Default: 3.
         num_exposure (int): Frames T >= 2. Default: 3.
-        ref_idx (int): Index of the reference frame in [0, T). Default: 1.
+        ref_idx (int | None): Index of the reference frame in [0, T); None takes the middle frame (T - 1) // 2,
+            which is 1 for T = 3.
         num_feat (int): Feature channels. Default: 64.
         num_block (int): Fusion blocks. Default: 3.
         official_unused_convs (bool): Add the two convs [attConv1, attConv3] the official AHDRNet defines and never
@@ -72,7 +73,7 @@ class AttentionGuidedHDRNet(nn.Module):
                  num_in_ch: int,
                  num_out_ch: int,
                  num_exposure: int,
-                 ref_idx: int,
+                 ref_idx: Optional[int],
                  num_feat: int,
                  num_block: int,
                  official_unused_convs: bool,
@@ -81,6 +82,8 @@ class AttentionGuidedHDRNet(nn.Module):
         super().__init__()
         if num_exposure < 2:
             raise ValueError(f'num_exposure must be >= 2, got {num_exposure}.')
+        if ref_idx is None:
+            ref_idx = (num_exposure - 1) // 2
         if not 0 <= ref_idx < num_exposure:
             raise ValueError(f'ref_idx must be in [0, {num_exposure - 1}] for num_exposure={num_exposure}, '
                              f'got {ref_idx}.')

@@ -1,5 +1,6 @@
 """LFFNet: lightweight attention-guided network with frequency-domain fusion (Park, Lee and Cho)."""
 from functools import partial
+from typing import Optional
 
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
@@ -25,7 +26,7 @@ class LFFNet(AttentionGuidedHDRNet):
         num_in_ch (int): Channels per frame (LDR and HDR-domain RGB). Default: 6.
         num_out_ch (int): Output channels. Default: 3.
         num_exposure (int): Frames T >= 2. Default: 3.
-        ref_idx (int): Reference frame index. Default: 1.
+        ref_idx (int | None): Reference frame index; None (default) takes (T - 1) // 2, i.e. 1 for T = 3.
         num_feat (int): Feature channels. Default: 64.
         num_block (int): RFFT blocks. Default: 3.
         doconv (str): Where DO-Conv replaces plain convs: ``'fusion'`` (the merge, global-feature-fusion and
@@ -39,7 +40,7 @@ class LFFNet(AttentionGuidedHDRNet):
                  num_in_ch: int = 6,
                  num_out_ch: int = 3,
                  num_exposure: int = 3,
-                 ref_idx: int = 1,
+                 ref_idx: Optional[int] = None,
                  num_feat: int = 64,
                  num_block: int = 3,
                  doconv: str = 'fusion',

@@ -47,7 +47,7 @@ class HDRModel(SRModel):
     - ``save_network`` / ``save_training_state``: written atomically.
 
     With ``val.report_baseline: true`` the log also gives every metric for the trivial baseline that returns the
-    reference frame's HDR-domain image (channels 3:6 of ``lq`` at the dataset's ``ref_idx``), the number a fusion
+    reference frame's HDR-domain image (channels 3:6 of ``lq`` at the network's ``ref_idx``), the number a fusion
     network has to beat.
 
     Extra options read: ``train.losses``, ``val.tile_size``, ``val.tile_overlap``, ``val.save_img``, ``val.pbar``,
@@ -134,7 +134,7 @@ class HDRModel(SRModel):
             self._initialize_best_metric_results(dataset_name)
             self.metric_results = {name: 0.0 for name in metric_opts}
         baseline = {name: 0.0 for name in metric_opts} if val_opt.get('report_baseline') else None
-        ref_idx = getattr(dataloader.dataset, 'ref_idx', self.opt['network_g'].get('ref_idx', 1))
+        ref_idx = self.get_bare_model(self.net_g).ref_idx
         pbar = tqdm(total=len(dataloader), unit='image') if val_opt.get('pbar', False) else None
 
         for val_data in dataloader:
