@@ -124,6 +124,17 @@ def test_auto_resume_finds_the_run_from_another_directory_on_cpu(tmp_path, monke
     assert state['schedulers'][0]['milestones'] == {10: 1, 20: 1}
 
 
+def test_explicit_resume_state_loads_on_cpu(tmp_path):
+    import basicsr.train
+
+    states = tmp_path / 'experiments' / 'demo' / 'training_states'
+    _save_training_state(states, 4)
+    opt = {'auto_resume': False, 'num_gpu': 0, 'network_g': {'type': 'LFFNet'},
+           'path': {'resume_state': str(states / '4.state'), 'models': str(tmp_path / 'models')}}
+    state = basicsr.train.load_resume_state(opt)
+    assert state['iter'] == 4 and opt['path']['pretrain_network_g'].endswith('net_g_4.pth')
+
+
 def test_resume_state_path_missing_is_a_clear_error(tmp_path):
     import basicsr.train
 

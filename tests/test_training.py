@@ -118,6 +118,21 @@ def test_two_iterations_train_validate_and_checkpoint(demo_root, tmp_path):
     assert logged == pytest.approx(expected, abs=1e-4)
 
 
+def test_console_command_writes_under_the_working_directory(demo_root, tmp_path):
+    command = Path(sys.executable).with_name('lffnet-train')
+    if not command.exists():
+        pytest.skip('lffnet-train is not installed in this environment')
+    opt = _options(demo_root, 'console', total_iter=1)
+    opt['logger']['save_checkpoint_freq'] = 1
+    opt.pop('val')
+    opt['datasets'].pop('val')
+    opt_file = _write(opt, tmp_path / 'console.yml')
+    result = subprocess.run([str(command), '-opt', str(opt_file)], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / 'experiments' / 'console' / 'models' / 'net_g_1.pth').is_file()
+
+
 def test_resume_restores_optimizer_and_scheduler_from_another_directory(demo_root, tmp_path):
     root, elsewhere = tmp_path / 'root', tmp_path / 'elsewhere'
     root.mkdir()
