@@ -31,23 +31,22 @@ from torch import nn
 from tqdm import tqdm
 
 from lffnet_arch.data.scene_io import list_frames, read_exposure_file
-from lffnet_arch.utils.checkpoint import (
-    infer_network_options,
-    load_checkpoint,
-    load_network_options,
-    select_params,
-    strip_prefix,
+from lffnet_arch.utils.checkpoint import OptionsLike, load_network
+from lffnet_arch.utils.hdr_util import (
+    exr_supported,
+    imwrite_atomic,
+    ldr_to_float,
+    read_ldr,
+    tonemap_preview,
+    write_hdr,
 )
-from lffnet_arch.utils.hdr_util import exr_supported, imwrite_atomic, read_ldr, tonemap_preview, write_hdr
 from lffnet_arch.utils.tiling import BYTES_PER_PIXEL, auto_tile_size, tiled_forward
 
 __all__ = [
-    'ALIGN_METHODS', 'ARCHS', 'PRECISIONS', 'align_frames', 'fuse', 'load_model', 'main', 'read_bracket',
-    'read_exif_exposure'
+    'ALIGN_METHODS', 'PRECISIONS', 'align_frames', 'fuse', 'load_model', 'main', 'read_bracket', 'read_exif_exposure'
 ]
 
 PathLike = Union[str, os.PathLike]
-ARCHS = ('LFFNet', 'AHDRNet')
 PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 ALIGN_METHODS = ('mtb', 'ecc')
 EXIF_IFD = 0x8769
@@ -58,104 +57,35 @@ _ECC_MAX_SIDE = 1024  # ECC runs on a copy downscaled to this longest side; the 
 # ---------------------------------------------------------------- loading a network
 
 
-def _network_options(opt: Union[None, PathLike, dict], arch: str, arch_kwargs: dict) -> tuple[str, dict]:
-    if opt is None:
-        options = {}
-    elif isinstance(opt, dict):
-        options = dict(opt.get('network_g', opt))
-    else:
-        options = load_network_options(opt)
-    arch = options.pop('type', arch)
-    options.update(arch_kwargs)
-    if arch not in ARCHS:
-        raise ValueError(f'Unknown architecture {arch!r}; expected one of {ARCHS}.')
-    return arch, options
-
-
-def _shape(tensor: torch.Tensor) -> tuple:
-    return tuple(tensor.shape)
-
-
-def _has_doconv_keys(keys: Sequence[str]) -> bool:
-    return any(k.endswith(('.W', '.D', '.D_diag')) for k in keys)
-
-
-def _mismatch_message(source: str, net_name: str, expected: dict, found: dict) -> Optional[str]:
-    """Describe how a state dict differs from a network's (None when names and shapes agree)."""
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    shapes = [f'{k}: checkpoint {_shape(found[k])} vs network {_shape(expected[k])}' for k in expected
-              if k in found and _shape(found[k]) != _shape(expected[k])]
-    if not (missing or unexpected or shapes):
-        return None
-    parts = [f'{len(items)} {label} (e.g. {", ".join(items[:4])})'
-             for label, items in (('missing keys', missing), ('unexpected keys', unexpected),
-                                  ('shape mismatches', shapes)) if items]
-    message = f'Checkpoint {source} does not fit {net_name}: {"; ".join(parts)}.'
-    if 'conv1.weight' in found and 'att11.weight' in found:
-        return message + (' It has the official AHDRNet key names; convert it first with '
-                          'scripts/model_conversion/convert_official_ahdrnet.py.')
-    try:
-        inferred = infer_network_options(found, source)
-    except KeyError:
-        inferred = None
-    if inferred is not None and inferred['type'] != net_name.split('(')[0]:
-        return message + (f' It is an {inferred["type"]} checkpoint (network_g {inferred}): use --arch '
-                          f'{inferred["type"]} (arch=...) or the options YAML it was trained with (--opt).')
-    if _has_doconv_keys(found) and not _has_doconv_keys(expected):
-        message += (" The checkpoint holds DO-Conv factors (W, D) but the network has plain convolutions (doconv='none'"
-                    " or folded): build it with the options it was trained with (doconv='fusion' or 'rfft', e.g. "
-                    '--opt with the training YAML), or fold the checkpoint first with fold_doconv and load the result '
-                    "with the folded options (doconv='none').")
-    elif _has_doconv_keys(expected) and not _has_doconv_keys(found):
-        message += (' The checkpoint holds plain convolution weights where the network expects DO-Conv factors (W, D):'
-                    " it was folded with fold_doconv or trained with doconv='none'; load it with the folded options "
-                    "(doconv='none').")
-    if inferred is not None:
-        message += f' Its weights look like network_g {inferred}; pass matching --opt / --arch options.'
-    return message
-
-
 def load_model(checkpoint: PathLike,
-               opt: Union[None, PathLike, dict] = None,
-               arch: str = 'LFFNet',
+               opt: OptionsLike = None,
+               arch: Optional[str] = None,
                device: Union[str, torch.device] = 'cpu',
                **arch_kwargs: Any) -> nn.Module:
-    """Build an LFFNet or AHDRNet and load a checkpoint into it strictly.
+    """Build the network of a checkpoint and load its weights strictly; see ``utils.checkpoint.load_network``.
 
     Args:
         checkpoint (str | PathLike): BasicSR checkpoint (``{'params': ..., 'params_ema': ...}``; ``params_ema`` is
             used when present) or a bare state dict. Loaded with ``torch.load(weights_only=True)``.
-        opt (str | PathLike | dict, optional): Options YAML whose ``network_g`` section (read with
-            ``yaml.safe_load``) gives the architecture and its options, or that section as a dict. Without it,
-            ``arch`` with its default (the paper's) configuration.
-        arch (str): ``'LFFNet'`` or ``'AHDRNet'`` when ``opt`` does not name a type. Default: 'LFFNet'.
+        opt (str | PathLike | dict, optional): Options YAML whose ``network_g`` section (read with the safe YAML
+            loader) gives the architecture and its options, or that section as a dict.
+        arch (str, optional): Registered architecture name (e.g. ``'LFFNet'``, ``'AHDRNet'``), built with its default
+            (the paper's) configuration, when ``opt`` is not given. Without ``opt`` and ``arch``, the options are
+            inferred from the checkpoint's key names and shapes (LFFNet and AHDRNet).
         device (str | torch.device): Where the network goes. Default: 'cpu'.
-        **arch_kwargs: Architecture options overriding ``opt`` (e.g. ``num_feat=64``, ``doconv='none'``).
+        **arch_kwargs: Architecture options overriding the others (e.g. ``num_feat=64``, ``doconv='none'``).
 
     Returns:
         nn.Module: The network in eval mode on ``device``.
 
     Raises:
         FileNotFoundError: Missing checkpoint or options file.
+        KeyError: No ``network_g`` / ``type`` in ``opt``, or options that cannot be inferred from the weights.
         ValueError: Unknown architecture or options, or the checkpoint does not fit the network; the message lists
             a few missing and unexpected keys and shape mismatches, and says how to load DO-Conv / folded weights.
     """
-    from basicsr.utils.registry import ARCH_REGISTRY
-
-    import lffnet_arch.archs  # noqa: F401  (registers LFFNet and AHDRNet)
-
-    arch, options = _network_options(opt, arch, arch_kwargs)
-    try:
-        net = ARCH_REGISTRY.get(arch)(**options)
-    except TypeError as error:
-        raise ValueError(f'Invalid options for {arch}: {options} ({error}).') from error
-    state_dict = strip_prefix(select_params(load_checkpoint(checkpoint), source=str(checkpoint)))
-    message = _mismatch_message(str(checkpoint), f'{arch}({options})', net.state_dict(), state_dict)
-    if message:
-        raise ValueError(message)
-    net.load_state_dict(state_dict, strict=True)
-    return net.to(device).eval()
+    net, _ = load_network(checkpoint, opt, arch=arch, device=device, **arch_kwargs)
+    return net
 
 
 # ---------------------------------------------------------------- reading a bracket
@@ -366,12 +296,8 @@ def _frame_to_float(frame: Any, index: int) -> np.ndarray:
     arr = np.asarray(frame)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f'Frame {index}: expected an RGB array of shape (H, W, 3), got shape {arr.shape}.')
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / 65535.0
     if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f'Frame {index}: expected float values in [0, 1] or uint8/uint16, got dtype {arr.dtype}.')
+        return ldr_to_float(arr, source=f'{index} (float values in [0, 1] are accepted too)')
     arr = arr.astype(np.float32)
     if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
         raise ValueError(f'Frame {index}: float frames must be finite and in [0, 1]; found values in '
@@ -527,8 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--checkpoint', required=True, help='network weights (.pth, BasicSR format)')
     network = parser.add_mutually_exclusive_group()
     network.add_argument('--opt', help='options YAML whose network_g describes the network')
-    network.add_argument('--arch', choices=ARCHS, default='LFFNet',
-                         help="architecture with the paper's configuration when there is no --opt (default: LFFNet)")
+    network.add_argument('--arch',
+                         help="registered architecture (LFFNet, AHDRNet, ...) with its default, the paper's, "
+                         'configuration (default: options inferred from the checkpoint)')
     parser.add_argument('--exposures', nargs='+', type=float,
                         help='exposure times in seconds, one per frame in file-name order (default: exposure.txt '
                         'in the bracket folder, else EXIF ExposureTime)')
@@ -623,7 +550,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Examples::
 
         lffnet-inference --input my_bracket/ --output results/ --checkpoint LFFNet.pth --exposures 0.01 0.04 0.16
-        lffnet-inference --input scenes/ --output results/ --checkpoint LFFNet.pth --opt test_LFFNet.yml --tile 512
+        lffnet-inference --input scenes/ --output results/ --checkpoint LFFNet.pth \\
+            --opt options/test/LFFNet/test_LFFNet_Kalantari.yml --tile 512
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -2,9 +2,9 @@
 
 Usage:
     python scripts/benchmark_data.py [--input datasets/Kalantari/Training_sub128] [--lmdb PATH.lmdb]
-        [--num-scenes 64] [--size 128] [--samples 256] [--batch-size 8] [--workers 0 1 2]
+        [--num_scenes 64] [--size 128] [--samples 256] [--batch_size 8] [--workers 0 1 2]
 
-Without --input, a temporary synthetic Kalantari-layout set of --num-scenes scenes of --size x --size pixels
+Without --input, a temporary synthetic Kalantari-layout set of --num_scenes scenes of --size x --size pixels
 (three 16-bit TIFF frames, exposure.txt, HDRImg.hdr) is generated. Without --lmdb, the LMDB is built from the
 input folder into a temporary folder with scripts/data_preparation/create_lmdb_hdr.py. Each configuration reads
 --samples training samples (random --size crop, flips and rotations) through a torch DataLoader and prints a
@@ -18,17 +18,19 @@ import tempfile
 import time
 from pathlib import Path
 
-if importlib.util.find_spec('lffnet_arch') is None:  # running from a checkout without `pip install -e .`
+try:
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import lffnet_arch  # noqa: F401
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
 
-import lffnet_arch  # noqa: E402,F401  (before basicsr: applies the compat shim)
-from lffnet_arch.data import MultiExposureHDRDataset  # noqa: E402
-from lffnet_arch.utils.hdr_util import write_hdr  # noqa: E402
+from lffnet_arch.data import MultiExposureHDRDataset
+from lffnet_arch.utils.hdr_util import write_hdr
 
 
 def make_synthetic(root: Path, num_scenes: int, size: int, seed: int = 0) -> Path:
@@ -72,10 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--input', help='folder of scenes or patches; default: a temporary synthetic set')
     parser.add_argument('--lmdb', help='LMDB made from --input; default: built into a temporary folder')
-    parser.add_argument('--num-scenes', type=int, default=64, help='synthetic scenes (default 64)')
+    parser.add_argument('--num_scenes', type=int, default=64, help='synthetic scenes (default 64)')
     parser.add_argument('--size', type=int, default=128, help='patch side, and synthetic scene side (default 128)')
     parser.add_argument('--samples', type=int, default=256, help='samples timed per configuration (default 256)')
-    parser.add_argument('--batch-size', type=int, default=8, help='DataLoader batch size (default 8)')
+    parser.add_argument('--batch_size', type=int, default=8, help='DataLoader batch size (default 8)')
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2], help='worker counts (default 0 1 2)')
     args = parser.parse_args(argv)
     if args.lmdb and not args.input:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 try:
-    import lffnet_arch  # noqa: F401  (before basicsr: installs the compatibility shim and registers the archs)
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import lffnet_arch  # noqa: F401

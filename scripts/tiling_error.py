@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/tiling_error.py --checkpoint NET.pth --opt OPTIONS.yml --test_set datasets/demo/Test \
+    python scripts/tiling_error.py --checkpoint NET.pth --opt OPTIONS.yml --test_set datasets/demo/Test \\
         [--tiles 64 96] [--tile_overlap 16]
 
 The RFFT blocks of LFFNet see the whole input, so a tiled result is not the whole-image result. For each tile size
@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 try:
-    import lffnet_arch  # noqa: F401  (before basicsr: installs the compatibility shim and registers everything)
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import lffnet_arch  # noqa: F401
+
+import numpy as np
 
 from lffnet_arch.data.hdr_dataset import MultiExposureHDRDataset
 from lffnet_arch.inference import fuse, load_model
@@ -31,8 +31,10 @@ from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--checkpoint', required=True, help='BasicSR checkpoint (params_ema used when present)')
-    parser.add_argument('--opt', default=None, help='options YAML whose network_g builds the network')
-    parser.add_argument('--arch', default='LFFNet', help='architecture when no --opt is given')
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument('--opt', help='options YAML whose network_g builds the network')
+    network.add_argument('--arch', help="registered architecture with its default, the paper's, configuration "
+                         '(default: options inferred from the checkpoint)')
     parser.add_argument('--test_set', required=True, help='Kalantari-layout folder of test scenes')
     parser.add_argument('--tiles', type=int, nargs='+', default=[64, 96], help='tile sizes to compare')
     parser.add_argument('--tile_overlap', type=int, default=16, help='overlap between tiles')

@@ -12,6 +12,7 @@ from test_lmdb import ROOT, build_lmdb, lmdb_dataset, load_script
 
 from lffnet_arch.data import scene_io
 from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
+from lffnet_arch.utils.parallel import run_jobs
 
 
 def extract(src, out, *extra: str) -> None:
@@ -78,6 +79,28 @@ def test_patches_to_lmdb_equal_patch_folder(tmp_path):
         assert a['key'] == b['key'] and torch.equal(a['lq'], b['lq']) and torch.equal(a['gt'], b['gt'])
 
 
+def test_frame_count_and_exposure_file_options(tmp_path):
+    """--num_exposure, --exposure_file and --compress_level, spelled with underscores as BasicSR's options."""
+    for name in ('s1', 's2'):
+        scene = make_scene(tmp_path / 'in', name, 16, 20, evs=(0.0, 3.0))
+        (scene / 'exposure.txt').rename(scene / 'ev.txt')
+    options = ['--num_exposure', '2', '--exposure_file', 'ev.txt']
+    with pytest.raises(ValueError, match='expected 3 LDR frames'):
+        extract(tmp_path / 'in', tmp_path / 'out')  # the default --num_exposure does not fit
+    with pytest.raises(FileNotFoundError, match='exposure.txt'):
+        extract(tmp_path / 'in', tmp_path / 'out', '--num_exposure', '2')  # nor the default --exposure_file
+    with pytest.raises(SystemExit):
+        extract(tmp_path / 'in', tmp_path / 'out', '--num-exposure', '2')  # no hyphenated spelling
+    extract(tmp_path / 'in', tmp_path / 'out', *options)
+    assert all((patch / 'ev.txt').is_file() for patch in (tmp_path / 'out').iterdir())
+    disk = make_dataset(tmp_path / 'out', num_exposure=2, exposure_file='ev.txt')
+    out = build_lmdb(tmp_path / 'out', tmp_path / 'out.lmdb', *options, '--compress_level', '9')
+    lmdb = lmdb_dataset(out, num_exposure=2)
+    assert len(disk) == len(lmdb) == 2 * 2
+    for i in range(len(disk)):
+        assert disk[i]['lq'].shape[0] == 2 and torch.equal(disk[i]['lq'], lmdb[i]['lq'])
+
+
 def test_overwrite_refused_then_allowed(tmp_path):
     make_scene(tmp_path / 'in', 's1', 16, 16)
     extract(tmp_path / 'in', tmp_path / 'out')
@@ -132,3 +155,21 @@ def test_scripts_run_from_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert 'Wrote 8 patches of 2 scenes' in result.stdout
     assert len(list((tmp_path / 'out').iterdir())) == 8
+
+
+def _square_unless_three(x: int) -> int:
+    if x == 3:
+        raise ValueError('item 3 failed')
+    return x * x
+
+
+@pytest.mark.parametrize('workers', [1, 2])
+def test_run_jobs_ordered_unordered_and_errors(workers):
+    items = [0, 1, 2, 4, 5, 6]
+    expected = [x * x for x in items]
+    assert list(run_jobs(_square_unless_three, items, workers)) == expected  # in item order
+    assert sorted(run_jobs(_square_unless_three, items, workers, ordered=False)) == expected
+    with pytest.raises(ValueError, match='item 3 failed'):
+        list(run_jobs(_square_unless_three, [1, 3, 5], workers))
+    with pytest.raises(ValueError, match='workers'):
+        list(run_jobs(_square_unless_three, items, 0))

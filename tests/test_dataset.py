@@ -115,10 +115,21 @@ def test_frames_ordered_by_file_name(tmp_path):
 def test_ldr_to_float_matches_read_ldr(tmp_path):
     frames = structured_frames(8, 10)
     gray = (np.arange(80, dtype=np.uint16).reshape(8, 10) * 811)
-    write_scene(tmp_path, [frames[0], frames[1].astype(np.uint8), gray], evs=None, names=['a.tif', 'b.png', 'c.png'])
-    for name in ('a.tif', 'b.png', 'c.png'):
+    write_scene(tmp_path, [frames[0], frames[1].astype(np.uint8), gray, frames[0]], evs=None,
+                names=['a.tif', 'b.png', 'c.png', 'd.png'])
+    bgra = np.concatenate([frames[2][..., ::-1], np.full((8, 10, 1), 7, np.uint16)], axis=2)
+    assert cv2.imwrite(str(tmp_path / 'e.tif'), bgra)
+    expected = {'a.tif': frames[0], 'b.png': frames[1].astype(np.uint8), 'c.png': np.repeat(gray[..., None], 3, 2),
+                'd.png': frames[0], 'e.tif': frames[2]}
+    for name, rgb in expected.items():
         path = tmp_path / name
-        np.testing.assert_array_equal(scene_io.ldr_to_float(scene_io.read_ldr_raw(path)), read_ldr(path))
+        raw = scene_io.read_ldr_raw(path)
+        assert raw.dtype == rgb.dtype and raw.shape == (8, 10, 3)  # 16-bit kept; gray -> 3 channels; alpha dropped
+        np.testing.assert_array_equal(raw, rgb)
+        np.testing.assert_array_equal(scene_io.ldr_to_float(raw), read_ldr(path))
+        np.testing.assert_array_equal(read_ldr(path), rgb.astype(np.float32) / np.float32(np.iinfo(rgb.dtype).max))
+    with pytest.raises(ValueError, match='my_array.*int32'):
+        scene_io.ldr_to_float(np.zeros((2, 2, 3), np.int32), 'my_array')
 
 
 def decode_positions(lq_frame: torch.Tensor, frame_index: int, width: int) -> np.ndarray:

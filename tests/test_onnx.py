@@ -138,3 +138,37 @@ def test_export_refuses_overwrite(exported, tmp_path, capsys):
     assert 'already exists' in capsys.readouterr().err and path.read_bytes() == before
     with pytest.raises(FileExistsError, match='lffnet.onnx'):
         export_onnx(folded, path)
+
+
+class _PixelwiseNet(torch.nn.Module):
+    """A tiny network with LFFNet's interface (1x1 conv over all frames): quick to export."""
+
+    num_exposure, num_in_ch = 3, 6
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(18, 3, 1)
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        b, t, c, h, w = lq.shape
+        return torch.sigmoid(self.conv(lq.reshape(b, t * c, h, w)))
+
+
+def test_export_verify_runs_before_the_file_appears(tmp_path):
+    """export_onnx checks the temporary file before moving it into place (the script's ONNX Runtime check)."""
+    _require_onnx()
+    net, path = _PixelwiseNet().eval(), tmp_path / 'tiny.onnx'
+    seen = []
+
+    def reject(unchecked: Path) -> None:
+        seen.append((unchecked.is_file(), path.exists()))
+        raise RuntimeError('rejected')
+
+    with pytest.raises(RuntimeError, match='rejected'):
+        export_onnx(net, path, optimize=False, verify=reject)
+    assert seen == [(True, False)] and list(tmp_path.iterdir()) == []  # nothing written, no temporary file left
+    diffs = []
+    export_onnx(net, path, optimize=False,
+                verify=lambda unchecked: diffs.append(onnx_max_abs_diff(unchecked, net, torch.rand(1, 3, 6, 5, 7))))
+    assert len(diffs) == 1 and diffs[0] <= 1e-5
+    assert [p.name for p in tmp_path.iterdir()] == ['tiny.onnx']

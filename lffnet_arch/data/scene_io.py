@@ -26,7 +26,8 @@ from typing import Optional, Union
 import cv2
 import numpy as np
 
-from lffnet_arch.utils.hdr_util import read_hdr
+# read_ldr_raw and ldr_to_float are re-exported: the data scripts and the tests use them through this module.
+from lffnet_arch.utils.hdr_util import decode_ldr_raw, ldr_to_float, read_hdr, read_ldr_raw
 
 __all__ = [
     'GT_NAME', 'HDR_EXTENSIONS', 'LDR_EXTENSIONS', 'META_INFO', 'Scene', 'decode_gt', 'decode_ldr', 'encode_gt',
@@ -58,8 +59,9 @@ class Scene:
         gt_path (Path | None): The GT file, None when not asked for.
         evs (np.ndarray): float64 (T,), the EV values as the exposure file gives them.
         scene_dir (Path): The scene folder.
-        raw_ldrs (list[np.ndarray] | None): The frames' integers as decoded (uint8/uint16, cv2 channel order),
-            only when ``read_scene(..., keep_raw=True)``; the data preparation scripts store these losslessly.
+        raw_ldrs (list[np.ndarray] | None): The frames' integers as decoded (uint8/uint16 RGB (H, W, 3), see
+            ``hdr_util.read_ldr_raw``), only when ``read_scene(..., keep_raw=True)``; the data preparation scripts
+            store these losslessly.
     """
     name: str
     ldrs: list[np.ndarray]
@@ -187,35 +189,6 @@ def find_gt(scene_dir: PathLike) -> Path:
     return candidates[0]
 
 
-def read_ldr_raw(path: PathLike) -> np.ndarray:
-    """An LDR frame's integers exactly as stored: uint8 or uint16, cv2 channel order (BGR, BGRA or gray)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'LDR frame not found: {path}')
-    return _check_ldr_dtype(cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED), str(path))
-
-
-def _check_ldr_dtype(img: Optional[np.ndarray], source: str) -> np.ndarray:
-    if img is None:
-        raise ValueError(f'Cannot decode LDR frame {source}: not an image format OpenCV can read, or corrupt.')
-    if img.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f'LDR frame {source} has pixel type {img.dtype}; expected 8- or 16-bit unsigned integers.')
-    return img
-
-
-def ldr_to_float(raw: np.ndarray) -> np.ndarray:
-    """Integers from :func:`read_ldr_raw` / :func:`decode_ldr` -> float32 RGB (H, W, 3) in [0, 1].
-
-    Same arithmetic as ``hdr_util.read_ldr`` (16-bit / 65535, 8-bit / 255), so disk and LMDB agree bit for bit.
-    """
-    scale = 65535.0 if raw.dtype == np.uint16 else 255.0
-    if raw.ndim == 2:
-        rgb = np.repeat(raw[..., None], 3, axis=2)
-    else:
-        rgb = raw[..., :3][..., ::-1]
-    return np.ascontiguousarray(rgb, dtype=np.float32) / scale
-
-
 def validate_gt(gt: np.ndarray, scene: str, source: str) -> None:
     """Raise ValueError naming ``scene`` and ``source`` unless the GT is finite and non-negative."""
     finite = np.isfinite(gt)
@@ -286,8 +259,9 @@ def read_scene(scene_dir: PathLike,
     if gt is not None:
         validate_gt(gt, str(scene_dir), str(gt_path))
         warn_gt_above_one(gt, str(scene_dir), str(gt_path))
-    return Scene(name=name, ldrs=[ldr_to_float(r) for r in raw], exposures=ev_to_exposure(evs), gt=gt, paths=paths,
-                 gt_path=gt_path, evs=evs, scene_dir=scene_dir, raw_ldrs=raw if keep_raw else None)
+    ldrs = [ldr_to_float(r, str(p)) for p, r in zip(paths, raw)]
+    return Scene(name=name, ldrs=ldrs, exposures=ev_to_exposure(evs), gt=gt, paths=paths, gt_path=gt_path, evs=evs,
+                 scene_dir=scene_dir, raw_ldrs=raw if keep_raw else None)
 
 
 # ---------------------------------------------------------------- LMDB schema (ARCHITECTURE §10)
@@ -304,17 +278,17 @@ def gt_key(sample: str) -> str:
 
 
 def encode_ldr(raw: np.ndarray, compress_level: int = 1) -> bytes:
-    """PNG bytes of a frame's original integers (16-bit stays 16-bit, 8-bit stays 8-bit): lossless."""
-    ok, buf = cv2.imencode('.png', raw, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
+    """PNG bytes of a frame's original integers, uint8/uint16 RGB (H, W, 3) (16-bit stays 16-bit): lossless."""
+    bgr = np.ascontiguousarray(raw[..., ::-1])
+    ok, buf = cv2.imencode('.png', bgr, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
     if not ok:
         raise ValueError(f'OpenCV cannot encode a {raw.dtype} frame of shape {raw.shape} as PNG.')
     return buf.tobytes()
 
 
 def decode_ldr(buf: bytes, source: str = '<bytes>') -> np.ndarray:
-    """PNG bytes from :func:`encode_ldr` -> float32 RGB (H, W, 3) in [0, 1]."""
-    img = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    return ldr_to_float(_check_ldr_dtype(img, source))
+    """PNG bytes from :func:`encode_ldr` -> float32 RGB (H, W, 3) in [0, 1], as ``hdr_util.read_ldr`` reads files."""
+    return ldr_to_float(decode_ldr_raw(buf, source), source)
 
 
 def encode_gt(gt: np.ndarray) -> bytes:

@@ -1,5 +1,4 @@
 """HDRModel: BasicSR's SRModel adapted to multi-exposure HDR fusion."""
-import os
 from collections import OrderedDict
 from os import path as osp
 
@@ -13,16 +12,10 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from tqdm import tqdm
 
+from lffnet_arch.utils.checkpoint import save_atomic
 from lffnet_arch.utils.hdr_util import imwrite_atomic, tonemap_preview, write_hdr
 
-__all__ = ['HDRModel', 'save_atomic']
-
-
-def save_atomic(obj, path: str) -> None:
-    """``torch.save`` to a temporary file, then rename: an interrupted save leaves no file that looks complete."""
-    tmp = f'{path}.tmp'
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+__all__ = ['HDRModel']
 
 
 def _to_hwc(tensor: torch.Tensor) -> np.ndarray:

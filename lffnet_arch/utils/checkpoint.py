@@ -1,32 +1,36 @@
-"""Checkpoint helpers shared by the conversion, folding and export tools.
+"""Checkpoint helpers: the one loader of trained networks, and atomic saving.
 
-Checkpoints use BasicSR's format, ``{'params': state_dict}`` plus ``{'params_ema': ...}`` when EMA is on; tools read
+Checkpoints use BasicSR's format, ``{'params': state_dict}`` plus ``{'params_ema': ...}`` when EMA is on; loaders read
 ``params_ema`` when present, else ``params``, else accept a bare state dict (as the official AHDRNet code writes).
-Architecture options come from an options YAML's ``network_g`` or are inferred from the state dict's key names and
-shapes (:func:`infer_network_options`).
+:func:`load_network` is the loader that inference (``lffnet_arch.inference.load_model``), the tiling-error script and
+the folding and ONNX export scripts share: architecture options come from an options YAML's ``network_g`` (or an
+architecture's defaults), or are inferred from the state dict's key names and shapes (:func:`infer_network_options`);
+the network is built with BasicSR's ``build_network`` (any architecture in ``ARCH_REGISTRY``) and loaded strictly,
+with an error that says how the weights differ and how to load them.
 """
 import os
 import re
 import tempfile
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 import yaml
 from torch import nn
 
 __all__ = [
-    'PARAM_KEYS', 'build_network', 'convert_official_ahdrnet_state_dict', 'infer_network_options', 'load_checkpoint',
-    'load_network', 'load_network_options', 'load_params', 'official_ahdrnet_keys', 'save_checkpoint',
-    'select_params', 'strip_prefix'
+    'PARAM_KEYS', 'convert_official_ahdrnet_state_dict', 'create_network', 'infer_network_options', 'load_checkpoint',
+    'load_network', 'load_network_options', 'load_params', 'load_state_dict_strictly', 'official_ahdrnet_keys',
+    'save_atomic', 'save_checkpoint', 'select_params', 'strip_prefix'
 ]
 
 PathLike = Union[str, os.PathLike]
+OptionsLike = Union[None, str, os.PathLike, Mapping]
 
 # Preference order of the weight sets in a BasicSR checkpoint.
 PARAM_KEYS = ('params_ema', 'params')
-NETWORK_TYPES = ('LFFNet', 'AHDRNet')
 
 
 def load_checkpoint(path: PathLike) -> dict:
@@ -84,10 +88,34 @@ def select_params(checkpoint: dict, source: str = 'checkpoint', key: Optional[st
     return OrderedDict(state_dict)
 
 
-def save_checkpoint(checkpoint: dict, path: PathLike, overwrite: bool = False) -> None:
-    """Save atomically: write a temporary file beside ``path``, then ``os.replace`` it into place.
+def save_atomic(obj: Any, path: PathLike) -> None:
+    """``torch.save`` atomically: write a temporary file beside ``path``, fsync it, then ``os.replace`` it into place.
 
-    An interrupted save therefore never leaves a truncated file under the final name.
+    An interrupted save therefore never leaves a truncated file under the final name, and an existing file is only
+    ever replaced by a complete one. No overwrite check (training checkpoints replace their predecessors); tools
+    that must not overwrite use :func:`save_checkpoint`.
+
+    Args:
+        obj (Any): What to save, e.g. ``{'params': state_dict}`` or a training state.
+        path (str | PathLike): Destination; parent folders are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+        raise
+
+
+def save_checkpoint(checkpoint: dict, path: PathLike, overwrite: bool = False) -> None:
+    """Save a checkpoint with :func:`save_atomic`, refusing to replace an existing file unless asked.
 
     Args:
         checkpoint (dict): What to save, e.g. ``{'params': state_dict}``.
@@ -100,18 +128,7 @@ def save_checkpoint(checkpoint: dict, path: PathLike, overwrite: bool = False) -
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f'{path} already exists; pass overwrite=True (--overwrite) to replace it.')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
+    save_atomic(checkpoint, path)
 
 
 def strip_prefix(state_dict: dict, prefix: str = 'module.') -> dict[str, torch.Tensor]:
@@ -120,7 +137,7 @@ def strip_prefix(state_dict: dict, prefix: str = 'module.') -> dict[str, torch.T
 
 
 def load_network_options(opt_path: PathLike) -> dict:
-    """Read ``network_g`` from a BasicSR options YAML (``yaml.safe_load``).
+    """Read ``network_g`` from a BasicSR options YAML with the safe loader of ``lffnet_arch.compat.safe_ordered_yaml``.
 
     Returns:
         dict: The network options including ``type``, e.g. ``{'type': 'LFFNet', 'num_feat': 64, ...}``.
@@ -128,20 +145,19 @@ def load_network_options(opt_path: PathLike) -> dict:
     Raises:
         FileNotFoundError: The file does not exist.
         KeyError: No ``network_g`` section or no ``type`` in it.
-        ValueError: ``type`` is not one of LFFNet, AHDRNet.
     """
+    from lffnet_arch.compat import safe_ordered_yaml
+
     opt_path = Path(opt_path)
     if not opt_path.is_file():
         raise FileNotFoundError(f'Options file {opt_path} not found.')
     with open(opt_path, encoding='utf-8') as file:
-        opt = yaml.safe_load(file)
-    if not isinstance(opt, dict) or not isinstance(opt.get('network_g'), dict):
+        opt = yaml.load(file, Loader=safe_ordered_yaml()[0])
+    if not isinstance(opt, Mapping) or not isinstance(opt.get('network_g'), Mapping):
         raise KeyError(f'{opt_path}: expected a network_g section with the architecture options.')
     options = dict(opt['network_g'])
     if 'type' not in options:
-        raise KeyError(f'{opt_path}: network_g has no type (expected one of {NETWORK_TYPES}).')
-    if options['type'] not in NETWORK_TYPES:
-        raise ValueError(f'{opt_path}: network_g type must be one of {NETWORK_TYPES}, got {options["type"]!r}.')
+        raise KeyError(f'{opt_path}: network_g has no type (a registered architecture name, e.g. LFFNet).')
     return options
 
 
@@ -171,7 +187,7 @@ def infer_network_options(state_dict: dict, source: str = 'checkpoint') -> dict:
         source (str): Name used in error messages. Default: 'checkpoint'.
 
     Returns:
-        dict: Options including ``type``, ready for :func:`build_network`.
+        dict: Options including ``type``, ready for :func:`create_network`.
 
     Raises:
         KeyError: The keys are not those of our LFFNet or AHDRNet.
@@ -211,17 +227,34 @@ def infer_network_options(state_dict: dict, source: str = 'checkpoint') -> dict:
     return options
 
 
-def build_network(options: dict) -> nn.Module:
-    """Build the network that ``options`` (``network_g`` with ``type``) describe, from BasicSR's registry."""
+def create_network(options: Mapping) -> nn.Module:
+    """Build the network that ``options`` (``network_g`` with ``type``) describe, with BasicSR's ``build_network``.
+
+    Any architecture registered in ``ARCH_REGISTRY`` works, not only LFFNet and AHDRNet.
+
+    Raises:
+        KeyError: ``options`` has no ``type``.
+        ValueError: ``type`` is not registered (the message lists the registered names), or the options do not fit
+            the architecture's arguments.
+    """
+    from basicsr.archs import build_network
     from basicsr.utils.registry import ARCH_REGISTRY
 
     import lffnet_arch.archs  # noqa: F401  (registers LFFNet and AHDRNet)
 
     options = dict(options)
-    arch = options.pop('type', None)
-    if arch not in NETWORK_TYPES:
-        raise ValueError(f'Network type must be one of {NETWORK_TYPES}, got {arch!r}.')
-    return ARCH_REGISTRY.get(arch)(**options)
+    arch = options.get('type')
+    if arch is None:
+        raise KeyError(f'Network options {options} have no type (a registered architecture name, e.g. LFFNet).')
+    try:
+        ARCH_REGISTRY.get(arch)  # as build_network looks it up (also finds BasicSR's '<name>_basicsr' entries)
+    except KeyError as error:
+        raise ValueError(f'Unknown architecture {arch!r}; registered in ARCH_REGISTRY: '
+                         f'{", ".join(sorted(ARCH_REGISTRY.keys()))}.') from error
+    try:
+        return build_network(options)
+    except TypeError as error:
+        raise ValueError(f'Invalid options for {arch}: {options} ({error}).') from error
 
 
 def official_ahdrnet_keys(num_block: int = 3, num_layer: int = 6) -> list:
@@ -304,29 +337,143 @@ def load_params(path: PathLike, key: Optional[str] = None) -> dict[str, torch.Te
     return select_params(load_checkpoint(path), source=str(path), key=key)
 
 
-def load_network(path: PathLike,
-                 opt_path: Optional[PathLike] = None,
-                 key: Optional[str] = None) -> tuple[nn.Module, dict]:
-    """Build the network of a checkpoint and load its weights strictly.
+# ---------------------------------------------------------------- building a network and loading weights into it
+
+
+def _shape(tensor: torch.Tensor) -> tuple:
+    return tuple(tensor.shape)
+
+
+def _has_doconv_keys(keys) -> bool:
+    return any(k.endswith(('.W', '.D', '.D_diag')) for k in keys)
+
+
+def _net_name(options: Mapping) -> str:
+    rest = {k: v for k, v in options.items() if k != 'type'}
+    return f'{options.get("type")}({rest})'
+
+
+def _mismatch_message(source: str, net_name: str, expected: Mapping, found: Mapping) -> Optional[str]:
+    """Describe how a state dict differs from a network's (None when names and shapes agree)."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [f'{k}: checkpoint {_shape(found[k])} vs network {_shape(expected[k])}' for k in expected
+              if k in found and _shape(found[k]) != _shape(expected[k])]
+    if not (missing or unexpected or shapes):
+        return None
+    parts = [f'{len(items)} {label} (e.g. {", ".join(items[:4])})'
+             for label, items in (('missing keys', missing), ('unexpected keys', unexpected),
+                                  ('shape mismatches', shapes)) if items]
+    message = f'Checkpoint {source} does not fit {net_name}: {"; ".join(parts)}.'
+    if 'conv1.weight' in found and 'att11.weight' in found:
+        return message + (' It has the official AHDRNet key names; convert it first with '
+                          'scripts/model_conversion/convert_official_ahdrnet.py.')
+    try:
+        inferred = infer_network_options(found, source)
+    except KeyError:
+        inferred = None
+    if inferred is not None and inferred['type'] != net_name.split('(')[0]:
+        return message + (f' It is an {inferred["type"]} checkpoint (network_g {inferred}): use --arch '
+                          f'{inferred["type"]} (arch=...), the options YAML it was trained with (--opt), or neither '
+                          'to infer the options from the weights.')
+    if _has_doconv_keys(found) and not _has_doconv_keys(expected):
+        message += (" The checkpoint holds DO-Conv factors (W, D) but the network has plain convolutions (doconv='none'"
+                    " or folded): build it with the options it was trained with (doconv='fusion' or 'rfft', e.g. "
+                    '--opt with the training YAML), or fold the checkpoint first with fold_doconv and load the result '
+                    "with the folded options (doconv='none').")
+    elif _has_doconv_keys(expected) and not _has_doconv_keys(found):
+        message += (' The checkpoint holds plain convolution weights where the network expects DO-Conv factors (W, D):'
+                    " it was folded with fold_doconv or trained with doconv='none'; load it with the folded options "
+                    "(doconv='none').")
+    if inferred is not None:
+        message += f' Its weights look like network_g {inferred}; pass matching --opt / --arch options.'
+    return message
+
+
+def load_state_dict_strictly(net: nn.Module, state_dict: Mapping, source: str = 'checkpoint',
+                             options: Optional[Mapping] = None) -> nn.Module:
+    """Load ``state_dict`` into ``net`` with ``strict=True``, or explain the difference.
 
     Args:
-        path (str | PathLike): Checkpoint (BasicSR format or a bare state dict of our names).
-        opt_path (str | PathLike, optional): Options YAML whose ``network_g`` describes the network; without it the
-            options are inferred from the weights (:func:`infer_network_options`).
-        key (str, optional): Checkpoint entry to load; default ``params_ema``, else ``params``.
+        net (nn.Module): The network.
+        state_dict (Mapping): Weights with our parameter names.
+        source (str): Name used in error messages (e.g. the file). Default: 'checkpoint'.
+        options (Mapping, optional): ``network_g`` options ``net`` was built from, named in the error message.
 
     Returns:
-        tuple[nn.Module, dict]: The network in eval mode and its options (with ``type``).
+        nn.Module: ``net``.
 
     Raises:
-        ValueError: The weights do not fit the network (names or shapes), naming the file.
+        ValueError: Names or shapes differ; the message lists a few missing and unexpected keys and shape
+            mismatches, and says how to load official AHDRNet, DO-Conv or folded weights, or another architecture.
     """
-    state_dict = load_params(path, key)
-    options = load_network_options(opt_path) if opt_path else infer_network_options(state_dict, str(path))
-    net = build_network(options)
-    try:
-        net.load_state_dict(state_dict, strict=True)
-    except RuntimeError as error:
-        origin = f'from {opt_path}' if opt_path else 'inferred from the weights'
-        raise ValueError(f'{path}: the weights do not fit {options} ({origin}): {error}') from error
-    return net.eval(), options
+    net_name = _net_name(options) if options is not None else type(net).__name__
+    message = _mismatch_message(source, net_name, net.state_dict(), state_dict)
+    if message:
+        raise ValueError(message)
+    net.load_state_dict(state_dict, strict=True)
+    return net
+
+
+def _network_options(opt: OptionsLike, arch: Optional[str], arch_kwargs: Mapping, state_dict: Mapping,
+                     source: str) -> dict:
+    """Options (with ``type``) from ``opt``, else ``arch``'s defaults, else inferred; ``arch_kwargs`` override."""
+    if opt is not None:
+        if isinstance(opt, Mapping):
+            options = dict(opt.get('network_g', opt))
+        else:
+            options = load_network_options(opt)
+        if 'type' not in options:
+            if arch is None:
+                raise KeyError(f'Network options {options} have no type; add one or pass arch=.')
+            options['type'] = arch
+    elif arch is not None:
+        options = {'type': arch}
+    else:
+        try:
+            options = infer_network_options(state_dict, source)
+        except KeyError as error:
+            raise KeyError(f'{error.args[0]} Cannot infer the network options from the weights; give them with an '
+                           'options YAML (--opt, opt=) or an architecture name (--arch, arch=).') from error
+    options.update(arch_kwargs)
+    return options
+
+
+def load_network(checkpoint: PathLike,
+                 opt: OptionsLike = None,
+                 arch: Optional[str] = None,
+                 key: Optional[str] = None,
+                 device: Union[str, torch.device] = 'cpu',
+                 **arch_kwargs: Any) -> tuple[nn.Module, dict]:
+    """Build the network of a checkpoint and load its weights strictly: the one loader of trained networks.
+
+    Network options, in order of priority: ``opt`` (an options YAML whose ``network_g`` is read with the safe YAML
+    loader, or that section / a whole options dict); ``arch`` with its default (the paper's) configuration;
+    options inferred from the weights' key names and shapes (:func:`infer_network_options`, LFFNet and AHDRNet).
+    ``arch_kwargs`` override single options in every case. The network is built with BasicSR's ``build_network``,
+    so any architecture registered in ``ARCH_REGISTRY`` can be loaded (through ``opt`` or ``arch``).
+
+    Args:
+        checkpoint (str | PathLike): BasicSR checkpoint (``params_ema`` used when present, else ``params``) or a
+            bare state dict of our names; a DataParallel ``module.`` prefix is removed. Loaded with
+            ``torch.load(weights_only=True)``.
+        opt (str | PathLike | Mapping, optional): Options YAML or options. Its ``type`` wins over ``arch``.
+        arch (str, optional): Registered architecture name, used when ``opt`` is None or has no ``type``.
+        key (str, optional): Checkpoint entry to load (e.g. ``'params'``); default ``params_ema``, else ``params``.
+        device (str | torch.device): Where the network goes. Default: 'cpu'.
+        **arch_kwargs: Architecture options overriding the others (e.g. ``num_feat=64``, ``doconv='none'``).
+
+    Returns:
+        tuple[nn.Module, dict]: The network in eval mode on ``device``, and its options (with ``type``).
+
+    Raises:
+        FileNotFoundError: Missing checkpoint or options file.
+        KeyError: No ``network_g`` / ``type`` in ``opt``, a missing ``key``, or options that cannot be inferred.
+        ValueError: Unknown architecture or options, or weights that do not fit the network (see
+            :func:`load_state_dict_strictly`).
+    """
+    source = str(checkpoint)
+    state_dict = strip_prefix(load_params(checkpoint, key))
+    options = _network_options(opt, arch, arch_kwargs, state_dict, source)
+    net = load_state_dict_strictly(create_network(options), state_dict, source, options)
+    return net.to(device).eval(), options

@@ -17,11 +17,15 @@ os.environ.setdefault('OPENCV_IO_ENABLE_OPENEXR', '1')
 import cv2  # noqa: E402
 
 __all__ = [
-    'MU', 'exr_supported', 'imwrite_atomic', 'ldr_to_hdr', 'mu_law', 'read_hdr', 'read_ldr', 'tonemap_preview',
-    'write_hdr'
+    'LDR_DECODE_FLAGS', 'MU', 'decode_ldr_raw', 'exr_supported', 'imwrite_atomic', 'ldr_to_float', 'ldr_to_hdr',
+    'mu_law', 'read_hdr', 'read_ldr', 'read_ldr_raw', 'tonemap_preview', 'write_hdr'
 ]
 
 MU = 5000.0
+# How every LDR frame is decoded. IMREAD_COLOR applies a JPEG's EXIF Orientation (IMREAD_UNCHANGED ignores it, so a
+# portrait phone photo would come out sideways), gives 3 channels for gray images and drops alpha; IMREAD_ANYDEPTH
+# keeps 16-bit data 16-bit.
+LDR_DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH
 PathLike = Union[str, os.PathLike]
 ArrayOrTensor = Union[np.ndarray, torch.Tensor]
 
@@ -38,14 +42,18 @@ def ldr_to_hdr(ldr: ArrayOrTensor, exposure: float, gamma: float = 2.2) -> Array
     return ldr**gamma / exposure
 
 
-def _imread(path: PathLike, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+def _read_bytes(path: PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'Image file not found: {path}')
     # np.fromfile + imdecode also handles non-ASCII paths, which cv2.imread does not on every platform.
-    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), flags)
+    return np.fromfile(str(path), dtype=np.uint8)
+
+
+def _decode(buf: Union[bytes, np.ndarray], flags: int, source: str) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), flags)
     if img is None:
-        raise ValueError(f'Cannot decode image file {path}: not an image format OpenCV can read, or corrupt.')
+        raise ValueError(f'Cannot decode {source}: not an image format OpenCV can read, or corrupt.')
     return img
 
 
@@ -57,19 +65,65 @@ def _to_rgb(img: np.ndarray) -> np.ndarray:
     return img[..., ::-1]
 
 
+def decode_ldr_raw(buf: Union[bytes, np.ndarray], source: str = '<bytes>') -> np.ndarray:
+    """Decode an encoded LDR image (TIFF, PNG or JPEG bytes) to its integers as RGB, with :data:`LDR_DECODE_FLAGS`.
+
+    Args:
+        buf (bytes | np.ndarray): The encoded file contents.
+        source (str): Name used in error messages (the file, or an LMDB key). Default: '<bytes>'.
+
+    Returns:
+        np.ndarray: uint8 or uint16 RGB (H, W, 3), EXIF orientation applied, gray expanded to 3 channels, alpha
+        dropped.
+
+    Raises:
+        ValueError: Not decodable, or not 8- or 16-bit unsigned integers (e.g. a float TIFF).
+    """
+    img = _decode(buf, LDR_DECODE_FLAGS, f'LDR frame {source}')
+    _check_ldr_dtype(img.dtype, source)
+    return np.ascontiguousarray(img[..., ::-1])
+
+
+def read_ldr_raw(path: PathLike) -> np.ndarray:
+    """Read an LDR frame's integers (see :func:`decode_ldr_raw`): uint8 or uint16 RGB (H, W, 3).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: Not decodable, or not 8- or 16-bit unsigned integers; the message names ``path``.
+    """
+    return decode_ldr_raw(_read_bytes(path), str(path))
+
+
+def _check_ldr_dtype(dtype: np.dtype, source: str) -> None:
+    if dtype not in (np.uint8, np.uint16):
+        raise ValueError(f'LDR frame {source} has pixel type {dtype}; expected 8- or 16-bit unsigned integers.')
+
+
+def ldr_to_float(raw: np.ndarray, source: str = 'array') -> np.ndarray:
+    """LDR integers -> float32 in [0, 1]: 16-bit data divided by 65535, 8-bit data by 255; the shape is kept.
+
+    The one integer-to-float conversion of LDR frames (files, LMDB samples and arrays given to inference), so every
+    path gives bit-identical floats.
+
+    Args:
+        raw (np.ndarray): uint8 or uint16 array, e.g. RGB (H, W, 3) from :func:`read_ldr_raw`.
+        source (str): Name used in error messages. Default: 'array'.
+
+    Raises:
+        ValueError: ``raw`` is not uint8 or uint16; the message names ``source``.
+    """
+    _check_ldr_dtype(raw.dtype, source)
+    scale = 65535.0 if raw.dtype == np.uint16 else 255.0
+    return np.ascontiguousarray(raw, dtype=np.float32) / scale
+
+
 def read_ldr(path: PathLike) -> np.ndarray:
     """Read an 8- or 16-bit LDR frame (TIFF, PNG, JPEG) as float32 RGB (H, W, 3) in [0, 1].
 
-    16-bit data is divided by 65535 and 8-bit data by 255, whatever the file format.
+    ``ldr_to_float(read_ldr_raw(path))``: EXIF orientation applied; 16-bit data is divided by 65535 and 8-bit data
+    by 255, whatever the file format.
     """
-    img = _imread(path)
-    if img.dtype == np.uint16:
-        scale = 65535.0
-    elif img.dtype == np.uint8:
-        scale = 255.0
-    else:
-        raise ValueError(f'LDR frame {path} has pixel type {img.dtype}; expected 8- or 16-bit unsigned integers.')
-    return np.ascontiguousarray(_to_rgb(img), dtype=np.float32) / scale
+    return ldr_to_float(read_ldr_raw(path), str(path))
 
 
 def exr_supported() -> bool:
@@ -86,7 +140,7 @@ def read_hdr(path: PathLike) -> np.ndarray:
     if path.suffix.lower() == '.exr' and not exr_supported():
         raise ValueError(f'Cannot read {path}: this OpenCV build ({cv2.__version__}) has no OpenEXR support. '
                          'Convert it to Radiance .hdr, or install an OpenCV build with OpenEXR.')
-    img = _imread(path)
+    img = _decode(_read_bytes(path), cv2.IMREAD_UNCHANGED, f'HDR image {path}')
     if img.dtype != np.float32:
         raise ValueError(f'HDR image {path} decoded as {img.dtype}; expected floating-point data (.hdr or .exr).')
     return np.ascontiguousarray(_to_rgb(img))

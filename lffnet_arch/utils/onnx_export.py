@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -145,12 +145,13 @@ def export_onnx(model: nn.Module,
                 example_size: Sequence[int] = (64, 64),
                 opset: int = 18,
                 optimize: bool = True,
-                overwrite: bool = False) -> None:
+                overwrite: bool = False,
+                verify: Optional[Callable[[Path], None]] = None) -> None:
     """Export an LFFNet / AHDRNet to ONNX with input ``lq`` (B, T, C, H, W) and output ``hdr`` (B, 3, H, W).
 
     B, H and W are dynamic (H, W >= 2). Uses ``torch.onnx.export(..., dynamo=True)``, which needs the ``onnx`` and
-    ``onnxscript`` packages. The file is written to a temporary name and moved into place, so an interrupted export
-    leaves no file under ``path``.
+    ``onnxscript`` packages. The file is written to a temporary name, checked by ``verify`` when given, and only then
+    moved into place, so an interrupted or rejected export leaves no file under ``path``.
 
     Args:
         model (nn.Module): Network with attributes ``num_exposure`` and ``num_in_ch`` (LFFNet, AHDRNet); DO-Conv
@@ -162,6 +163,9 @@ def export_onnx(model: nn.Module,
         optimize (bool): Run the exporter's graph optimisation (constant folding, dead-code removal). Turning it off
             halves the export time; ONNX Runtime optimises the graph when it loads it anyway. Default: True.
         overwrite (bool): Replace an existing file. Default: False.
+        verify (callable, optional): Called with the temporary file's path before it is moved into place (e.g. an
+            ONNX Runtime comparison with :func:`onnx_max_abs_diff`); an exception it raises propagates and nothing is
+            written.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -189,6 +193,8 @@ def export_onnx(model: nn.Module,
                                         dynamic_shapes=dynamic_shapes, opset_version=opset, dynamo=True,
                                         optimize=optimize, verbose=False)
         program.save(tmp_name, external_data=False)  # One self-contained file, so the rename below is safe.
+        if verify is not None:
+            verify(Path(tmp_name))
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):

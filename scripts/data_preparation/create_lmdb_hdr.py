@@ -2,7 +2,8 @@
 
 Usage:
     python scripts/data_preparation/create_lmdb_hdr.py --input datasets/Kalantari/Training_sub128 \\
-        --output datasets/Kalantari/Training_sub128.lmdb [--workers 4] [--overwrite]
+        --output datasets/Kalantari/Training_sub128.lmdb [--num_exposure 3] [--exposure_file exposure.txt] \\
+        [--compress_level 1] [--workers 4] [--overwrite]
 
 Schema (BasicSR's LMDB layout, documented in datasets/README.md): ``data.mdb``, ``lock.mdb`` and
 ``meta_info.txt``. Key ``<sample>/ldr_<i>`` (i from 0, frames in file-name order) holds frame i as PNG bytes of its
@@ -17,20 +18,21 @@ the environment is synced and closed, so an interrupted run never leaves an LMDB
 output is refused unless --overwrite is given.
 """
 import argparse
-import importlib.util
 import sys
 from functools import partial
-from multiprocessing import Pool
 from pathlib import Path
 
-if importlib.util.find_spec('lffnet_arch') is None:  # running from a checkout without `pip install -e .`
+try:
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import lffnet_arch  # noqa: F401
 
-import lmdb  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import lmdb
+from tqdm import tqdm
 
-import lffnet_arch  # noqa: E402,F401  (before basicsr: applies the compat shim)
-from lffnet_arch.data import scene_io  # noqa: E402
+from lffnet_arch.data import scene_io
+from lffnet_arch.utils.parallel import run_jobs
 
 
 def encode_scene(scene_dir: Path, num_exposure: int, exposure_file: str, compress_level: int) -> tuple:
@@ -68,15 +70,6 @@ def put_items(env: lmdb.Environment, items: list) -> None:
             env.set_mapsize(env.info()['map_size'] * 2)
 
 
-def run_jobs(job, items: list, workers: int):
-    """Results of ``job`` over ``items`` in order, in worker processes when ``workers`` > 1."""
-    if workers == 1:
-        yield from map(job, items)
-        return
-    with Pool(min(workers, len(items))) as pool:
-        yield from pool.imap(job, items)
-
-
 def create_lmdb(scenes: list, output: Path, overwrite: bool, num_exposure: int = 3,
                 exposure_file: str = 'exposure.txt', workers: int = 1, compress_level: int = 1) -> int:
     """Write ``scenes`` into the LMDB ``output``; returns the number of samples."""
@@ -105,9 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--input', required=True, help='folder of scene (or patch) folders, Kalantari layout')
     parser.add_argument('--output', required=True, help='LMDB folder to create; its name must end in .lmdb')
-    parser.add_argument('--num-exposure', type=int, default=3, help='frames per scene (default 3)')
-    parser.add_argument('--exposure-file', default='exposure.txt', help='exposure file name (default exposure.txt)')
-    parser.add_argument('--compress-level', type=int, default=1, choices=range(10), metavar='0-9',
+    parser.add_argument('--num_exposure', type=int, default=3, help='frames per scene (default 3)')
+    parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
+    parser.add_argument('--compress_level', type=int, default=1, choices=range(10), metavar='0-9',
                         help='PNG compression level of the frames (default 1: fast, lossless at every level)')
     parser.add_argument('--workers', type=int, default=1, help='worker processes reading scenes (default 1)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output LMDB')

@@ -2,7 +2,8 @@
 
 Usage:
     python scripts/data_preparation/extract_subimages_hdr.py --input datasets/Kalantari/Training \\
-        --output datasets/Kalantari/Training_sub128 --size 128 --stride 64 [--workers 4] [--overwrite]
+        --output datasets/Kalantari/Training_sub128 --size 128 --stride 64 [--num_exposure 3] \\
+        [--exposure_file exposure.txt] [--workers 4] [--overwrite]
 
 Each patch ``<scene>_<y>_<x>`` (top-left corner, sanitised: no dots or spaces) gets the scene's frames cropped and
 written as TIFF with the source's integers unchanged (16-bit stays 16-bit, 8-bit stays 8-bit; nothing goes through
@@ -15,22 +16,23 @@ The output is built in a hidden sibling folder and moved into place when complet
 refused unless --overwrite is given.
 """
 import argparse
-import importlib.util
 import shutil
 import sys
 from functools import partial
-from multiprocessing import Pool
 from pathlib import Path
 
-if importlib.util.find_spec('lffnet_arch') is None:  # running from a checkout without `pip install -e .`
+try:
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import lffnet_arch  # noqa: F401
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from tqdm import tqdm
 
-import lffnet_arch  # noqa: E402,F401  (before basicsr: applies the compat shim)
-from lffnet_arch.data import scene_io  # noqa: E402
-from lffnet_arch.utils.hdr_util import imwrite_atomic, read_hdr, write_hdr  # noqa: E402
+from lffnet_arch.data import scene_io
+from lffnet_arch.utils.hdr_util import imwrite_atomic, read_hdr, write_hdr
+from lffnet_arch.utils.parallel import run_jobs
 
 
 def patch_positions(length: int, size: int, stride: int) -> list:
@@ -70,8 +72,8 @@ def extract_scene(scene_dir: Path, output: Path, size: int, stride: int, num_exp
             except FileExistsError as err:
                 raise ValueError(f'Patch name {patch_dir.name} of scene {scene_dir} is already taken by another '
                                  'scene; rename one of the scenes.') from err
-            for raw, name in zip(scene.raw_ldrs, names):
-                imwrite_atomic(patch_dir / name, np.ascontiguousarray(raw[window]))
+            for raw, name in zip(scene.raw_ldrs, names):  # RGB integers; cv2 writes BGR
+                imwrite_atomic(patch_dir / name, np.ascontiguousarray(raw[window][..., ::-1]))
             shutil.copyfile(scene_dir / exposure_file, patch_dir / exposure_file)
             _write_gt_exact(patch_dir / gt_name, np.ascontiguousarray(scene.gt[window]))
             count += 1
@@ -92,8 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--output', required=True, help='folder to create, one sub-folder per patch')
     parser.add_argument('--size', type=int, default=128, help='patch side in pixels (default 128)')
     parser.add_argument('--stride', type=int, default=64, help='step between patches (default 64)')
-    parser.add_argument('--num-exposure', type=int, default=3, help='frames per scene (default 3)')
-    parser.add_argument('--exposure-file', default='exposure.txt', help='exposure file name (default exposure.txt)')
+    parser.add_argument('--num_exposure', type=int, default=3, help='frames per scene (default 3)')
+    parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
     parser.add_argument('--workers', type=int, default=1, help='worker processes (default 1)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output folder')
     args = parser.parse_args(argv)
@@ -104,15 +106,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def run_jobs(job, items: list, workers: int):
-    """Results of ``job`` over ``items`` (in any order), in worker processes when ``workers`` > 1."""
-    if workers == 1:
-        yield from map(job, items)
-        return
-    with Pool(min(workers, len(items))) as pool:
-        yield from pool.imap_unordered(job, items)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     scenes = scene_io.list_scenes(args.input)
@@ -121,7 +114,7 @@ def main(argv=None) -> int:
         job = partial(extract_scene, output=tmp, size=args.size, stride=args.stride, num_exposure=args.num_exposure,
                       exposure_file=args.exposure_file)
         with tqdm(total=len(scenes), unit='scene', desc='extract') as bar:
-            for count in run_jobs(job, scenes, args.workers):
+            for count in run_jobs(job, scenes, args.workers, ordered=False):
                 total += count
                 bar.update(1)
                 bar.set_postfix(patches=total)

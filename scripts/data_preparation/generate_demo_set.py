@@ -2,7 +2,7 @@
 
 Usage:
     python scripts/data_preparation/generate_demo_set.py
-    python scripts/data_preparation/generate_demo_set.py --output datasets/demo --num_train 16 --num_val 3 \
+    python scripts/data_preparation/generate_demo_set.py --output datasets/demo --num_train 16 --num_val 3 \\
         --size 128 192 --seed 0 --overwrite
 
 Writes ``<output>/Training/demo_XXX`` and ``<output>/Test/demo_XXX`` (three 16-bit TIFF frames, ``exposure.txt``,
@@ -12,6 +12,12 @@ set made with other arguments, or an interrupted one, is replaced only with ``--
 import argparse
 import sys
 from pathlib import Path
+
+try:
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import lffnet_arch  # noqa: F401
 
 from lffnet_arch.data.demo import demo_set_complete, generate_demo_set
 

@@ -13,21 +13,22 @@ written as ``{'params': state_dict}`` (BasicSR's format), atomically and never o
 --overwrite is given. Test with ``network_g: {type: AHDRNet, official_unused_convs: true}``.
 """
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-if importlib.util.find_spec('lffnet_arch') is None:  # running from a checkout without `pip install -e .`
+try:
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import lffnet_arch  # noqa: F401
 
-import lffnet_arch  # noqa: E402,F401  (before basicsr: applies the compat shim)
-from lffnet_arch.utils.checkpoint import (  # noqa: E402
-    build_network,
+from lffnet_arch.utils.checkpoint import (
     convert_official_ahdrnet_state_dict,
+    create_network,
     infer_network_options,
-    load_checkpoint,
+    load_params,
+    load_state_dict_strictly,
     save_checkpoint,
-    select_params,
 )
 
 
@@ -42,14 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def convert(args: argparse.Namespace) -> None:
     if args.output.exists() and not args.overwrite:
         raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
-    official = select_params(load_checkpoint(args.input), source=str(args.input))
-    state_dict = convert_official_ahdrnet_state_dict(official, source=str(args.input))
+    state_dict = convert_official_ahdrnet_state_dict(load_params(args.input), source=str(args.input))
     options = infer_network_options(state_dict, str(args.input))
-    net = build_network(options)
-    try:
-        net.load_state_dict(state_dict, strict=True)
-    except RuntimeError as error:
-        raise ValueError(f'{args.input}: the renamed weights do not fit AHDRNet({options}): {error}') from error
+    net = load_state_dict_strictly(create_network(options), state_dict, f'{args.input} (renamed)', options)
     save_checkpoint({'params': state_dict}, args.output, overwrite=args.overwrite)
     num_params = sum(p.numel() for p in net.parameters())
     print(f'Wrote {args.output}: {len(state_dict)} tensors, {num_params:,} parameters.\n'

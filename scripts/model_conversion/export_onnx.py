@@ -1,33 +1,33 @@
 """Export an LFFNet (or AHDRNet) checkpoint to ONNX with dynamic batch, height and width.
 
 Usage:
-    python scripts/model_conversion/export_onnx.py --input experiments/pretrained_models/LFFNet_folded.pth \\
-        --output LFFNet.onnx [--opt options/test/LFFNet/test_LFFNet.yml] [--opset 18] [--no_optimize] \\
+    python scripts/model_conversion/export_onnx.py --input experiments/LFFNet_Kalantari/models/net_g_latest.pth \\
+        --output LFFNet.onnx [--opt options/test/LFFNet/test_LFFNet_Kalantari.yml] [--opset 18] [--no_optimize] \\
         [--check_size 64 64 --check_size 63 97] [--atol 1e-4] [--no_check] [--overwrite]
 
 Needs ``pip install onnx onnxscript onnxruntime``. The checkpoint may be folded or not (DO-Conv layers are folded on
-a copy before export); the architecture comes from --opt's ``network_g`` or is inferred from the weights. The model
+a copy before export); the architecture comes from --opt's ``network_g`` (the training or test options; for a
+folded checkpoint, options with ``doconv: none``) or is inferred from the weights. The model
 takes ``lq`` (B, T, 6, H, W) and returns ``hdr`` (B, 3, H, W). The RFFT blocks' 2-D real FFTs are exported as real
 DFT matrix products built from the input size (see ``lffnet_arch/utils/onnx_export.py`` for why). Before the file
 is moved into place, ONNX Runtime runs it on random inputs of every --check_size and the largest difference from
 PyTorch must be at most --atol; an existing output is replaced only with --overwrite.
 """
 import argparse
-import importlib.util
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-if importlib.util.find_spec('lffnet_arch') is None:  # running from a checkout without `pip install -e .`
+try:
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import lffnet_arch  # noqa: F401
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import torch
+from tqdm import tqdm
 
-import lffnet_arch  # noqa: E402,F401  (before basicsr: applies the compat shim)
-from lffnet_arch.utils.checkpoint import load_network  # noqa: E402
-from lffnet_arch.utils.onnx_export import export_onnx, onnx_max_abs_diff  # noqa: E402
+from lffnet_arch.utils.checkpoint import load_network
+from lffnet_arch.utils.onnx_export import export_onnx, onnx_max_abs_diff
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,24 +52,20 @@ def export(args: argparse.Namespace) -> None:
         raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
     net, options = load_network(args.input, args.opt)
     print(f'Exporting {args.input} as {options}')
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    fd, unchecked = tempfile.mkstemp(prefix=f'.{args.output.name}.', suffix='.onnx', dir=args.output.parent)
-    os.close(fd)
-    try:
-        export_onnx(net, unchecked, opset=args.opset, optimize=not args.no_optimize, overwrite=True)
-        if not args.no_check:
-            generator = torch.Generator().manual_seed(0)
-            for height, width in tqdm(args.check_size or [(64, 64), (63, 97)], desc='check', unit='size'):
-                lq = torch.rand(1, net.num_exposure, net.num_in_ch, height, width, generator=generator)
-                diff = onnx_max_abs_diff(unchecked, net, lq)
-                tqdm.write(f'{height} x {width}: max |ONNX Runtime - PyTorch| = {diff:.3g}')
-                if not diff <= args.atol:
-                    raise RuntimeError(f'ONNX output differs from PyTorch by {diff:.3g} > --atol {args.atol:g} at '
-                                       f'{height} x {width}; nothing written.')
-        os.replace(unchecked, args.output)
-    finally:
-        if os.path.exists(unchecked):
-            os.remove(unchecked)
+
+    def check(unchecked: Path) -> None:
+        generator = torch.Generator().manual_seed(0)
+        for height, width in tqdm(args.check_size or [(64, 64), (63, 97)], desc='check', unit='size'):
+            lq = torch.rand(1, net.num_exposure, net.num_in_ch, height, width, generator=generator)
+            diff = onnx_max_abs_diff(unchecked, net, lq)
+            tqdm.write(f'{height} x {width}: max |ONNX Runtime - PyTorch| = {diff:.3g}')
+            if not diff <= args.atol:
+                raise RuntimeError(f'ONNX output differs from PyTorch by {diff:.3g} > --atol {args.atol:g} at '
+                                   f'{height} x {width}; nothing written.')
+
+    # export_onnx writes a temporary file, runs the check on it and only then moves it into place.
+    export_onnx(net, args.output, opset=args.opset, optimize=not args.no_optimize, overwrite=args.overwrite,
+                verify=None if args.no_check else check)
     print(f'Wrote {args.output}: input lq (B, {net.num_exposure}, {net.num_in_ch}, H, W), output hdr (B, 3, H, W).')
 
 

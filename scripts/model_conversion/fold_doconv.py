@@ -1,9 +1,9 @@
 """Fold the DO-Conv layers of an LFFNet checkpoint into plain convolutions for inference.
 
 Usage:
-    python scripts/model_conversion/fold_doconv.py --input experiments/LFFNet/models/net_g_latest.pth \\
-        --output experiments/pretrained_models/LFFNet_folded.pth [--opt options/train/LFFNet/train_LFFNet.yml] \\
-        [--overwrite]
+    python scripts/model_conversion/fold_doconv.py --input experiments/LFFNet_Kalantari/models/net_g_latest.pth \\
+        --output experiments/pretrained_models/LFFNet_folded.pth \\
+        [--opt options/train/LFFNet/train_LFFNet_Kalantari.yml] [--overwrite]
 
 The architecture comes from the options file's ``network_g`` when --opt is given, else it is inferred from the
 checkpoint's key names and shapes (everything but ``ref_idx``, which folding does not need). ``params`` and, when
@@ -14,26 +14,20 @@ on a random input before anything is written; the output is written atomically a
 --overwrite is given.
 """
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-if importlib.util.find_spec('lffnet_arch') is None:  # running from a checkout without `pip install -e .`
+try:
+    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import lffnet_arch  # noqa: F401
 
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import torch
+from tqdm import tqdm
 
-import lffnet_arch  # noqa: E402,F401  (before basicsr: applies the compat shim)
-from lffnet_arch.archs import fold_doconv  # noqa: E402
-from lffnet_arch.utils.checkpoint import (  # noqa: E402
-    build_network,
-    infer_network_options,
-    load_checkpoint,
-    load_network_options,
-    save_checkpoint,
-    select_params,
-)
+from lffnet_arch.archs import fold_doconv
+from lffnet_arch.utils.checkpoint import create_network, load_checkpoint, load_network, save_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,21 +41,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def fold_state_dict(state_dict: dict, options: dict, source: str) -> tuple:
-    """Fold one weight set of the LFFNet that ``options`` describe.
+def fold_network(net: torch.nn.Module, options: dict) -> tuple:
+    """Fold the DO-Conv layers of one loaded LFFNet (in place: ``net`` is folded afterwards).
 
     Returns:
         tuple[dict, float]: The state dict of ``LFFNet(doconv='none')`` and max |folded - original| of the two
         networks' outputs on a random input (1, T, C, 32, 32) in [0, 1].
     """
-    net = build_network(options).eval()
-    try:
-        net.load_state_dict(state_dict, strict=True)
-    except RuntimeError as error:
-        raise ValueError(f'{source}: the weights do not fit LFFNet({options}): {error}') from error
     generator = torch.Generator().manual_seed(0)
     lq = torch.rand(1, net.num_exposure, net.num_in_ch, 32, 32, generator=generator)
-    plain = build_network({**options, 'doconv': 'none'}).eval()
+    plain = create_network({**options, 'doconv': 'none'}).eval()
     with torch.no_grad():
         expected = net(lq)
         plain.load_state_dict(fold_doconv(net).state_dict(), strict=True)
@@ -74,20 +63,19 @@ def fold_checkpoint(args: argparse.Namespace) -> None:
         raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
     checkpoint = load_checkpoint(args.input)
     keys = [key for key in ('params', 'params_ema') if key in checkpoint] or [None]  # None: a bare state dict
-    sets = {key: select_params(checkpoint, str(args.input), key) for key in keys}
-    if args.opt:
-        options = load_network_options(args.opt)
-    else:
-        options = infer_network_options(next(iter(sets.values())), str(args.input))
+    nets = {}
+    for key in keys:
+        nets[key], options = load_network(args.input, args.opt, key=key)
     if options['type'] != 'LFFNet':
         raise ValueError(f'{args.opt or args.input}: only LFFNet has DO-Conv layers to fold, got {options["type"]}.')
     if options.get('doconv', 'fusion') == 'none':
         raise ValueError(f'{args.opt or args.input}: doconv is \'none\', so there is nothing to fold.')
     print(f'Folding {args.input} as {options}')
+    before = sum(p.numel() for p in nets[keys[0]].parameters())
 
     folded = {}
     for key in tqdm(keys, desc='fold', unit='set'):
-        folded[key or 'params'], diff = fold_state_dict(sets[key], options, f'{args.input} [{key or "state dict"}]')
+        folded[key or 'params'], diff = fold_network(nets[key], options)
         tqdm.write(f'{key or "params"}: max |folded - original| = {diff:.3g} on a random 32 x 32 input')
         if not diff <= args.atol:
             raise RuntimeError(f'{args.input} [{key}]: folded network differs from the original by {diff:.3g} '
@@ -95,8 +83,7 @@ def fold_checkpoint(args: argparse.Namespace) -> None:
     save_checkpoint(folded, args.output, overwrite=args.overwrite)
 
     plain_options = {**options, 'doconv': 'none'}
-    before = sum(p.numel() for p in build_network(options).parameters())
-    after = sum(p.numel() for p in build_network(plain_options).parameters())
+    after = sum(p.numel() for p in create_network(plain_options).parameters())
     print(f'Wrote {args.output} ({", ".join(folded)}): {after:,} parameters (was {before:,}).\n'
           f'Load it with network_g: {plain_options}')
 
