@@ -1,0 +1,274 @@
+"""scripts/benchmark.py and lffnet_arch/utils/benchmark_util.py: MAC counting, the tables, classical merges."""
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lffnet_arch.archs import AHDRNet, LFFNet, fold_doconv
+from lffnet_arch.data.demo import synthesize_scene, write_scene
+from lffnet_arch.utils.benchmark_util import (
+    count_conv_macs,
+    count_parameters,
+    fit_scale,
+    merge_debevec,
+    merge_mertens,
+    reference_frame_hdr,
+    time_interleaved,
+    well_exposed_mask,
+)
+from lffnet_arch.utils.hdr_util import MU
+
+SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'benchmark.py'
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location('_script_benchmark', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_table(markdown: str, first_header: str) -> tuple:
+    """Header cells and row cells of the markdown table whose first header cell is ``first_header``."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f'| {first_header} |'))
+    headers = [c.strip() for c in lines[start].strip('|').split('|')]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith('|'):
+            break
+        rows.append([c.strip() for c in line.strip('|').split('|')])
+    return headers, rows
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(',', ''))
+
+
+# ---------------------------------------------------------------- MACs and parameters
+
+
+def drdb_macs_per_pixel(feat: int = 64, growth: int = 32, layers: int = 6) -> int:
+    """Dense 3x3 layers (64 + 32 j -> 32) and the 1x1 fusion (256 -> 64) of one DRDB (ARCHITECTURE.md §2)."""
+    return sum((feat + j * growth) * growth * 9 for j in range(layers)) + (feat + layers * growth) * feat
+
+
+def ahdrnet_macs_per_pixel(feat: int = 64, frames: int = 3) -> int:
+    """Conv MACs per output pixel of AHDRNet, summed layer by layer from ARCHITECTURE.md §2."""
+    align = frames * 6 * feat * 9 + (frames - 1) * (2 * feat * 2 * feat * 9 + 2 * feat * feat * 9)
+    fusion = frames * feat * feat * 9 + 3 * drdb_macs_per_pixel(feat) + 3 * feat * feat + feat * feat * 9
+    return align + fusion + feat * feat * 9 + feat * 3 * 9
+
+
+def test_mac_counter_matches_layer_sum_and_section5():
+    height, width = 1000, 1500
+    ahdrnet = count_conv_macs(AHDRNet(), height, width)
+    assert ahdrnet.total == ahdrnet_macs_per_pixel() * height * width
+    assert ahdrnet.frequency == 0
+    assert round(ahdrnet.total / 1e9) == 2170  # ARCHITECTURE.md §5
+
+    lffnet = count_conv_macs(LFFNet(), height, width)
+    bins = height * (width // 2 + 1)
+    assert lffnet.frequency == 3 * 2 * (128 * 128) * bins  # two 1x1 convs 2C -> 2C per RFFT block
+    # The three DRDBs replaced by RFFT blocks, whose spatial branches are two 3x3 convs 64 -> 64.
+    per_pixel = ahdrnet_macs_per_pixel() - 3 * drdb_macs_per_pixel() + 3 * 2 * 64 * 64 * 9
+    assert lffnet.spatial == per_pixel * height * width
+    assert round(lffnet.total / 1e9) == 1382 and round(lffnet.spatial / 1e9) == 1308  # §5
+    assert count_conv_macs(fold_doconv(LFFNet()), height, width).total == lffnet.total
+
+
+def test_mac_counter_odd_width_batch_and_untouched_net():
+    net = LFFNet(num_feat=8, num_block=2)
+    weight = net.conv_first.weight.clone()
+    count = count_conv_macs(net, 17, 33, batch=2)
+    assert count.frequency == 2 * 2 * 2 * (16 * 16) * 17 * (33 // 2 + 1)
+    assert sum(count.by_layer.values()) == count.total
+    assert count.by_layer['conv_first'] == 2 * 3 * 8 * 6 * 9 * 17 * 33
+    assert net.conv_first.weight.device.type == 'cpu' and torch.equal(net.conv_first.weight, weight)
+
+
+def test_time_interleaved_takes_turns():
+    calls = []
+    times = time_interleaved({'a': lambda: calls.append('a'), 'b': lambda: calls.append('b')}, runs=2, warmup=1)
+    assert calls == ['a', 'b'] * 3
+    assert {k: len(v) for k, v in times.items()} == {'a': 2, 'b': 2} and all(t >= 0 for t in times['a'])
+
+
+def test_parameter_counts():
+    assert count_parameters(AHDRNet()) == 1_441_283
+    assert count_parameters(LFFNet()) == 995_459
+    assert count_parameters(fold_doconv(LFFNet())) == 964_355
+
+
+# ---------------------------------------------------------------- model specs
+
+
+def test_parse_model_spec(bench, tmp_path):
+    spec = bench.parse_model_spec('LFFNet-folded:doconv=rfft,num_feat=16')
+    assert (spec.arch, spec.fold, spec.options) == ('LFFNet', True, {'doconv': 'rfft', 'num_feat': 16})
+    assert spec.base_label == 'LFFNet:doconv=rfft,num_feat=16'
+    net = bench.build_model(spec)
+    assert count_parameters(net) == count_parameters(LFFNet(num_feat=16, doconv='none'))
+    with pytest.raises(ValueError, match='NoSuchNet'):
+        bench.parse_model_spec('NoSuchNet')
+    with pytest.raises(ValueError, match='key=value'):
+        bench.parse_model_spec('LFFNet:doconv')
+    opt = tmp_path / 'net.yml'
+    opt.write_text('network_g:\n  type: AHDRNet\n  num_feat: 16\n')
+    options = bench.read_network_options(opt, 'small')
+    spec = bench.parse_model_spec('small:num_block=2', {'small': options})
+    assert (spec.arch, spec.options) == ('AHDRNet', {'num_feat': 16, 'num_block': 2})
+
+
+# ---------------------------------------------------------------- the main table
+
+
+def test_main_table_rows_and_columns(bench, tmp_path):
+    output = tmp_path / 'bench.md'
+    report = bench.main(['--sizes', '32x48', '--runs', '1', '--warmup', '0', '--no_train', '--no_memory',
+                         '--mm_size', '256', '--output', str(output)])
+    assert output.read_text() == report
+    headers, rows = parse_table(report, 'Model')
+    assert headers[:2] == ['Model', 'Params'] and 'MACs @1000x1500 (G)' in headers and 'GFLOP/s' in headers
+    assert 'Latency median of 1 (s)' in headers and 'Peak RSS (GB)' in headers
+    assert [r[0] for r in rows] == ['AHDRNet', 'LFFNet', 'LFFNet-folded']
+    nets = {'AHDRNet': AHDRNet(), 'LFFNet': LFFNet(), 'LFFNet-folded': fold_doconv(LFFNet())}
+    col = {h: i for i, h in enumerate(headers)}
+    for row in rows:
+        assert int(number(row[col['Params']])) == count_parameters(nets[row[0]])
+        expected = count_conv_macs(nets[row[0]], 1000, 1500).total / 1e9
+        assert number(row[col['MACs @1000x1500 (G)']]) == pytest.approx(expected, abs=0.05)
+        assert row[col['Size (HxW)']] == '32x48'
+        assert number(row[col['Latency median of 1 (s)']]) > 0 and number(row[col['GFLOP/s']]) > 0
+        assert row[col['Peak RSS (GB)']] == '-'
+    assert 'reproducing §5' in report
+    assert 'memory format channels_last' in report and 'torch.inference_mode()' in report
+    assert '### Goals' in report and 'Training throughput' not in report
+    with pytest.raises(FileExistsError):
+        bench.main(['--sizes', '32x48', '--runs', '1', '--no_train', '--no_memory', '--output', str(output)])
+
+
+def test_main_memory_in_subprocesses_and_tiled_case(bench):
+    small = 'AHDRNet:num_feat=8'
+    report = bench.main(['--archs', small, '--sizes', '32x40', '--runs', '1', '--warmup', '0', '--no_train',
+                         '--tiled_case', '70x80', '--tile', '48', '--tile_overlap', '8', '--tiled_archs', small,
+                         '--memory_format', 'contiguous', '--mm_size', '256'])
+    headers, rows = parse_table(report, 'Model')
+    assert [r[0] for r in rows] == [small]
+    assert 0.01 < number(rows[0][headers.index('Peak RSS (GB)')]) < 100  # a fresh process: torch alone is > 10 MB
+    assert 'memory format contiguous' in report and 'peak memory of each case in a fresh process' in report
+
+    tiled_headers, tiled_rows = parse_table(report.split('### Tiled inference')[1], 'Model')
+    assert [r[0] for r in tiled_rows] == [small]
+    assert number(tiled_rows[0][tiled_headers.index('Tiles')]) == 2 * 2  # 70 and 80 with tile 48: at 0/22, 0/32
+    peak = number(tiled_rows[0][tiled_headers.index('Peak RSS (GB)')])
+    assert peak > 0.01 and f'peak RSS < 6 GB: {peak:.2f} GB -> met' in report
+
+
+def test_training_table_skips_folded_rows(bench):
+    report = bench.main(['--archs', 'AHDRNet:num_feat=8', 'LFFNet-folded:num_feat=8', '--sizes', '32x32', '--runs',
+                         '1', '--warmup', '0', '--no_memory', '--train_batch', '2', '--train_size', '32',
+                         '--train_iters', '1', '--train_warmup', '0', '--mm_size', '256'])
+    headers, rows = parse_table(report.split('### Training throughput')[1], 'Model')
+    assert [r[0] for r in rows] == ['AHDRNet:num_feat=8']
+    assert headers[1:3] == ['Batch', 'Patch'] and rows[0][1:3] == ['2', '32x32']
+    assert number(rows[0][headers.index('Iterations / s')]) > 0
+    assert 'Not trained: LFFNet-folded:num_feat=8' in report
+
+
+# ---------------------------------------------------------------- classical merges and quality
+
+
+def scene_arrays(size=(48, 64), seed=3):
+    scene = synthesize_scene(size, seed=seed)
+    ldrs = [ldr.astype(np.float32) / 65535 for ldr in scene.ldrs]
+    return ldrs, 2.0**np.asarray(scene.exposures), scene.gt
+
+
+def psnr_mu_by_hand(x, y):
+    tonemap = lambda v: np.log(1 + MU * np.clip(v.astype(np.float64), 0, 1)) / np.log(1 + MU)  # noqa: E731
+    return 10 * math.log10(1 / np.mean((tonemap(x) - tonemap(y))**2))
+
+
+def test_classical_merges_finite_and_reference_by_hand(bench):
+    ldrs, times, gt = scene_arrays()
+    merges = bench.classical_merges(ldrs, times, ref_idx=1)
+    assert list(merges) == [bench.ROW_REFERENCE, bench.ROW_DEBEVEC, bench.ROW_MERTENS]
+    reference = ldrs[1].astype(np.float64)**2.2 / times[1]
+    np.testing.assert_allclose(merges[bench.ROW_REFERENCE], reference, rtol=1e-5, atol=1e-7)
+    for name, estimate in merges.items():
+        assert estimate.shape == gt.shape and np.isfinite(estimate).all(), name
+        metrics = bench.image_metrics(estimate, gt)
+        assert all(np.isfinite(v) for v in metrics.values()), (name, metrics)
+    metrics = bench.image_metrics(merges[bench.ROW_REFERENCE], gt)
+    assert metrics['PSNR-mu'] == pytest.approx(psnr_mu_by_hand(reference, gt), abs=1e-4)
+    linear = np.clip(reference, 0, 1) - np.clip(gt, 0, 1)
+    assert metrics['PSNR-L'] == pytest.approx(10 * math.log10(1 / np.mean(linear**2)), abs=1e-4)
+
+
+def test_debevec_recovers_static_radiance():
+    rng = np.random.default_rng(0)
+    # Grey: OpenCV weights a pixel by the mean of its channels' weights, so colour saturating in one channel only
+    # would mix in that channel's clipped value.
+    radiance = np.repeat(rng.uniform(0.002, 0.2, (24, 32, 1)), 3, axis=2)
+    times = np.array([1.0, 4.0, 16.0])
+    ldrs = [np.round(np.clip(radiance * t, 0, 1)**(1 / 2.2) * 65535) / 65535 for t in times]
+    hdr, bits = merge_debevec(ldrs, times)
+    assert bits in (8, 16)
+    np.testing.assert_allclose(hdr, radiance, rtol=0.05 if bits == 16 else 0.3)
+    mertens = merge_mertens(ldrs)
+    assert mertens.shape == radiance.shape and np.isfinite(mertens).all()
+    assert reference_frame_hdr(ldrs, times, 0) == pytest.approx(np.asarray(ldrs[0])**2.2, rel=1e-5)
+
+
+def test_fit_scale_and_mask():
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0.1, 1, (8, 8, 3))
+    mask = np.zeros((8, 8), bool)
+    mask[2:6] = True
+    target = 3 * image
+    target[~mask] = 100  # outside the mask: ignored
+    assert fit_scale(image, target, mask) == pytest.approx(3)
+    assert fit_scale(image, target, np.zeros((8, 8), bool)) == 1.0
+    ldr = np.full((2, 2, 3), 0.5)
+    ldr[0, 0, 1] = 0.99
+    assert well_exposed_mask(ldr).tolist() == [[False, True], [True, True]]
+
+
+def test_quality_table_with_checkpoints(bench, tmp_path):
+    test_set = tmp_path / 'Test'
+    for index in range(2):
+        write_scene(test_set / f'scene_{index}', synthesize_scene((40, 56), seed=index))
+    net = LFFNet(num_feat=8)
+    checkpoint = tmp_path / 'lffnet.pth'
+    torch.save({'params': net.state_dict()}, checkpoint)
+    label = 'LFFNet:num_feat=8'
+    report = bench.main(['--archs', label, 'LFFNet-folded:num_feat=8', '--sizes', '32x32', '--runs', '1',
+                         '--warmup', '0', '--no_train', '--no_memory', '--mm_size', '256', '--test_set', str(test_set),
+                         '--checkpoint', f'{label}={checkpoint}'])
+    headers, rows = parse_table(report.split('### Quality')[1], 'Method')
+    assert headers == ['Method', 'PSNR-mu', 'PSNR-L', 'SSIM-mu', 'SSIM-L']
+    names = [r[0] for r in rows]
+    assert names == [bench.ROW_REFERENCE, bench.ROW_DEBEVEC, bench.ROW_MERTENS, label, 'LFFNet-folded:num_feat=8']
+    assert all(math.isfinite(number(c)) for r in rows for c in r[1:])
+    assert '(2 scenes)' in report and '†' in report
+
+    specs = [bench.parse_model_spec(label), bench.parse_model_spec('LFFNet-folded:num_feat=8')]
+    models = {s.label: bench.load_weights(s, checkpoint) for s in specs}
+    results, count = bench.evaluate_test_set(test_set, models)
+    assert count == 2
+    for metric in ('PSNR-mu', 'PSNR-L'):  # folding does not change the function
+        assert results[specs[1].label][metric] == pytest.approx(results[label][metric], abs=1e-3)
+    hand = []
+    for scene_dir in sorted(test_set.iterdir()):
+        scene = bench.read_scene(scene_dir, 3)
+        hand.append(psnr_mu_by_hand(scene.ldrs[1].astype(np.float64)**2.2 / scene.exposures[1], scene.gt))
+    assert results[bench.ROW_REFERENCE]['PSNR-mu'] == pytest.approx(np.mean(hand), abs=1e-4)
+
+    with pytest.raises(ValueError, match='LABEL=PATH'):
+        bench.main(['--archs', label, '--no_train', '--no_memory', '--test_set', str(test_set),
+                    '--checkpoint', f'AHDRNet={checkpoint}'])
