@@ -4,6 +4,7 @@ Install torch and torchvision before this package (see README): basicsr 1.4.2 is
 archive whose build step imports torch, so it must be built against the torch already in the environment
 (``pip install --no-build-isolation``) rather than in an isolated build environment that would download another.
 """
+
 import re
 from pathlib import Path
 

@@ -3,6 +3,7 @@
 Importing the package registers its architectures, dataset, losses, metrics and model in BasicSR's registries, so
 BasicSR options files can name them by ``type``.
 """
+
 import os
 
 # OpenCV 4.x reads and writes OpenEXR only when this is set before cv2 is first imported (basicsr imports it).

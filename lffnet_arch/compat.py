@@ -6,6 +6,7 @@ the module basicsr expects before basicsr is imported, then replaces a few basic
 (module attributes, looked up at call time by ``basicsr.train`` / ``basicsr.test``). All of them keep basicsr's
 behaviour where it already works.
 """
+
 import os
 import sys
 import types
@@ -34,6 +35,7 @@ def install_functional_tensor_shim() -> bool:
         return False
     try:
         import torchvision.transforms.functional_tensor  # noqa: F401
+
         return False
     except ImportError:
         pass
@@ -89,6 +91,7 @@ def init_dist(launcher: str, backend=None, **kwargs) -> None:
 
     if launcher != 'pytorch':
         from basicsr.utils import dist_util
+
         return dist_util.init_dist(launcher, backend=backend or 'nccl', **kwargs)
     if mp.get_start_method(allow_none=True) is None:
         mp.set_start_method('spawn')
@@ -109,7 +112,8 @@ def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
     if self.opt['dist']:
         device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
         net = DistributedDataParallel(
-            net, device_ids=device_ids, find_unused_parameters=self.opt.get('find_unused_parameters', False))
+            net, device_ids=device_ids, find_unused_parameters=self.opt.get('find_unused_parameters', False)
+        )
     elif self.opt['num_gpu'] > 1:
         net = DataParallel(net)
     return net
@@ -132,8 +136,11 @@ def load_resume_state(opt: dict):
     if opt['auto_resume']:
         state_dir = opt['path']['training_states']
         if osp.isdir(state_dir):
-            iters = [int(name[:-len('.state')]) for name in scandir(state_dir, suffix='.state', recursive=False)
-                     if name[:-len('.state')].isdigit()]
+            iters = [
+                int(name[: -len('.state')])
+                for name in scandir(state_dir, suffix='.state', recursive=False)
+                if name[: -len('.state')].isdigit()
+            ]
             if iters:
                 resume_state_path = osp.join(state_dir, f'{max(iters)}.state')
                 opt['path']['resume_state'] = resume_state_path
@@ -164,8 +171,10 @@ def fix_dataloader_options(opt: dict) -> dict:
         if dataset_opt.get('phase') != 'train':
             continue
         if dataset_opt.get('prefetch_mode') == 'cuda' and (opt['num_gpu'] == 0 or not torch.cuda.is_available()):
-            warnings.warn(f'datasets.{name}.prefetch_mode is "cuda" but no GPU is used; using the plain data loader.',
-                          stacklevel=2)
+            warnings.warn(
+                f'datasets.{name}.prefetch_mode is "cuda" but no GPU is used; using the plain data loader.',
+                stacklevel=2,
+            )
             dataset_opt['prefetch_mode'] = None
         if dataset_opt.get('num_worker_per_gpu', 0) > 0:
             dataset_opt.setdefault('persistent_workers', True)

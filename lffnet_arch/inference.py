@@ -13,6 +13,7 @@ network sees t = 1 for the shortest frame as in training; the network input of f
 t_i). Exposure times come from, in this order of priority: explicit values, an ``exposure.txt`` next to the frames
 (EV values, t = 2 ** EV, as in Kalantari's data set), the frames' EXIF ``ExposureTime``.
 """
+
 import argparse
 import contextlib
 import math
@@ -43,7 +44,14 @@ from lffnet_arch.utils.hdr_util import (
 from lffnet_arch.utils.tiling import BYTES_PER_PIXEL, auto_tile_size, tiled_forward
 
 __all__ = [
-    'ALIGN_METHODS', 'PRECISIONS', 'align_frames', 'fuse', 'load_model', 'main', 'read_bracket', 'read_exif_exposure'
+    'ALIGN_METHODS',
+    'PRECISIONS',
+    'align_frames',
+    'fuse',
+    'load_model',
+    'main',
+    'read_bracket',
+    'read_exif_exposure',
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -57,11 +65,13 @@ _ECC_MAX_SIDE = 1024  # ECC runs on a copy downscaled to this longest side; the 
 # ---------------------------------------------------------------- loading a network
 
 
-def load_model(checkpoint: PathLike,
-               opt: OptionsLike = None,
-               arch: Optional[str] = None,
-               device: Union[str, torch.device] = 'cpu',
-               **arch_kwargs: Any) -> nn.Module:
+def load_model(
+    checkpoint: PathLike,
+    opt: OptionsLike = None,
+    arch: Optional[str] = None,
+    device: Union[str, torch.device] = 'cpu',
+    **arch_kwargs: Any,
+) -> nn.Module:
     """Build the network of a checkpoint and load its weights strictly; see ``utils.checkpoint.load_network``.
 
     Args:
@@ -141,9 +151,11 @@ def _bracket_paths(paths_or_folder: Union[PathLike, Sequence[PathLike]]) -> tupl
     return paths, None
 
 
-def read_bracket(paths_or_folder: Union[PathLike, Sequence[PathLike]],
-                 exposures: Optional[Sequence[float]] = None,
-                 exposure_file: str = 'exposure.txt') -> tuple[list[np.ndarray], np.ndarray]:
+def read_bracket(
+    paths_or_folder: Union[PathLike, Sequence[PathLike]],
+    exposures: Optional[Sequence[float]] = None,
+    exposure_file: str = 'exposure.txt',
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Read the LDR frames of one bracket and their exposure times.
 
     Exposure times, in order of priority: ``exposures`` (seconds, or any unit, in the order of the frames
@@ -167,25 +179,30 @@ def read_bracket(paths_or_folder: Union[PathLike, Sequence[PathLike]],
     """
     paths, folder = _bracket_paths(paths_or_folder)
     if len(paths) < 2:
-        raise ValueError(f'A bracket needs at least 2 frames of different exposure; found {len(paths)}: '
-                         f'{[str(p) for p in paths]}.')
+        raise ValueError(
+            f'A bracket needs at least 2 frames of different exposure; found {len(paths)}: {[str(p) for p in paths]}.'
+        )
     frames = [read_ldr(p) for p in paths]
     if exposures is not None:
         times = np.asarray(exposures, dtype=np.float64).ravel()
         if times.size != len(paths):
-            raise ValueError(f'Got {times.size} exposure times for {len(paths)} frames '
-                             f'({", ".join(p.name for p in paths)}); give one per frame.')
+            raise ValueError(
+                f'Got {times.size} exposure times for {len(paths)} frames '
+                f'({", ".join(p.name for p in paths)}); give one per frame.'
+            )
         return frames, times
     if folder is not None and (folder / exposure_file).is_file():
         return frames, np.power(2.0, read_exposure_file(folder / exposure_file, len(paths)))
     exif = [read_exif_exposure(p) for p in paths]
     lacking = [p.name for p, t in zip(paths, exif) if t is None]
     if lacking:
-        where = f'{folder}' if folder is not None else 'the frames\' folder'
-        raise ValueError(f'No exposure times for {", ".join(p.name for p in paths)}: no EXIF ExposureTime in '
-                         f'{", ".join(lacking)} and no {exposure_file} in {where}. Give them in seconds, one per '
-                         f'frame in file-name order (--exposures 0.01 0.04 0.16 on the command line, exposures= in '
-                         f'Python), or write an {exposure_file} with one EV value per line next to the frames.')
+        where = f'{folder}' if folder is not None else "the frames' folder"
+        raise ValueError(
+            f'No exposure times for {", ".join(p.name for p in paths)}: no EXIF ExposureTime in '
+            f'{", ".join(lacking)} and no {exposure_file} in {where}. Give them in seconds, one per '
+            f'frame in file-name order (--exposures 0.01 0.04 0.16 on the command line, exposures= in '
+            f'Python), or write an {exposure_file} with one EV value per line next to the frames.'
+        )
     return frames, np.asarray(exif, dtype=np.float64)
 
 
@@ -209,22 +226,24 @@ def _mtb_align(frames: list[np.ndarray], ref_idx: int) -> list[np.ndarray]:
             continue
         dx, dy = mtb.calculateShift(grays[ref_idx], grays[i])
         warp = np.float32([[1, 0, dx], [0, 1, dy]])
-        aligned.append(cv2.warpAffine(frame, warp, (width, height), flags=cv2.INTER_NEAREST,
-                                      borderMode=cv2.BORDER_REPLICATE))
+        aligned.append(
+            cv2.warpAffine(frame, warp, (width, height), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        )
     return aligned
 
 
 def _ecc_image(frame: np.ndarray, time: float, low: float, high: float, scale: float, gamma: float) -> np.ndarray:
     """Log radiance clipped to the range both frames of a pair expose well: comparable across exposures."""
-    radiance = np.clip(_luminance(frame)**gamma / time, low, high)
+    radiance = np.clip(_luminance(frame) ** gamma / time, low, high)
     image = np.log(radiance).astype(np.float32)
     if scale < 1:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(image, (0, 0), 1.0)
 
 
-def _ecc_align(frames: list[np.ndarray], times: np.ndarray, ref_idx: int, motion: str,
-               gamma: float) -> list[np.ndarray]:
+def _ecc_align(
+    frames: list[np.ndarray], times: np.ndarray, ref_idx: int, motion: str, gamma: float
+) -> list[np.ndarray]:
     height, width = frames[0].shape[:2]
     scale = min(1.0, _ECC_MAX_SIDE / max(height, width))
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 200, 1e-6)
@@ -235,10 +254,11 @@ def _ecc_align(frames: list[np.ndarray], times: np.ndarray, ref_idx: int, motion
             continue
         t_short, t_long = sorted((times[i], times[ref_idx]))
         # Saturation of the longer frame bounds the radiance from above, 8-bit quantisation of the shorter from below.
-        low, high = (2 / 255)**gamma / t_short, 0.95**gamma / t_long
+        low, high = (2 / 255) ** gamma / t_short, 0.95**gamma / t_long
         if not low < high:
-            warnings.warn(f'ECC alignment skipped frame {i}: it shares no well-exposed range with the reference.',
-                          stacklevel=3)
+            warnings.warn(
+                f'ECC alignment skipped frame {i}: it shares no well-exposed range with the reference.', stacklevel=3
+            )
             aligned.append(frame)
             continue
         template = _ecc_image(frames[ref_idx], times[ref_idx], low, high, scale, gamma)
@@ -251,17 +271,26 @@ def _ecc_align(frames: list[np.ndarray], times: np.ndarray, ref_idx: int, motion
             aligned.append(frame)
             continue
         warp[:, 2] /= scale
-        aligned.append(cv2.warpAffine(frame, warp, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                      borderMode=cv2.BORDER_REPLICATE))
+        aligned.append(
+            cv2.warpAffine(
+                frame,
+                warp,
+                (width, height),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+        )
     return aligned
 
 
-def align_frames(frames: Sequence[np.ndarray],
-                 exposures: Sequence[float],
-                 ref_idx: int,
-                 method: str = 'mtb',
-                 ecc_motion: str = 'euclidean',
-                 gamma: float = 2.2) -> list[np.ndarray]:
+def align_frames(
+    frames: Sequence[np.ndarray],
+    exposures: Sequence[float],
+    ref_idx: int,
+    method: str = 'mtb',
+    ecc_motion: str = 'euclidean',
+    gamma: float = 2.2,
+) -> list[np.ndarray]:
     """Globally align every non-reference frame to the reference (camera shake); the network handles the rest.
 
     ``'mtb'``: median threshold bitmaps (``cv2.createAlignMTB``), integer translation, insensitive to exposure.
@@ -301,8 +330,10 @@ def _frame_to_float(frame: Any, index: int) -> np.ndarray:
         return ldr_to_float(arr, source=f'{index} (float values in [0, 1] are accepted too)')
     arr = arr.astype(np.float32)
     if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
-        raise ValueError(f'Frame {index}: float frames must be finite and in [0, 1]; found values in '
-                         f'[{np.nanmin(arr):g}, {np.nanmax(arr):g}].')
+        raise ValueError(
+            f'Frame {index}: float frames must be finite and in [0, 1]; found values in '
+            f'[{np.nanmin(arr):g}, {np.nanmax(arr):g}].'
+        )
     return arr
 
 
@@ -352,21 +383,27 @@ def _resolve_tile(tile_size: Union[None, int, str], model: nn.Module, device: to
         return tile_size
     conv_first = getattr(model, 'conv_first', None)
     arch = type(model).__name__
-    return auto_tile_size(num_feat=getattr(conv_first, 'out_channels', 64), device=device, arch=arch,
-                          num_exposure=getattr(model, 'num_exposure', 3),
-                          bytes_per_pixel=None if arch in BYTES_PER_PIXEL else max(BYTES_PER_PIXEL.values()))
+    return auto_tile_size(
+        num_feat=getattr(conv_first, 'out_channels', 64),
+        device=device,
+        arch=arch,
+        num_exposure=getattr(model, 'num_exposure', 3),
+        bytes_per_pixel=None if arch in BYTES_PER_PIXEL else max(BYTES_PER_PIXEL.values()),
+    )
 
 
-def fuse(frames: Sequence[np.ndarray],
-         exposures: Sequence[float],
-         model: nn.Module,
-         ref_idx: Optional[int] = None,
-         tile_size: Union[None, int, str] = None,
-         tile_overlap: int = 32,
-         precision: str = 'fp32',
-         gamma: float = 2.2,
-         align: Optional[str] = None,
-         progress: Any = None) -> np.ndarray:
+def fuse(
+    frames: Sequence[np.ndarray],
+    exposures: Sequence[float],
+    model: nn.Module,
+    ref_idx: Optional[int] = None,
+    tile_size: Union[None, int, str] = None,
+    tile_overlap: int = 32,
+    precision: str = 'fp32',
+    gamma: float = 2.2,
+    align: Optional[str] = None,
+    progress: Any = None,
+) -> np.ndarray:
     """Fuse an exposure bracket into one linear HDR image.
 
     The frames are sorted by exposure time, the times divided by the shortest (t = 1 for the shortest frame, as in
@@ -446,25 +483,39 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``lffnet-inference`` / ``scripts/inference_hdr.py`` argument parser."""
     parser = argparse.ArgumentParser(
         description='Fuse exposure brackets into linear HDR images (<name>.hdr, <name>.exr where OpenCV supports it, '
-        'and a tonemapped <name>.png preview).')
-    parser.add_argument('--input', nargs='+', required=True,
-                        help='a folder holding one bracket, the frame files of one bracket, or a folder of bracket '
-                        'folders (each one scene)')
+        'and a tonemapped <name>.png preview).'
+    )
+    parser.add_argument(
+        '--input',
+        nargs='+',
+        required=True,
+        help='a folder holding one bracket, the frame files of one bracket, or a folder of bracket '
+        'folders (each one scene)',
+    )
     parser.add_argument('--output', required=True, help='output folder')
     parser.add_argument('--checkpoint', required=True, help='network weights (.pth, BasicSR format)')
     network = parser.add_mutually_exclusive_group()
     network.add_argument('--opt', help='options YAML whose network_g describes the network')
-    network.add_argument('--arch',
-                         help="registered architecture (LFFNet, AHDRNet, ...) with its default, the paper's, "
-                         'configuration (default: options inferred from the checkpoint)')
-    parser.add_argument('--exposures', nargs='+', type=float,
-                        help='exposure times in seconds, one per frame in file-name order (default: exposure.txt '
-                        'in the bracket folder, else EXIF ExposureTime)')
-    parser.add_argument('--ref', type=int,
-                        help="reference frame in exposure order (default: the network's, the middle one)")
-    parser.add_argument('--tile', type=_tile_arg,
-                        help='tile size for bounded memory, or "auto" to pick one from free memory (default: whole '
-                        'image)')
+    network.add_argument(
+        '--arch',
+        help="registered architecture (LFFNet, AHDRNet, ...) with its default, the paper's, "
+        'configuration (default: options inferred from the checkpoint)',
+    )
+    parser.add_argument(
+        '--exposures',
+        nargs='+',
+        type=float,
+        help='exposure times in seconds, one per frame in file-name order (default: exposure.txt '
+        'in the bracket folder, else EXIF ExposureTime)',
+    )
+    parser.add_argument(
+        '--ref', type=int, help="reference frame in exposure order (default: the network's, the middle one)"
+    )
+    parser.add_argument(
+        '--tile',
+        type=_tile_arg,
+        help='tile size for bounded memory, or "auto" to pick one from free memory (default: whole image)',
+    )
     parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
     parser.add_argument('--precision', choices=tuple(PRECISIONS), default='fp32', help='default: fp32')
     parser.add_argument('--align', choices=ALIGN_METHODS, help='global pre-alignment of the frames (default: none)')
@@ -521,8 +572,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     outputs = {name: _output_paths(output, name) for name, _ in scenes}
     existing = [str(p) for paths in outputs.values() for p in paths if p.exists()]
     if existing and not args.overwrite:
-        parser.error(f'output exists ({", ".join(existing[:5])}{", ..." if len(existing) > 5 else ""}); pass '
-                     '--overwrite to replace it.')
+        parser.error(
+            f'output exists ({", ".join(existing[:5])}{", ..." if len(existing) > 5 else ""}); pass '
+            '--overwrite to replace it.'
+        )
     device = _resolve_device(args.device)
     model = load_model(args.checkpoint, opt=args.opt, arch=args.arch, device=device)
     for name, source in scenes:
@@ -533,8 +586,18 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         frames, times = read_bracket(source, args.exposures)
         tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
         try:
-            hdr = fuse(frames, times, model, ref_idx=args.ref, tile_size=args.tile, tile_overlap=args.tile_overlap,
-                       precision=args.precision, gamma=args.gamma, align=args.align, progress=tiles)
+            hdr = fuse(
+                frames,
+                times,
+                model,
+                ref_idx=args.ref,
+                tile_size=args.tile,
+                tile_overlap=args.tile_overlap,
+                precision=args.precision,
+                gamma=args.gamma,
+                align=args.align,
+                progress=tiles,
+            )
         finally:
             if tiles is not None:
                 tiles.close()

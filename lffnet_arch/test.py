@@ -4,6 +4,7 @@ Writes results/<name>/ (per-image ``.hdr`` and tonemapped ``.png`` plus the metr
 root when run as a script, under the working directory as the installed ``lffnet-test`` command. Any architecture
 registered in BasicSR that maps (B, T, 6, H, W) to (B, 3, H, W) is tested with the same metrics.
 """
+
 import os.path as osp
 import sys
 

@@ -4,6 +4,7 @@ Run as a script, experiments/, tb_logger/ and results/ go under the repository r
 installed ``lffnet-train`` command writes them under the working directory. Every BasicSR flag works
 (``--auto_resume``, ``--launcher pytorch`` with torchrun, ``--debug``, ``--force_yml``).
 """
+
 import os.path as osp
 import sys
 

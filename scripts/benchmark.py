@@ -47,6 +47,7 @@ What it measures (every row under the same settings, printed above the tables):
 
 The markdown goes to stdout (and --output, never overwritten without --overwrite); progress goes to stderr.
 """
+
 import argparse
 import contextlib
 import importlib.util
@@ -108,14 +109,22 @@ GB = 1e9
 MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
 GRAD_MODES = {'inference': torch.inference_mode, 'no_grad': torch.no_grad}
 # LFFNet's objective (ARCHITECTURE.md §6) and optimiser (options/train/LFFNet/train_LFFNet_Kalantari.yml).
-TRAIN_LOSSES = (('MuLawL1Loss', 1.0), ('MultiScaleCharbonnierLoss', 1.0), ('MultiScaleEdgeLoss', 0.05),
-                ('MultiScaleFrequencyLoss', 0.01))
+TRAIN_LOSSES = (
+    ('MuLawL1Loss', 1.0),
+    ('MultiScaleCharbonnierLoss', 1.0),
+    ('MultiScaleEdgeLoss', 0.05),
+    ('MultiScaleFrequencyLoss', 0.01),
+)
 TRAIN_LR = 2e-4
 GOAL_RATIO_AHDRNET = 0.70
 GOAL_FOLDED_SLOWDOWN = 1.05
 GOAL_TILED_PEAK_GB = 6.0
-METRICS = (('PSNR-mu', calculate_psnr_mu), ('PSNR-L', calculate_psnr_l), ('SSIM-mu', calculate_ssim_mu),
-           ('SSIM-L', calculate_ssim_l))
+METRICS = (
+    ('PSNR-mu', calculate_psnr_mu),
+    ('PSNR-L', calculate_psnr_l),
+    ('SSIM-mu', calculate_ssim_mu),
+    ('SSIM-L', calculate_ssim_l),
+)
 ROW_REFERENCE = 'Reference frame (L^2.2 / t)'
 ROW_DEBEVEC = 'MergeDebevec (OpenCV)'
 ROW_MERTENS = 'MergeMertens (OpenCV) †'
@@ -138,6 +147,7 @@ def _log(message: str) -> None:
 @dataclass
 class ModelSpec:
     """One row: ``label`` as given on the command line, the registered ``arch``, its ``options``, ``fold``."""
+
     label: str
     arch: str
     options: dict = field(default_factory=dict)
@@ -147,7 +157,7 @@ class ModelSpec:
     def base_label(self) -> str:
         """The label without ``-folded`` (whose checkpoint a folded row may use)."""
         head, sep, tail = self.label.partition(':')
-        head = head[:-len(FOLD_SUFFIX)] if self.fold and head.endswith(FOLD_SUFFIX) else head
+        head = head[: -len(FOLD_SUFFIX)] if self.fold and head.endswith(FOLD_SUFFIX) else head
         return head + sep + tail
 
 
@@ -185,15 +195,17 @@ def parse_model_spec(text: str, yaml_options: Optional[dict] = None) -> ModelSpe
     yaml_options = yaml_options or {}
     head, _, tail = text.partition(':')
     fold = head.endswith(FOLD_SUFFIX)
-    base = head[:-len(FOLD_SUFFIX)] if fold else head
+    base = head[: -len(FOLD_SUFFIX)] if fold else head
     if base in yaml_options:
         options = dict(yaml_options[base])
         arch = options.pop('type')
     else:
         arch, options = base, {}
     if arch not in _registry('ARCH_REGISTRY'):
-        raise ValueError(f'Model {text!r}: {arch!r} is neither a registered architecture nor an --opt name; '
-                         f'expected e.g. {", ".join(DEFAULT_ARCHS)} or a name given with --opt NAME=PATH.')
+        raise ValueError(
+            f'Model {text!r}: {arch!r} is neither a registered architecture nor an --opt name; '
+            f'expected e.g. {", ".join(DEFAULT_ARCHS)} or a name given with --opt NAME=PATH.'
+        )
     for item in filter(None, tail.split(',')):
         key, sep, value = item.partition('=')
         if not sep or not key:
@@ -218,9 +230,11 @@ def load_weights(spec: ModelSpec, checkpoint: Path) -> torch.nn.Module:
     try:
         net.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:
-        raise ValueError(f'--checkpoint {spec.label}={checkpoint}: the weights do not fit {spec.arch}'
-                         f'({spec.options}) ({error}). Give the model options it was trained with, e.g. '
-                         f'{spec.arch}:doconv=none for a folded LFFNet checkpoint, or --opt NAME=train.yml.') from error
+        raise ValueError(
+            f'--checkpoint {spec.label}={checkpoint}: the weights do not fit {spec.arch}'
+            f'({spec.options}) ({error}). Give the model options it was trained with, e.g. '
+            f'{spec.arch}:doconv=none for a folded LFFNet checkpoint, or --opt NAME=train.yml.'
+        ) from error
     return (fold_doconv(net) if spec.fold else net).eval()
 
 
@@ -233,7 +247,7 @@ def random_input(net: torch.nn.Module, height: int, width: int, batch: int = 1, 
     generator = torch.Generator().manual_seed(seed)
     frames, channels = getattr(net, 'num_exposure', 3), getattr(net, 'num_in_ch', 6)
     ldr = torch.rand(batch, frames, channels // 2, height, width, generator=generator)
-    times = 4.0**torch.arange(frames, dtype=torch.float32).view(1, frames, 1, 1, 1)
+    times = 4.0 ** torch.arange(frames, dtype=torch.float32).view(1, frames, 1, 1, 1)
     lq = torch.cat([ldr, ldr**GAMMA / times], dim=2)
     if lq.shape[2] != channels:  # an architecture with another input layout: random values of its own shape
         lq = torch.rand(batch, frames, channels, height, width, generator=generator)
@@ -285,12 +299,16 @@ def run_tiled_case(case: dict) -> dict:
     frames_count = getattr(net, 'num_exposure', 3)
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 65536, (height, width, 3), dtype=np.uint16) for _ in range(frames_count)]
-    times = 4.0**np.arange(frames_count)
+    times = 4.0 ** np.arange(frames_count)
     tiles = len(tile_positions(height, tile, overlap)) * len(tile_positions(width, tile, overlap))
     _reset_peak(device)
     base = _memory(device, peak=False)
-    with tqdm(total=tiles, desc=f'{spec.label} tiled {height}x{width}', unit='tile', file=sys.stderr,
-              leave=False) as bar, GRAD_MODES[case['grad_mode']]():
+    with (
+        tqdm(
+            total=tiles, desc=f'{spec.label} tiled {height}x{width}', unit='tile', file=sys.stderr, leave=False
+        ) as bar,
+        GRAD_MODES[case['grad_mode']](),
+    ):
         start = time.perf_counter()
         hdr = fuse(frames, times, net, tile_size=tile, tile_overlap=overlap, progress=bar)
         seconds = time.perf_counter() - start
@@ -306,11 +324,13 @@ def run_case(case: dict) -> dict:
     """Run a case in a fresh process of this script (``--case``), so its peak memory is its own."""
     command = [sys.executable, str(Path(__file__).resolve()), '--case', json.dumps(case)]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    results = [line[len(RESULT_PREFIX):] for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    results = [line[len(RESULT_PREFIX) :] for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if done.returncode != 0 or not results:
-        raise RuntimeError(f'Benchmark case {case["spec"]["label"]} ({case["kind"]}, {case["height"]}x'
-                           f'{case["width"]}) failed in its subprocess (exit code {done.returncode}); its error is '
-                           'printed above.')
+        raise RuntimeError(
+            f'Benchmark case {case["spec"]["label"]} ({case["kind"]}, {case["height"]}x'
+            f'{case["width"]}) failed in its subprocess (exit code {done.returncode}); its error is '
+            'printed above.'
+        )
     return json.loads(results[-1])
 
 
@@ -331,8 +351,9 @@ def run_training(spec: ModelSpec, args: argparse.Namespace, device: torch.device
         sum(loss(output, gt) for loss in losses).backward()
         optimizer.step()
 
-    with tqdm(total=args.train_warmup + args.train_iters, desc=f'train {spec.label}', unit='it', file=sys.stderr,
-              leave=False) as bar:
+    with tqdm(
+        total=args.train_warmup + args.train_iters, desc=f'train {spec.label}', unit='it', file=sys.stderr, leave=False
+    ) as bar:
         times = time_calls(step, args.train_iters, args.train_warmup, device, progress=bar.update)
     return {'times': times}
 
@@ -347,8 +368,9 @@ def network_input(ldrs: Sequence[np.ndarray], exposures: Sequence[float], gamma:
     return torch.cat([ldr, ldr**gamma / times], dim=1).unsqueeze(0)
 
 
-def classical_merges(ldrs: Sequence[np.ndarray], exposures: Sequence[float], ref_idx: int,
-                     gamma: float = GAMMA) -> dict:
+def classical_merges(
+    ldrs: Sequence[np.ndarray], exposures: Sequence[float], ref_idx: int, gamma: float = GAMMA
+) -> dict:
     """Linear HDR estimates of the classical rows: reference frame, Debevec and Mertens (both scale-fitted).
 
     Returns:
@@ -370,8 +392,14 @@ def image_metrics(prediction: np.ndarray, gt: np.ndarray) -> dict:
     return {name: float(metric(prediction, gt)) for name, metric in METRICS}
 
 
-def evaluate_test_set(test_set: Path, models: dict, grad_mode: str = 'inference', tile: Optional[int] = None,
-                      tile_overlap: int = 32, max_scenes: Optional[int] = None) -> tuple:
+def evaluate_test_set(
+    test_set: Path,
+    models: dict,
+    grad_mode: str = 'inference',
+    tile: Optional[int] = None,
+    tile_overlap: int = 32,
+    max_scenes: Optional[int] = None,
+) -> tuple:
     """Mean metrics over a Kalantari-layout test set for the classical rows and every network in ``models``.
 
     Args:
@@ -388,8 +416,10 @@ def evaluate_test_set(test_set: Path, models: dict, grad_mode: str = 'inference'
     scenes = list_scenes(test_set)[:max_scenes]
     frames = {getattr(net, 'num_exposure', 3) for net in models.values()} or {3}
     if len(frames) > 1:
-        raise ValueError(f'The models with checkpoints fuse different numbers of frames {sorted(frames)}; '
-                         'benchmark them on separate runs.')
+        raise ValueError(
+            f'The models with checkpoints fuse different numbers of frames {sorted(frames)}; '
+            'benchmark them on separate runs.'
+        )
     num_exposure = frames.pop()
     sums = {}
     for scene_dir in tqdm(scenes, desc='test set', unit='scene', file=sys.stderr, leave=False):
@@ -413,8 +443,9 @@ def evaluate_test_set(test_set: Path, models: dict, grad_mode: str = 'inference'
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub markdown table; numeric columns right-aligned."""
-    numeric = [bool(rows) and all(isinstance(r[i], (int, float)) or r[i] == '-' for r in rows)
-               for i in range(len(headers))]
+    numeric = [
+        bool(rows) and all(isinstance(r[i], (int, float)) or r[i] == '-' for r in rows) for i in range(len(headers))
+    ]
     align = ['---:' if n else '---' for n in numeric]
     lines = ['| ' + ' | '.join(headers) + ' |', '|' + '|'.join(align) + '|']
     lines += ['| ' + ' | '.join(_cell(v) for v in row) + ' |' for row in rows]
@@ -481,27 +512,57 @@ def _load() -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--archs', nargs='+', default=list(DEFAULT_ARCHS),
-                        help='models: NAME[-folded][:key=value,...] (default: %(default)s)')
-    parser.add_argument('--opt', action='append', type=_pair, default=[], metavar='NAME=PATH',
-                        help='define model NAME from the network_g of an options YAML (repeatable)')
-    parser.add_argument('--sizes', nargs='+', type=_size, default=[MAC_SIZE], metavar='HxW',
-                        help='input sizes H x W for latency and memory (default: 1000x1500)')
-    parser.add_argument('--runs', type=int, default=5,
-                        help='timed rounds, one forward pass of every model each (default: 5)')
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--archs',
+        nargs='+',
+        default=list(DEFAULT_ARCHS),
+        help='models: NAME[-folded][:key=value,...] (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--opt',
+        action='append',
+        type=_pair,
+        default=[],
+        metavar='NAME=PATH',
+        help='define model NAME from the network_g of an options YAML (repeatable)',
+    )
+    parser.add_argument(
+        '--sizes',
+        nargs='+',
+        type=_size,
+        default=[MAC_SIZE],
+        metavar='HxW',
+        help='input sizes H x W for latency and memory (default: 1000x1500)',
+    )
+    parser.add_argument(
+        '--runs', type=int, default=5, help='timed rounds, one forward pass of every model each (default: 5)'
+    )
     parser.add_argument('--warmup', type=int, default=1, help='untimed rounds first (default: 1)')
     parser.add_argument('--threads', type=int, help="torch intra-op threads (default: torch's default)")
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='default: cpu')
-    parser.add_argument('--memory_format', choices=tuple(MEMORY_FORMATS), default='channels_last',
-                        help='memory format of the networks (default: channels_last, the faster on CPU)')
-    parser.add_argument('--grad_mode', choices=tuple(GRAD_MODES), default='inference',
-                        help='torch.inference_mode or torch.no_grad around the forward passes (default: inference)')
-    parser.add_argument('--mm_size', type=int, default=2048,
-                        help='matrix side of the torch.mm rate measurement (default: 2048)')
-    parser.add_argument('--no_memory', action='store_true',
-                        help='skip the per-case peak memory processes (faster; the tiled case keeps its own)')
+    parser.add_argument(
+        '--memory_format',
+        choices=tuple(MEMORY_FORMATS),
+        default='channels_last',
+        help='memory format of the networks (default: channels_last, the faster on CPU)',
+    )
+    parser.add_argument(
+        '--grad_mode',
+        choices=tuple(GRAD_MODES),
+        default='inference',
+        help='torch.inference_mode or torch.no_grad around the forward passes (default: inference)',
+    )
+    parser.add_argument(
+        '--mm_size', type=int, default=2048, help='matrix side of the torch.mm rate measurement (default: 2048)'
+    )
+    parser.add_argument(
+        '--no_memory',
+        action='store_true',
+        help='skip the per-case peak memory processes (faster; the tiled case keeps its own)',
+    )
     parser.add_argument('--no_train', action='store_true', help='skip the training-throughput table')
     parser.add_argument('--train_iters', type=int, default=3, help='timed training iterations (default: 3)')
     parser.add_argument('--train_warmup', type=int, default=1, help='untimed training iterations (default: 1)')
@@ -510,10 +571,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tiled_case', type=_size, metavar='HxW', help='also run a tiled H x W bracket')
     parser.add_argument('--tile', type=int, default=512, help='tile size of the tiled case (default: 512)')
     parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
-    parser.add_argument('--tiled_archs', nargs='+', default=['LFFNet-folded'],
-                        help='models of the tiled case (default: %(default)s)')
-    parser.add_argument('--checkpoint', action='append', default=[], metavar='NAME=PATH',
-                        help='weights of model NAME for the quality table (repeatable)')
+    parser.add_argument(
+        '--tiled_archs', nargs='+', default=['LFFNet-folded'], help='models of the tiled case (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--checkpoint',
+        action='append',
+        default=[],
+        metavar='NAME=PATH',
+        help='weights of model NAME for the quality table (repeatable)',
+    )
     parser.add_argument('--test_set', type=Path, help='Kalantari-layout test folder for the quality table')
     parser.add_argument('--test_tile', type=int, help='tile size for the test-set forward passes (default: whole)')
     parser.add_argument('--max_scenes', type=int, help='use only the first N test scenes')
@@ -555,10 +622,12 @@ def _checkpoints(args: argparse.Namespace, specs: list) -> dict:
     given = {}
     for text in args.checkpoint:
         label = next((label for label in labels if text.startswith(label + '=')), None)
-        if label is None or not text[len(label) + 1:]:
-            raise ValueError(f'--checkpoint {text!r}: expected LABEL=PATH with LABEL one of the model rows '
-                             f'{[s.label for s in specs]} (or a folded row\'s unfolded label).')
-        path = Path(text[len(label) + 1:])
+        if label is None or not text[len(label) + 1 :]:
+            raise ValueError(
+                f'--checkpoint {text!r}: expected LABEL=PATH with LABEL one of the model rows '
+                f"{[s.label for s in specs]} (or a folded row's unfolded label)."
+            )
+        path = Path(text[len(label) + 1 :])
         if not path.is_file():
             raise FileNotFoundError(f'--checkpoint {label}={path}: file not found.')
         given[label] = path
@@ -587,8 +656,10 @@ def _timings(args: argparse.Namespace, specs: list, device: torch.device, size: 
     inputs = {label: random_input(net, *size)[0].to(device) for label, net in nets.items()}
     calls = {label: (lambda net=net, lq=inputs[label]: net(lq)) for label, net in nets.items()}
     total = (args.warmup + args.runs) * len(calls)
-    with tqdm(total=total, desc=f'latency {size[0]}x{size[1]}', unit='pass', file=sys.stderr, leave=False) as bar, \
-            GRAD_MODES[args.grad_mode]():
+    with (
+        tqdm(total=total, desc=f'latency {size[0]}x{size[1]}', unit='pass', file=sys.stderr, leave=False) as bar,
+        GRAD_MODES[args.grad_mode](),
+    ):
         return time_interleaved(calls, args.runs, args.warmup, device, progress=bar.update)
 
 
@@ -602,32 +673,63 @@ def _latency_section(args: argparse.Namespace, specs: list, device: torch.device
     """
     nets = {spec.label: build_model(spec) for spec in specs}
     params = {label: count_parameters(net) for label, net in nets.items()}
-    macs = {(label, size): count_conv_macs(net, *size).total for label, net in nets.items()
-            for size in [MAC_SIZE, *args.sizes]}
+    macs = {
+        (label, size): count_conv_macs(net, *size).total
+        for label, net in nets.items()
+        for size in [MAC_SIZE, *args.sizes]
+    }
     del nets
     memory = {} if args.no_memory else _memory_cases(args, specs, settings)
     timings, rows = {}, []
     for size in args.sizes:
-        _log(f'latency at {size[0]}x{size[1]}: {args.warmup} warm-up + {args.runs} timed rounds over '
-             f'{len(specs)} models')
+        _log(
+            f'latency at {size[0]}x{size[1]}: {args.warmup} warm-up + {args.runs} timed rounds over {len(specs)} models'
+        )
         for label, times in _timings(args, specs, device, size).items():
             timings[(label, size)] = times
             median = statistics.median(times)
             gflops = 2 * macs[(label, size)] / median / 1e9
             peak = memory[(label, size)]['peak_bytes'] if memory else None
-            rows.append([label, params[label], macs[(label, MAC_SIZE)] / 1e9, f'{size[0]}x{size[1]}',
-                         macs[(label, size)] / 1e9, median, min(times), max(times), gflops, _gb(peak)])
+            rows.append(
+                [
+                    label,
+                    params[label],
+                    macs[(label, MAC_SIZE)] / 1e9,
+                    f'{size[0]}x{size[1]}',
+                    macs[(label, size)] / 1e9,
+                    median,
+                    min(times),
+                    max(times),
+                    gflops,
+                    _gb(peak),
+                ]
+            )
     memory_name = 'Peak CUDA alloc (GB)' if args.device == 'cuda' else 'Peak RSS (GB)'
-    headers = ['Model', 'Params', f'MACs @{MAC_SIZE[0]}x{MAC_SIZE[1]} (G)', 'Size (HxW)', 'MACs @size (G)',
-               f'Latency median of {args.runs} (s)', 'min (s)', 'max (s)', 'GFLOP/s', '% of mm rate', memory_name]
+    headers = [
+        'Model',
+        'Params',
+        f'MACs @{MAC_SIZE[0]}x{MAC_SIZE[1]} (G)',
+        'Size (HxW)',
+        'MACs @size (G)',
+        f'Latency median of {args.runs} (s)',
+        'min (s)',
+        'max (s)',
+        'GFLOP/s',
+        '% of mm rate',
+        memory_name,
+    ]
     notes = _mac_notes()
-    notes.append(f'- Latency: {args.warmup} warm-up and {args.runs} timed rounds in which the models take turns '
-                 '(so a change in machine load hits them alike), batch 1, random input (1, T, 6, H, W).')
+    notes.append(
+        f'- Latency: {args.warmup} warm-up and {args.runs} timed rounds in which the models take turns '
+        '(so a change in machine load hits them alike), batch 1, random input (1, T, 6, H, W).'
+    )
     bases = [r['base_bytes'] for r in memory.values() if r['base_bytes'] is not None]
     if bases and args.device == 'cpu':
-        notes.append(f'- Peak RSS: one forward pass per case in a fresh process, the whole process (Python, torch, '
-                     f'model, forward pass); the process held {min(bases) / GB:.2f}-{max(bases) / GB:.2f} GB before '
-                     'the forward pass.')
+        notes.append(
+            f'- Peak RSS: one forward pass per case in a fresh process, the whole process (Python, torch, '
+            f'model, forward pass); the process held {min(bases) / GB:.2f}-{max(bases) / GB:.2f} GB before '
+            'the forward pass.'
+        )
 
     def render(mm_rate: float) -> list:
         table = [[*row[:-1], 100 * row[-2] / mm_rate, row[-1]] for row in rows]
@@ -640,8 +742,11 @@ def _mac_notes() -> list:
     """Count the paper's configurations and say whether they reproduce ARCHITECTURE.md §5."""
     ahdrnet = count_conv_macs(_registry('ARCH_REGISTRY').get('AHDRNet')(), *MAC_SIZE)
     lffnet = count_conv_macs(_registry('ARCH_REGISTRY').get('LFFNet')(), *MAC_SIZE)
-    counted = {'AHDRNet': ahdrnet.total, 'LFFNet': lffnet.total,
-               'LFFNet without frequency-branch convs': lffnet.spatial}
+    counted = {
+        'AHDRNet': ahdrnet.total,
+        'LFFNet': lffnet.total,
+        'LFFNet without frequency-branch convs': lffnet.spatial,
+    }
     agree = all(round(counted[k] / 1e9) == v for k, v in REFERENCE_GMACS.items())
     verdict = 'reproducing' if agree else 'which DIFFERS from'
     return [
@@ -658,18 +763,38 @@ def _tiled_section(args: argparse.Namespace, specs: list, settings: dict) -> tup
     rows, peaks = [], {}
     for spec in specs:
         _log(f'tiled {spec.label} at {height}x{width}, tile {args.tile}')
-        case = dict(settings, kind='tiled', spec=asdict(spec), height=height, width=width, tile=args.tile,
-                    tile_overlap=args.tile_overlap)
+        case = dict(
+            settings,
+            kind='tiled',
+            spec=asdict(spec),
+            height=height,
+            width=width,
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
+        )
         result = run_case(case)  # its peak memory is the point, so always a process of its own
         peak = result['peak_bytes']
         peaks[spec.label] = peak
-        rows.append([spec.label, f'{height}x{width}', args.tile, args.tile_overlap, result['tiles'],
-                     result['seconds'], _gb(peak)])
+        rows.append(
+            [
+                spec.label,
+                f'{height}x{width}',
+                args.tile,
+                args.tile_overlap,
+                result['tiles'],
+                result['seconds'],
+                _gb(peak),
+            ]
+        )
     memory_name = 'Peak CUDA alloc (GB)' if args.device == 'cuda' else 'Peak RSS (GB)'
-    lines = [f'### Tiled inference ({height} x {width} bracket)', '',
-             markdown_table(['Model', 'Size (HxW)', 'Tile', 'Overlap', 'Tiles', 'Time (s)', memory_name], rows), '',
-             '- The whole `lffnet_arch.inference.fuse` call on a random 16-bit bracket: frames, network input '
-             '(1, T, 6, H, W), tiled forward passes and the blended output, one run in a process of its own.']
+    lines = [
+        f'### Tiled inference ({height} x {width} bracket)',
+        '',
+        markdown_table(['Model', 'Size (HxW)', 'Tile', 'Overlap', 'Tiles', 'Time (s)', memory_name], rows),
+        '',
+        '- The whole `lffnet_arch.inference.fuse` call on a random 16-bit bracket: frames, network input '
+        '(1, T, 6, H, W), tiled forward passes and the blended output, one run in a process of its own.',
+    ]
     return lines, peaks
 
 
@@ -682,17 +807,38 @@ def _training_section(args: argparse.Namespace, specs: list, device: torch.devic
         _log(f'training {spec.label}: batch {args.train_batch} of {args.train_size}x{args.train_size}')
         times = run_training(spec, args, device)['times']
         median = statistics.median(times)
-        rows.append([spec.label, args.train_batch, f'{args.train_size}x{args.train_size}', median, 1 / median,
-                     args.train_batch / median])
-    headers = ['Model', 'Batch', 'Patch', f'Seconds / iteration (median of {args.train_iters})', 'Iterations / s',
-               'Samples / s']
-    lines = ['### Training throughput', '', markdown_table(headers, rows), '',
-             f'- One iteration: forward, L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images, backward, Adam '
-             f'(lr {TRAIN_LR:g}); {args.train_warmup} untimed warm-up iteration(s) first; train mode, same threads '
-             'and memory format as above.']
+        rows.append(
+            [
+                spec.label,
+                args.train_batch,
+                f'{args.train_size}x{args.train_size}',
+                median,
+                1 / median,
+                args.train_batch / median,
+            ]
+        )
+    headers = [
+        'Model',
+        'Batch',
+        'Patch',
+        f'Seconds / iteration (median of {args.train_iters})',
+        'Iterations / s',
+        'Samples / s',
+    ]
+    lines = [
+        '### Training throughput',
+        '',
+        markdown_table(headers, rows),
+        '',
+        f'- One iteration: forward, L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images, backward, Adam '
+        f'(lr {TRAIN_LR:g}); {args.train_warmup} untimed warm-up iteration(s) first; train mode, same threads '
+        'and memory format as above.',
+    ]
     if skipped:
-        lines.append(f'- Not trained: {", ".join(skipped)} (folding is an inference transform; a folded network '
-                     'trains as LFFNet:doconv=none).')
+        lines.append(
+            f'- Not trained: {", ".join(skipped)} (folding is an inference transform; a folded network '
+            'trains as LFFNet:doconv=none).'
+        )
     return lines
 
 
@@ -702,18 +848,21 @@ def _quality_section(args: argparse.Namespace, specs: list, checkpoints: dict, d
         if spec.label in checkpoints:
             models[spec.label] = prepare(load_weights(spec, checkpoints[spec.label]), device, args.memory_format)
     _log(f'test set {args.test_set}: {len(models)} network(s) and the classical merges')
-    results, count = evaluate_test_set(args.test_set, models, args.grad_mode, args.test_tile, args.tile_overlap,
-                                       args.max_scenes)
+    results, count = evaluate_test_set(
+        args.test_set, models, args.grad_mode, args.test_tile, args.tile_overlap, args.max_scenes
+    )
     rows = [[name, *(values[m] for m, _ in METRICS)] for name, values in results.items()]
     how = 'whole images' if args.test_tile is None else f'tiles of {args.test_tile} (overlap {args.tile_overlap})'
     return [
-        f'### Quality on {args.test_set} ({count} scenes)', '',
-        markdown_table(['Method', *(m for m, _ in METRICS)], rows), '',
+        f'### Quality on {args.test_set} ({count} scenes)',
+        '',
+        markdown_table(['Method', *(m for m, _ in METRICS)], rows),
+        '',
         '- Metrics of ARCHITECTURE.md §7 (values clipped to [0, 1], mu = 5000, whole image), mean over scenes; '
         f'networks on {how}, input cat(L, L^2.2 / t) with t = 2^EV.',
         '- Reference frame: the reference LDR frame alone in the HDR domain, L_ref^2.2 / t_ref.',
-        '- MergeDebevec: cv2.createMergeDebevec with the data\'s response L^2.2 and the exposure times t = 2^EV '
-        '(radiance); scaled by the least-squares factor matching L_ref^2.2 / t_ref on the reference\'s well-exposed '
+        "- MergeDebevec: cv2.createMergeDebevec with the data's response L^2.2 and the exposure times t = 2^EV "
+        "(radiance); scaled by the least-squares factor matching L_ref^2.2 / t_ref on the reference's well-exposed "
         'pixels (all channels in (0.05, 0.95)); no ground truth is used.',
         '- † MergeMertens: exposure fusion is display-referred, not radiance; linearised as clip(x, 0, 1)^2.2 and '
         'scaled like Debevec before the metrics, so its figures are indicative only.',
@@ -733,18 +882,23 @@ def _goals_section(timings: dict, tiled_peaks: dict, args: argparse.Namespace) -
         if folded and ahdrnet:
             ratio = _paired_ratio(folded, ahdrnet)
             verdict = 'met' if ratio <= GOAL_RATIO_AHDRNET else 'NOT met'
-            lines.append(f'- Folded LFFNet time <= {GOAL_RATIO_AHDRNET:.2f} x AHDRNet ({args.device}, {where}): '
-                         f'{ratio:.2f} -> {verdict}')
+            lines.append(
+                f'- Folded LFFNet time <= {GOAL_RATIO_AHDRNET:.2f} x AHDRNet ({args.device}, {where}): '
+                f'{ratio:.2f} -> {verdict}'
+            )
         if folded and lffnet:
             ratio = _paired_ratio(folded, lffnet)
             verdict = 'met' if ratio <= GOAL_FOLDED_SLOWDOWN else 'NOT met'
-            lines.append(f'- Folded no slower than unfolded (<= {GOAL_FOLDED_SLOWDOWN:.2f} x, {where}): '
-                         f'{ratio:.2f} -> {verdict}')
+            lines.append(
+                f'- Folded no slower than unfolded (<= {GOAL_FOLDED_SLOWDOWN:.2f} x, {where}): {ratio:.2f} -> {verdict}'
+            )
     for label, peak in tiled_peaks.items():
         if peak is not None and args.device == 'cpu':
             verdict = 'met' if peak / GB < GOAL_TILED_PEAK_GB else 'NOT met'
-            lines.append(f'- Tiled {args.tiled_case[0]}x{args.tiled_case[1]} ({label}, tile {args.tile}) peak RSS < '
-                         f'{GOAL_TILED_PEAK_GB:g} GB: {peak / GB:.2f} GB -> {verdict}')
+            lines.append(
+                f'- Tiled {args.tiled_case[0]}x{args.tiled_case[1]} ({label}, tile {args.tile}) peak RSS < '
+                f'{GOAL_TILED_PEAK_GB:g} GB: {peak / GB:.2f} GB -> {verdict}'
+            )
     if not lines:
         return []
     return ['### Goals', '', '- Time ratios: median over the timing rounds of the per-round ratio.'] + lines
@@ -763,19 +917,25 @@ def run_benchmark(args: argparse.Namespace) -> str:
         raise ValueError('--device cuda: CUDA is not available to torch on this machine.')
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = {'threads': torch.get_num_threads(), 'device': args.device, 'memory_format': args.memory_format,
-                'grad_mode': args.grad_mode}
+    settings = {
+        'threads': torch.get_num_threads(),
+        'device': args.device,
+        'memory_format': args.memory_format,
+        'grad_mode': args.grad_mode,
+    }
     load_start = _load()
     _log('matrix-multiply rate ...')
     mm_start = matmul_gflops(args.mm_size, device=device)
     grad = 'torch.inference_mode()' if args.grad_mode == 'inference' else 'torch.no_grad()'
     lines = [
-        '## LFFNet / AHDRNet benchmark', '',
+        '## LFFNet / AHDRNet benchmark',
+        '',
         f'- Machine: {machine_description(device)}',
         f'- Settings (every row): device {args.device}, {settings["threads"]} intra-op threads, memory format '
         f'{args.memory_format}, {grad}, fp32, batch 1, eager mode (DO-Conv folded only in `-folded` rows); '
         f'{args.warmup} warm-up + {args.runs} timed rounds'
-        + ('' if args.no_memory else ', peak memory of each case in a fresh process') + '.',
+        + ('' if args.no_memory else ', peak memory of each case in a fresh process')
+        + '.',
     ]
     section, timings = _latency_section(args, specs, device, settings)
     mm_end = matmul_gflops(args.mm_size, device=device)
@@ -783,7 +943,8 @@ def run_benchmark(args: argparse.Namespace) -> str:
     lines += [
         f'- fp32 matrix multiply (torch.mm {args.mm_size} x {args.mm_size}, best of 5, measured before and after the '
         f'latency rounds): {mm_start:,.1f} and {mm_end:,.1f} GFLOP/s; "% of mm rate" uses {mm_rate:,.1f}.',
-        f'- Load average (1, 5, 15 min) at the start: {load_start}; after the latency rounds: {_load()}.', '',
+        f'- Load average (1, 5, 15 min) at the start: {load_start}; after the latency rounds: {_load()}.',
+        '',
     ] + section(mm_rate)
     tiled_peaks = {}
     if args.tiled_case:

@@ -10,6 +10,7 @@ input folder into a temporary folder with scripts/data_preparation/create_lmdb_h
 --samples training samples (random --size crop, flips and rotations) through a torch DataLoader and prints a
 markdown table; the first batch (worker start-up) is not timed.
 """
+
 import argparse
 import importlib.util
 import os
@@ -70,8 +71,9 @@ def samples_per_second(dataset: MultiExposureHDRDataset, samples: int, batch_siz
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--input', help='folder of scenes or patches; default: a temporary synthetic set')
     parser.add_argument('--lmdb', help='LMDB made from --input; default: built into a temporary folder')
     parser.add_argument('--num_scenes', type=int, default=64, help='synthetic scenes (default 64)')
@@ -96,8 +98,10 @@ def main(argv=None) -> int:
             'folder': MultiExposureHDRDataset({'dataroot': str(src), 'io_backend': {'type': 'disk'}, **common}),
             'LMDB': MultiExposureHDRDataset({'dataroot': str(lmdb_path), 'io_backend': {'type': 'lmdb'}, **common}),
         }
-        print(f'\n{len(datasets["folder"])} samples, {args.size}x{args.size} crops, batch {args.batch_size}, '
-              f'{os.cpu_count()} CPU cores\n')
+        print(
+            f'\n{len(datasets["folder"])} samples, {args.size}x{args.size} crops, batch {args.batch_size}, '
+            f'{os.cpu_count()} CPU cores\n'
+        )
         print('| source | DataLoader workers | samples/s |')
         print('|---|---|---|')
         for name, dataset in datasets.items():

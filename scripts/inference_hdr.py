@@ -12,6 +12,7 @@ scene gives ``<name>.hdr`` (``<name>.exr`` too where OpenCV supports OpenEXR) an
 (EV per line), else EXIF ``ExposureTime``. The same command is installed as ``lffnet-inference``; this file only
 calls :func:`lffnet_arch.inference.main`.
 """
+
 import sys
 from pathlib import Path
 

@@ -9,6 +9,7 @@ The RFFT blocks of LFFNet see the whole input, so a tiled result is not the whol
 this prints, as a markdown table, the PSNR-mu between the tiled and the whole-image outputs (higher is closer) and
 the PSNR-mu of each against the ground truth, averaged over the scenes.
 """
+
 import argparse
 import sys
 from collections.abc import Sequence
@@ -33,8 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--checkpoint', required=True, help='BasicSR checkpoint (params_ema used when present)')
     network = parser.add_mutually_exclusive_group()
     network.add_argument('--opt', help='options YAML whose network_g builds the network')
-    network.add_argument('--arch', help="registered architecture with its default, the paper's, configuration "
-                         '(default: options inferred from the checkpoint)')
+    network.add_argument(
+        '--arch',
+        help="registered architecture with its default, the paper's, configuration "
+        '(default: options inferred from the checkpoint)',
+    )
     parser.add_argument('--test_set', required=True, help='Kalantari-layout folder of test scenes')
     parser.add_argument('--tiles', type=int, nargs='+', default=[64, 96], help='tile sizes to compare')
     parser.add_argument('--tile_overlap', type=int, default=16, help='overlap between tiles')
@@ -44,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     net = load_model(args.checkpoint, opt=args.opt, arch=args.arch)
-    dataset = MultiExposureHDRDataset({'dataroot': args.test_set, 'io_backend': {'type': 'disk'}, 'phase': 'test',
-                                       'num_exposure': net.num_exposure})
+    dataset = MultiExposureHDRDataset(
+        {'dataroot': args.test_set, 'io_backend': {'type': 'disk'}, 'phase': 'test', 'num_exposure': net.num_exposure}
+    )
     rows = []
     for tile in args.tiles:
         between, whole_gt, tiled_gt = [], [], []

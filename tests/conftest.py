@@ -1,4 +1,5 @@
 """Shared fixtures. Every test runs on the CPU with small seeded tensors."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """AHDRNet and LFFNet: the design table's parameter counts, wiring, folding, gradients and input checks."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,7 @@ def _randomise_doconv(model: torch.nn.Module) -> None:
 
 def _lq(b=1, t=3, h=16, w=20):
     ldr = torch.rand(b, t, 3, h, w)
-    exposures = 2.0**torch.arange(0, 2 * t, 2, dtype=torch.float32)
+    exposures = 2.0 ** torch.arange(0, 2 * t, 2, dtype=torch.float32)
     return torch.cat([ldr, ldr**2.2 / exposures.view(1, t, 1, 1, 1)], dim=2)
 
 
@@ -30,14 +31,17 @@ def test_ahdrnet_count(unused, expected):
     assert count(AHDRNet(official_unused_convs=unused)) == expected
 
 
-@pytest.mark.parametrize('doconv,unused,expected', [
-    ('none', True, 1_038_211),
-    ('fusion', True, 1_069_315),
-    ('rfft', True, 1_069_315),
-    ('none', False, 964_355),
-    ('fusion', False, 995_459),
-    ('rfft', False, 995_459),
-])
+@pytest.mark.parametrize(
+    'doconv,unused,expected',
+    [
+        ('none', True, 1_038_211),
+        ('fusion', True, 1_069_315),
+        ('rfft', True, 1_069_315),
+        ('none', False, 964_355),
+        ('fusion', False, 995_459),
+        ('rfft', False, 995_459),
+    ],
+)
 def test_lffnet_count(doconv, unused, expected):
     assert count(LFFNet(doconv=doconv, official_unused_convs=unused)) == expected
 
@@ -155,11 +159,14 @@ def test_reference_frame_is_not_attended():
     assert not torch.equal(aligned[1], net.lrelu(net.conv_first(lq[:, 1])))
 
 
-@pytest.mark.parametrize('opt', [
-    {'type': 'AHDRNet', 'num_feat': 8},
-    {'type': 'LFFNet', 'num_feat': 8, 'doconv': 'rfft', 'num_exposure': 3, 'ref_idx': 1},
-    {'type': 'LFFNet', 'num_feat': 8, 'doconv': 'none', 'official_unused_convs': True},
-])
+@pytest.mark.parametrize(
+    'opt',
+    [
+        {'type': 'AHDRNet', 'num_feat': 8},
+        {'type': 'LFFNet', 'num_feat': 8, 'doconv': 'rfft', 'num_exposure': 3, 'ref_idx': 1},
+        {'type': 'LFFNet', 'num_feat': 8, 'doconv': 'none', 'official_unused_convs': True},
+    ],
+)
 def test_build_network_from_options(opt):
     assert opt['type'] in ARCH_REGISTRY
     net = build_network(opt)
@@ -178,12 +185,15 @@ def test_bad_input_errors(arch):
         net(torch.rand(1, 18, 8, 8))
 
 
-@pytest.mark.parametrize('kwargs,match', [
-    ({'ref_idx': 3}, r'ref_idx must be in \[0, 2\]'),
-    ({'ref_idx': -1}, 'ref_idx'),
-    ({'num_exposure': 1, 'ref_idx': 0}, 'num_exposure must be >= 2'),
-    ({'num_block': 0}, 'num_block'),
-])
+@pytest.mark.parametrize(
+    'kwargs,match',
+    [
+        ({'ref_idx': 3}, r'ref_idx must be in \[0, 2\]'),
+        ({'ref_idx': -1}, 'ref_idx'),
+        ({'num_exposure': 1, 'ref_idx': 0}, 'num_exposure must be >= 2'),
+        ({'num_block': 0}, 'num_block'),
+    ],
+)
 @pytest.mark.parametrize('arch', [AHDRNet, LFFNet])
 def test_bad_options_errors(arch, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -1,4 +1,5 @@
 """scripts/benchmark.py and lffnet_arch/utils/benchmark_util.py: MAC counting, the tables, classical merges."""
+
 import importlib.util
 import math
 from pathlib import Path
@@ -38,7 +39,7 @@ def parse_table(markdown: str, first_header: str) -> tuple:
     start = next(i for i, line in enumerate(lines) if line.startswith(f'| {first_header} |'))
     headers = [c.strip() for c in lines[start].strip('|').split('|')]
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith('|'):
             break
         rows.append([c.strip() for c in line.strip('|').split('|')])
@@ -129,8 +130,22 @@ def test_parse_model_spec(bench, tmp_path):
 
 def test_main_table_rows_and_columns(bench, tmp_path):
     output = tmp_path / 'bench.md'
-    report = bench.main(['--sizes', '32x48', '--runs', '1', '--warmup', '0', '--no_train', '--no_memory',
-                         '--mm_size', '256', '--output', str(output)])
+    report = bench.main(
+        [
+            '--sizes',
+            '32x48',
+            '--runs',
+            '1',
+            '--warmup',
+            '0',
+            '--no_train',
+            '--no_memory',
+            '--mm_size',
+            '256',
+            '--output',
+            str(output),
+        ]
+    )
     assert output.read_text() == report
     headers, rows = parse_table(report, 'Model')
     assert headers[:2] == ['Model', 'Params'] and 'MACs @1000x1500 (G)' in headers and 'GFLOP/s' in headers
@@ -154,9 +169,31 @@ def test_main_table_rows_and_columns(bench, tmp_path):
 
 def test_main_memory_in_subprocesses_and_tiled_case(bench):
     small = 'AHDRNet:num_feat=8'
-    report = bench.main(['--archs', small, '--sizes', '32x40', '--runs', '1', '--warmup', '0', '--no_train',
-                         '--tiled_case', '70x80', '--tile', '48', '--tile_overlap', '8', '--tiled_archs', small,
-                         '--memory_format', 'contiguous', '--mm_size', '256'])
+    report = bench.main(
+        [
+            '--archs',
+            small,
+            '--sizes',
+            '32x40',
+            '--runs',
+            '1',
+            '--warmup',
+            '0',
+            '--no_train',
+            '--tiled_case',
+            '70x80',
+            '--tile',
+            '48',
+            '--tile_overlap',
+            '8',
+            '--tiled_archs',
+            small,
+            '--memory_format',
+            'contiguous',
+            '--mm_size',
+            '256',
+        ]
+    )
     headers, rows = parse_table(report, 'Model')
     assert [r[0] for r in rows] == [small]
     assert 0.01 < number(rows[0][headers.index('Peak RSS (GB)')]) < 100  # a fresh process: torch alone is > 10 MB
@@ -170,9 +207,30 @@ def test_main_memory_in_subprocesses_and_tiled_case(bench):
 
 
 def test_training_table_skips_folded_rows(bench):
-    report = bench.main(['--archs', 'AHDRNet:num_feat=8', 'LFFNet-folded:num_feat=8', '--sizes', '32x32', '--runs',
-                         '1', '--warmup', '0', '--no_memory', '--train_batch', '2', '--train_size', '32',
-                         '--train_iters', '1', '--train_warmup', '0', '--mm_size', '256'])
+    report = bench.main(
+        [
+            '--archs',
+            'AHDRNet:num_feat=8',
+            'LFFNet-folded:num_feat=8',
+            '--sizes',
+            '32x32',
+            '--runs',
+            '1',
+            '--warmup',
+            '0',
+            '--no_memory',
+            '--train_batch',
+            '2',
+            '--train_size',
+            '32',
+            '--train_iters',
+            '1',
+            '--train_warmup',
+            '0',
+            '--mm_size',
+            '256',
+        ]
+    )
     headers, rows = parse_table(report.split('### Training throughput')[1], 'Model')
     assert [r[0] for r in rows] == ['AHDRNet:num_feat=8']
     assert headers[1:3] == ['Batch', 'Patch'] and rows[0][1:3] == ['2', '32x32']
@@ -186,19 +244,19 @@ def test_training_table_skips_folded_rows(bench):
 def scene_arrays(size=(48, 64), seed=3):
     scene = synthesize_scene(size, seed=seed)
     ldrs = [ldr.astype(np.float32) / 65535 for ldr in scene.ldrs]
-    return ldrs, 2.0**np.asarray(scene.exposures), scene.gt
+    return ldrs, 2.0 ** np.asarray(scene.exposures), scene.gt
 
 
 def psnr_mu_by_hand(x, y):
     tonemap = lambda v: np.log(1 + MU * np.clip(v.astype(np.float64), 0, 1)) / np.log(1 + MU)  # noqa: E731
-    return 10 * math.log10(1 / np.mean((tonemap(x) - tonemap(y))**2))
+    return 10 * math.log10(1 / np.mean((tonemap(x) - tonemap(y)) ** 2))
 
 
 def test_classical_merges_finite_and_reference_by_hand(bench):
     ldrs, times, gt = scene_arrays()
     merges = bench.classical_merges(ldrs, times, ref_idx=1)
     assert list(merges) == [bench.ROW_REFERENCE, bench.ROW_DEBEVEC, bench.ROW_MERTENS]
-    reference = ldrs[1].astype(np.float64)**2.2 / times[1]
+    reference = ldrs[1].astype(np.float64) ** 2.2 / times[1]
     np.testing.assert_allclose(merges[bench.ROW_REFERENCE], reference, rtol=1e-5, atol=1e-7)
     for name, estimate in merges.items():
         assert estimate.shape == gt.shape and np.isfinite(estimate).all(), name
@@ -216,13 +274,13 @@ def test_debevec_recovers_static_radiance():
     # would mix in that channel's clipped value.
     radiance = np.repeat(rng.uniform(0.002, 0.2, (24, 32, 1)), 3, axis=2)
     times = np.array([1.0, 4.0, 16.0])
-    ldrs = [np.round(np.clip(radiance * t, 0, 1)**(1 / 2.2) * 65535) / 65535 for t in times]
+    ldrs = [np.round(np.clip(radiance * t, 0, 1) ** (1 / 2.2) * 65535) / 65535 for t in times]
     hdr, bits = merge_debevec(ldrs, times)
     assert bits in (8, 16)
     np.testing.assert_allclose(hdr, radiance, rtol=0.05 if bits == 16 else 0.3)
     mertens = merge_mertens(ldrs)
     assert mertens.shape == radiance.shape and np.isfinite(mertens).all()
-    assert reference_frame_hdr(ldrs, times, 0) == pytest.approx(np.asarray(ldrs[0])**2.2, rel=1e-5)
+    assert reference_frame_hdr(ldrs, times, 0) == pytest.approx(np.asarray(ldrs[0]) ** 2.2, rel=1e-5)
 
 
 def test_fit_scale_and_mask():
@@ -247,9 +305,27 @@ def test_quality_table_with_checkpoints(bench, tmp_path):
     checkpoint = tmp_path / 'lffnet.pth'
     torch.save({'params': net.state_dict()}, checkpoint)
     label = 'LFFNet:num_feat=8'
-    report = bench.main(['--archs', label, 'LFFNet-folded:num_feat=8', '--sizes', '32x32', '--runs', '1',
-                         '--warmup', '0', '--no_train', '--no_memory', '--mm_size', '256', '--test_set', str(test_set),
-                         '--checkpoint', f'{label}={checkpoint}'])
+    report = bench.main(
+        [
+            '--archs',
+            label,
+            'LFFNet-folded:num_feat=8',
+            '--sizes',
+            '32x32',
+            '--runs',
+            '1',
+            '--warmup',
+            '0',
+            '--no_train',
+            '--no_memory',
+            '--mm_size',
+            '256',
+            '--test_set',
+            str(test_set),
+            '--checkpoint',
+            f'{label}={checkpoint}',
+        ]
+    )
     headers, rows = parse_table(report.split('### Quality')[1], 'Method')
     assert headers == ['Method', 'PSNR-mu', 'PSNR-L', 'SSIM-mu', 'SSIM-L']
     names = [r[0] for r in rows]
@@ -266,9 +342,19 @@ def test_quality_table_with_checkpoints(bench, tmp_path):
     hand = []
     for scene_dir in sorted(test_set.iterdir()):
         scene = bench.read_scene(scene_dir, 3)
-        hand.append(psnr_mu_by_hand(scene.ldrs[1].astype(np.float64)**2.2 / scene.exposures[1], scene.gt))
+        hand.append(psnr_mu_by_hand(scene.ldrs[1].astype(np.float64) ** 2.2 / scene.exposures[1], scene.gt))
     assert results[bench.ROW_REFERENCE]['PSNR-mu'] == pytest.approx(np.mean(hand), abs=1e-4)
 
     with pytest.raises(ValueError, match='LABEL=PATH'):
-        bench.main(['--archs', label, '--no_train', '--no_memory', '--test_set', str(test_set),
-                    '--checkpoint', f'AHDRNet={checkpoint}'])
+        bench.main(
+            [
+                '--archs',
+                label,
+                '--no_train',
+                '--no_memory',
+                '--test_set',
+                str(test_set),
+                '--checkpoint',
+                f'AHDRNet={checkpoint}',
+            ]
+        )

@@ -1,4 +1,5 @@
 """Each workaround in lffnet_arch.compat: the breakage it fixes is real here, and the fix works."""
+
 import subprocess
 import sys
 
@@ -23,9 +24,11 @@ def test_basicsr_import_breaks_without_the_shim():
 
 
 def test_importing_the_plugin_makes_basicsr_importable():
-    result = _run('import lffnet_arch, basicsr.data.degradations as d; '
-                  'from torchvision.transforms.functional import rgb_to_grayscale as f; '
-                  'assert d.rgb_to_grayscale is f; print("ok")')
+    result = _run(
+        'import lffnet_arch, basicsr.data.degradations as d; '
+        'from torchvision.transforms.functional import rgb_to_grayscale as f; '
+        'assert d.rgb_to_grayscale is f; print("ok")'
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == 'ok'
 
@@ -43,8 +46,9 @@ def test_options_files_cannot_run_code(tmp_path, monkeypatch):
 
     marker = tmp_path / 'pwned'
     opt_file = tmp_path / 'evil.yml'
-    opt_file.write_text(f'name: evil\nnum_gpu: 0\nrun: !!python/object/apply:os.system ["touch {marker}"]\n'
-                        'datasets: {}\npath: {}\n')
+    opt_file.write_text(
+        f'name: evil\nnum_gpu: 0\nrun: !!python/object/apply:os.system ["touch {marker}"]\ndatasets: {{}}\npath: {{}}\n'
+    )
     monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(opt_file)])
     with pytest.raises(ConstructorError):
         parse_options(str(tmp_path), is_train=True)
@@ -64,7 +68,7 @@ def test_distributed_training_initialises_on_cpu(tmp_path):
     # basicsr/utils/dist_util.py divides by the GPU count and hard-codes nccl; base_model.py passes
     # device_ids=[torch.cuda.current_device()] to DistributedDataParallel. Run in a child process so the process
     # group and the 'spawn' start method do not leak into other tests.
-    code = '''
+    code = """
 import os, socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -80,7 +84,7 @@ assert isinstance(net, DistributedDataParallel)
 net(torch.ones(1, 2)).sum().backward()
 torch.distributed.destroy_process_group()
 print("ok")
-'''
+"""
     result = _run(code)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith('ok')
@@ -95,8 +99,12 @@ def _save_training_state(state_dir, iteration):
     param.grad = torch.ones(2)
     optimizer.step()
     scheduler = MultiStepRestartLR(optimizer, milestones=[10, 20], gamma=0.5)
-    state = {'epoch': 0, 'iter': iteration, 'optimizers': [optimizer.state_dict()],
-             'schedulers': [scheduler.state_dict()]}
+    state = {
+        'epoch': 0,
+        'iter': iteration,
+        'optimizers': [optimizer.state_dict()],
+        'schedulers': [scheduler.state_dict()],
+    }
     state_dir.mkdir(parents=True, exist_ok=True)
     torch.save(state, state_dir / f'{iteration}.state')
 
@@ -113,9 +121,17 @@ def test_auto_resume_finds_the_run_from_another_directory_on_cpu(tmp_path, monke
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    opt = {'name': 'demo', 'auto_resume': True, 'num_gpu': 0, 'network_g': {'type': 'LFFNet'},
-           'path': {'training_states': str(states), 'models': str(root / 'experiments' / 'demo' / 'models'),
-                    'resume_state': None}}
+    opt = {
+        'name': 'demo',
+        'auto_resume': True,
+        'num_gpu': 0,
+        'network_g': {'type': 'LFFNet'},
+        'path': {
+            'training_states': str(states),
+            'models': str(root / 'experiments' / 'demo' / 'models'),
+            'resume_state': None,
+        },
+    }
     state = basicsr.train.load_resume_state(opt)
     assert state is not None and state['iter'] == 10
     assert opt['path']['resume_state'] == str(states / '10.state')
@@ -129,8 +145,12 @@ def test_explicit_resume_state_loads_on_cpu(tmp_path):
 
     states = tmp_path / 'experiments' / 'demo' / 'training_states'
     _save_training_state(states, 4)
-    opt = {'auto_resume': False, 'num_gpu': 0, 'network_g': {'type': 'LFFNet'},
-           'path': {'resume_state': str(states / '4.state'), 'models': str(tmp_path / 'models')}}
+    opt = {
+        'auto_resume': False,
+        'num_gpu': 0,
+        'network_g': {'type': 'LFFNet'},
+        'path': {'resume_state': str(states / '4.state'), 'models': str(tmp_path / 'models')},
+    }
     state = basicsr.train.load_resume_state(opt)
     assert state['iter'] == 4 and opt['path']['pretrain_network_g'].endswith('net_g_4.pth')
 
@@ -144,10 +164,13 @@ def test_resume_state_path_missing_is_a_clear_error(tmp_path):
 
 
 def test_dataloader_options_fixed_for_cpu():
-    opt = {'num_gpu': 0, 'datasets': {
-        'train': {'phase': 'train', 'prefetch_mode': 'cuda', 'num_worker_per_gpu': 2},
-        'val': {'phase': 'val', 'prefetch_mode': 'cuda'},
-    }}
+    opt = {
+        'num_gpu': 0,
+        'datasets': {
+            'train': {'phase': 'train', 'prefetch_mode': 'cuda', 'num_worker_per_gpu': 2},
+            'val': {'phase': 'val', 'prefetch_mode': 'cuda'},
+        },
+    }
     with pytest.warns(UserWarning, match='prefetch_mode'):
         compat.fix_dataloader_options(opt)
     assert opt['datasets']['train']['prefetch_mode'] is None

@@ -1,4 +1,5 @@
 """extract_subimages_hdr.py and create_lmdb_hdr.py end to end on tiny Kalantari-layout folders."""
+
 import os
 import subprocess
 import sys
@@ -49,9 +50,9 @@ def test_extract_patches_are_exact_crops(tmp_path, dtype, ext):
             assert frame_path.suffix == '.tif'
             stored = cv2.imread(str(frame_path), cv2.IMREAD_UNCHANGED)
             assert stored.dtype == dtype  # source bit depth kept, integers unchanged
-            np.testing.assert_array_equal(stored[..., ::-1], frames[i][y:y + 16, x:x + 16])
-        np.testing.assert_array_equal(read_hdr(patch / 'HDRImg.hdr'), gt[y:y + 16, x:x + 16])
-        covered[y:y + 16, x:x + 16] = True
+            np.testing.assert_array_equal(stored[..., ::-1], frames[i][y : y + 16, x : x + 16])
+        np.testing.assert_array_equal(read_hdr(patch / 'HDRImg.hdr'), gt[y : y + 16, x : x + 16])
+        covered[y : y + 16, x : x + 16] = True
     assert covered.all()
     assert not list(tmp_path.glob('.*'))
 
@@ -149,8 +150,20 @@ def test_scripts_run_from_command_line(tmp_path):
     make_scene(tmp_path / 'in', 's2', 20, 20)
     env = {**os.environ, 'PYTHONPATH': str(ROOT)}
     script = ROOT / 'scripts' / 'data_preparation' / 'extract_subimages_hdr.py'
-    cmd = [sys.executable, str(script), '--input', str(tmp_path / 'in'), '--output', str(tmp_path / 'out'), '--size',
-           '16', '--stride', '8', '--workers', '2']
+    cmd = [
+        sys.executable,
+        str(script),
+        '--input',
+        str(tmp_path / 'in'),
+        '--output',
+        str(tmp_path / 'out'),
+        '--size',
+        '16',
+        '--stride',
+        '8',
+        '--workers',
+        '2',
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert 'Wrote 8 patches of 2 scenes' in result.stdout

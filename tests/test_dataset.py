@@ -2,6 +2,7 @@
 
 ``write_scene`` / ``make_scene`` are imported by test_lmdb.py and test_data_scripts.py.
 """
+
 import logging
 import random
 from pathlib import Path
@@ -53,10 +54,10 @@ def structured_gt(height: int, width: int, peak: float = 1.0) -> np.ndarray:
     return np.stack([idx, idx * 0.5, idx * 0.25], axis=2) * (peak / (height * width))
 
 
-def make_scene(root: Path, name: str, height: int = 32, width: int = 40, evs=EVS, dtype=np.uint16,
-               ext='.tif') -> Path:
-    return write_scene(root / name, structured_frames(height, width, len(evs), dtype), evs,
-                       structured_gt(height, width), ext=ext)
+def make_scene(root: Path, name: str, height: int = 32, width: int = 40, evs=EVS, dtype=np.uint16, ext='.tif') -> Path:
+    return write_scene(
+        root / name, structured_frames(height, width, len(evs), dtype), evs, structured_gt(height, width), ext=ext
+    )
 
 
 def make_dataset(root: Path, **opt) -> MultiExposureHDRDataset:
@@ -101,8 +102,9 @@ def test_hdr_domain_matches_hand_computation(tmp_path, dtype, ext, scale):
 def test_frames_ordered_by_file_name(tmp_path):
     frames = structured_frames(8, 8)
     # Written out of order on purpose: the file names decide the frame order, extensions in any case.
-    scene = write_scene(tmp_path / 's', [frames[2], frames[0], frames[1]], EVS, structured_gt(8, 8),
-                        names=['c.TIF', 'a.tiff', 'b.PNG'])
+    scene = write_scene(
+        tmp_path / 's', [frames[2], frames[0], frames[1]], EVS, structured_gt(8, 8), names=['c.TIF', 'a.tiff', 'b.PNG']
+    )
     (scene / '._a.tif').write_bytes(b'macOS resource fork')
     (scene / 'notes.txt').write_text('not a frame')
     assert [p.name for p in scene_io.list_frames(scene)] == ['a.tiff', 'b.PNG', 'c.TIF']
@@ -114,13 +116,22 @@ def test_frames_ordered_by_file_name(tmp_path):
 
 def test_ldr_to_float_matches_read_ldr(tmp_path):
     frames = structured_frames(8, 10)
-    gray = (np.arange(80, dtype=np.uint16).reshape(8, 10) * 811)
-    write_scene(tmp_path, [frames[0], frames[1].astype(np.uint8), gray, frames[0]], evs=None,
-                names=['a.tif', 'b.png', 'c.png', 'd.png'])
+    gray = np.arange(80, dtype=np.uint16).reshape(8, 10) * 811
+    write_scene(
+        tmp_path,
+        [frames[0], frames[1].astype(np.uint8), gray, frames[0]],
+        evs=None,
+        names=['a.tif', 'b.png', 'c.png', 'd.png'],
+    )
     bgra = np.concatenate([frames[2][..., ::-1], np.full((8, 10, 1), 7, np.uint16)], axis=2)
     assert cv2.imwrite(str(tmp_path / 'e.tif'), bgra)
-    expected = {'a.tif': frames[0], 'b.png': frames[1].astype(np.uint8), 'c.png': np.repeat(gray[..., None], 3, 2),
-                'd.png': frames[0], 'e.tif': frames[2]}
+    expected = {
+        'a.tif': frames[0],
+        'b.png': frames[1].astype(np.uint8),
+        'c.png': np.repeat(gray[..., None], 3, 2),
+        'd.png': frames[0],
+        'e.tif': frames[2],
+    }
     for name, rgb in expected.items():
         path = tmp_path / name
         raw = scene_io.read_ldr_raw(path)
@@ -162,10 +173,10 @@ def test_train_crop_and_augment_identical_for_all_frames_and_gt(tmp_path):
         for i in range(1, 3):
             np.testing.assert_array_equal(decode_positions(item['lq'][i], i, width), pos)
         top, left = divmod(int(pos.min()), width)
-        crop = positions[top:top + size, left:left + size]
+        crop = positions[top : top + size, left : left + size]
         matches = [k for k, candidate in enumerate(dihedral(crop)) if np.array_equal(candidate, pos)]
         assert len(matches) == 1, 'frames are not a flipped/rotated window of the source'
-        expected_gt = dihedral(gt_source[top:top + size, left:left + size])[matches[0]]
+        expected_gt = dihedral(gt_source[top : top + size, left : left + size])[matches[0]]
         np.testing.assert_array_equal(item['gt'].numpy().transpose(1, 2, 0), expected_gt)
         windows.add((top, left))
         transforms.add(matches[0])
@@ -237,14 +248,17 @@ def _break(tmp_path: Path, how: str) -> Path:
     return scene
 
 
-@pytest.mark.parametrize('how,error,match', [
-    ('missing exposure file', FileNotFoundError, 'exposure.txt'),
-    ('malformed exposure file', ValueError, 'line 2'),
-    ('exposure count', ValueError, 'expected 3'),
-    ('non-increasing exposures', ValueError, 'increase'),
-    ('wrong number of frames', ValueError, 'expected 3 LDR frames'),
-    ('missing gt', FileNotFoundError, 'bad_scene'),
-])
+@pytest.mark.parametrize(
+    'how,error,match',
+    [
+        ('missing exposure file', FileNotFoundError, 'exposure.txt'),
+        ('malformed exposure file', ValueError, 'line 2'),
+        ('exposure count', ValueError, 'expected 3'),
+        ('non-increasing exposures', ValueError, 'increase'),
+        ('wrong number of frames', ValueError, 'expected 3 LDR frames'),
+        ('missing gt', FileNotFoundError, 'bad_scene'),
+    ],
+)
 def test_bad_scene_fails_at_construction(tmp_path, how, error, match):
     _break(tmp_path, how)
     with pytest.raises(error, match=match):
@@ -253,11 +267,14 @@ def test_bad_scene_fails_at_construction(tmp_path, how, error, match):
         scene_io.read_scene(tmp_path / 'bad_scene', 3)
 
 
-@pytest.mark.parametrize('how,match', [
-    ('frames of different sizes', 'same size'),
-    ('gt of another size', 'HDRImg.hdr 12x16'),
-    ('unreadable image', 'frame_1.tif'),
-])
+@pytest.mark.parametrize(
+    'how,match',
+    [
+        ('frames of different sizes', 'same size'),
+        ('gt of another size', 'HDRImg.hdr 12x16'),
+        ('unreadable image', 'frame_1.tif'),
+    ],
+)
 def test_bad_images_fail_when_read(tmp_path, how, match):
     _break(tmp_path, how)
     dataset = make_dataset(tmp_path)
@@ -310,7 +327,7 @@ def test_read_exposure_file(tmp_path):
     path.write_text('0\r\n 3.0 \n\n6\n')
     np.testing.assert_array_equal(scene_io.read_exposure_file(path, 3), [0.0, 3.0, 6.0])
     path.write_text('0 1\n2\n3\n')
-    with pytest.raises(ValueError, match=r"exposure\.txt, line 1"):
+    with pytest.raises(ValueError, match=r'exposure\.txt, line 1'):
         scene_io.read_exposure_file(path)
     path.write_text('0\nnan\n2\n')
     with pytest.raises(ValueError, match='line 2'):

@@ -1,4 +1,5 @@
 """Tests for the synthetic demo set: layout, determinism, dynamic range, motion and the honest reference baseline."""
+
 import hashlib
 import importlib.util
 import json
@@ -27,8 +28,11 @@ NUM_TRAIN, NUM_VAL = 3, 2
 
 
 def _hashes(root: Path) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob('*')) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob('*'))
+        if p.is_file()
+    }
 
 
 def _scene_dirs(root: Path) -> list:
@@ -43,8 +47,9 @@ def _read_scene(folder: Path) -> tuple:
 
 @pytest.fixture(scope='module')
 def demo_root(tmp_path_factory) -> Path:
-    return generate_demo_set(tmp_path_factory.mktemp('demo'), num_train=NUM_TRAIN, num_val=NUM_VAL, size=SIZE,
-                             seed=SEED)
+    return generate_demo_set(
+        tmp_path_factory.mktemp('demo'), num_train=NUM_TRAIN, num_val=NUM_VAL, size=SIZE, seed=SEED
+    )
 
 
 def test_layout_and_file_types(demo_root):
@@ -101,8 +106,8 @@ def test_reference_baseline_is_honest(demo_root):
         for index in range(2):
             ldrs, evs, gt = _read_scene(demo_root / split / f'demo_{index:03d}')
             motion = synthesize_scene(SIZE, seed=(SEED, split_idx, index)).motion_mask
-            t_ref = 2.0**evs[REF_IDX]
-            baseline = ldrs[REF_IDX]**2.2 / t_ref
+            t_ref = 2.0 ** evs[REF_IDX]
+            baseline = ldrs[REF_IDX] ** 2.2 / t_ref
             unsaturated = (ldrs[REF_IDX] < 0.95).all(axis=2) & ~motion
             relative = np.abs(baseline - gt) / np.maximum(gt, 1e-12)
             assert unsaturated.mean() > 0.5
@@ -118,7 +123,7 @@ def test_reference_baseline_is_honest(demo_root):
 def _compensated_error(scene, i: int) -> float:
     """Mean relative error of frame i's L ** 2.2 / t against the GT, where frame i and the reference are valid."""
     ldrs = scene.ldrs / 65535.0
-    hdr = ldrs[i]**2.2 / 2.0**scene.exposures[i]
+    hdr = ldrs[i] ** 2.2 / 2.0 ** scene.exposures[i]
     valid = ((ldrs[i] > 0.05) & (ldrs[i] < 0.95) & (ldrs[REF_IDX] < 0.95)).all(axis=2)
     return float(np.mean(np.abs(hdr - scene.gt)[valid] / scene.gt[valid]))
 

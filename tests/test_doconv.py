@@ -1,4 +1,5 @@
 """DO-Conv: composite kernel against the paper's two-stage formulation, folding, initial state."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -24,16 +25,18 @@ def _two_stage_doconv(x, layer: DOConv2d):
     patches = patches.reshape(b, c_in, m * n, -1)
     depthwise = layer.D + layer.D_diag  # (C_in, MN, D_mul)
     transformed = torch.stack([depthwise[i].t() @ patches[:, i] for i in range(c_in)], dim=1)  # (B, C_in, D_mul, L)
-    out = torch.stack([(layer.W[o][None, :, :, None] * transformed).sum(dim=(1, 2)) for o in range(layer.out_channels)],
-                      dim=1)  # (B, C_out, L)
+    out = torch.stack(
+        [(layer.W[o][None, :, :, None] * transformed).sum(dim=(1, 2)) for o in range(layer.out_channels)], dim=1
+    )  # (B, C_out, L)
     out = out + layer.bias[None, :, None]
     out_h = (h + 2 * layer.padding[0] - m) // layer.stride[0] + 1
     out_w = (w + 2 * layer.padding[1] - n) // layer.stride[1] + 1
     return out.reshape(b, layer.out_channels, out_h, out_w)
 
 
-@pytest.mark.parametrize('kernel_size,stride,padding,d_mul', [(3, 1, 1, None), (3, 2, 0, None), ((3, 5), 1, 1, 20),
-                                                               (3, 1, 1, 12)])
+@pytest.mark.parametrize(
+    'kernel_size,stride,padding,d_mul', [(3, 1, 1, None), (3, 2, 0, None), ((3, 5), 1, 1, 20), (3, 1, 1, 12)]
+)
 def test_doconv_matches_two_stage_formulation(kernel_size, stride, padding, d_mul):
     layer = DOConv2d(4, 5, kernel_size, stride=stride, padding=padding, D_mul=d_mul)
     _randomise_d(layer)

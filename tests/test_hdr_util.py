@@ -1,4 +1,5 @@
 """HDR file helpers: Radiance round trip, the OpenEXR error, the shared tonemapper."""
+
 import numpy as np
 import pytest
 

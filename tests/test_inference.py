@@ -1,4 +1,5 @@
 """Inference on a user's own brackets: reading brackets and exposure times, loading checkpoints, fusion, the CLI."""
+
 import math
 import os
 import subprocess
@@ -27,15 +28,18 @@ GAMMA = 2.2
 def radiance(seed: int = 0, height: int = H, width: int = W) -> np.ndarray:
     """Smooth linear scene in [0, 1] with detail, (H, W, 3) float32."""
     rng = np.random.default_rng(seed)
-    img = cv2.resize(rng.random((height // 6 + 2, width // 6 + 2, 3)).astype(np.float32), (width, height),
-                     interpolation=cv2.INTER_CUBIC)
+    img = cv2.resize(
+        rng.random((height // 6 + 2, width // 6 + 2, 3)).astype(np.float32),
+        (width, height),
+        interpolation=cv2.INTER_CUBIC,
+    )
     img = (img - img.min()) / (img.max() - img.min())
     return img**2
 
 
 def render(scene: np.ndarray, times=TIMES) -> list:
     """LDR frames in [0, 1] of a linear scene; the shortest frame maps radiance 1 to 1."""
-    return [np.clip(scene * t / min(times), 0, 1)**(1 / GAMMA) for t in times]
+    return [np.clip(scene * t / min(times), 0, 1) ** (1 / GAMMA) for t in times]
 
 
 def write_jpeg_bracket(folder: Path, with_exif: bool = True) -> list:
@@ -84,7 +88,7 @@ def checkpoint(tmp_path, lffnet):
 
 
 def psnr_mu(img: np.ndarray, ref: np.ndarray) -> float:
-    mse = float(np.mean((mu_law(np.clip(img, 0, 1)) - mu_law(np.clip(ref, 0, 1)))**2))
+    mse = float(np.mean((mu_law(np.clip(img, 0, 1)) - mu_law(np.clip(ref, 0, 1))) ** 2))
     return 10 * math.log10(1 / mse) if mse > 0 else math.inf
 
 
@@ -204,8 +208,9 @@ def test_fuse_sorts_by_exposure_and_scales_integers(lffnet):
     # Units do not matter: times are divided by the shortest.
     np.testing.assert_array_equal(fuse(frames, [t * 1000 for t in TIMES], lffnet), reference)
     as_u16 = [np.round(f * 65535).astype(np.uint16) for f in frames]
-    np.testing.assert_allclose(fuse(as_u16, TIMES, lffnet), fuse([f / 65535.0 for f in as_u16], TIMES, lffnet),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        fuse(as_u16, TIMES, lffnet), fuse([f / 65535.0 for f in as_u16], TIMES, lffnet), atol=1e-6
+    )
     as_u8 = [np.round(f * 255).astype(np.uint8) for f in frames]
     np.testing.assert_allclose(fuse(as_u8, TIMES, lffnet), fuse([f / 255.0 for f in as_u8], TIMES, lffnet), atol=1e-6)
 
@@ -274,7 +279,7 @@ def test_fuse_bad_inputs(lffnet):
     with pytest.raises(ValueError, match='num_exposure=3'):
         fuse(frames[:2], TIMES[:2], lffnet)
     with pytest.raises(ValueError, match='num_exposure=3'):
-        fuse(frames + [frames[2]], TIMES + (0.64, ), lffnet)
+        fuse(frames + [frames[2]], TIMES + (0.64,), lffnet)
     with pytest.raises(ValueError, match=r'\[0, 1\]'):
         fuse([frames[0] * 2, frames[1], frames[2]], TIMES, lffnet)
     with pytest.raises(ValueError, match='positive'):
@@ -283,12 +288,12 @@ def test_fuse_bad_inputs(lffnet):
 
 def shifted_pair():
     scene = radiance(3, 140, 180)
-    reference = scene[6:6 + 128, 8:8 + 160]
-    moved = scene[9:9 + 128, 4:4 + 160]  # content displaced by (-3, +4) pixels
+    reference = scene[6 : 6 + 128, 8 : 8 + 160]
+    moved = scene[9 : 9 + 128, 4 : 4 + 160]  # content displaced by (-3, +4) pixels
     times = np.array([1.0, 4.0])
-    short = np.clip(moved, 0, 1)**(1 / GAMMA)
-    long = np.clip(reference * 4, 0, 1)**(1 / GAMMA)
-    expected = np.clip(reference, 0, 1)**(1 / GAMMA)  # the short frame, aligned
+    short = np.clip(moved, 0, 1) ** (1 / GAMMA)
+    long = np.clip(reference * 4, 0, 1) ** (1 / GAMMA)
+    expected = np.clip(reference, 0, 1) ** (1 / GAMMA)  # the short frame, aligned
     return [short.astype(np.float32), long.astype(np.float32)], times, expected
 
 
@@ -379,8 +384,18 @@ def outputs_of(folder: Path, name: str) -> list:
 def test_cli_jpeg_bracket_and_overwrite(tmp_path, checkpoint, capsys):
     write_jpeg_bracket(tmp_path / 'my_bracket')
     out = tmp_path / 'out'
-    argv = ['--input', str(tmp_path / 'my_bracket'), '--output', str(out), '--checkpoint', str(checkpoint),
-            '--opt', str(_options(tmp_path)), '--device', 'cpu']
+    argv = [
+        '--input',
+        str(tmp_path / 'my_bracket'),
+        '--output',
+        str(out),
+        '--checkpoint',
+        str(checkpoint),
+        '--opt',
+        str(_options(tmp_path)),
+        '--device',
+        'cpu',
+    ]
     assert main(argv) == 0
     for path in outputs_of(out, 'my_bracket'):
         assert path.is_file()
@@ -411,8 +426,20 @@ def test_cli_folder_of_scenes_tiff(tmp_path, checkpoint):
     write_tiff_bracket(tmp_path / 'scenes' / 'a', evs=(0, 2, 4), seed=1)
     write_tiff_bracket(tmp_path / 'scenes' / 'b', evs=(0, 3, 6), seed=2)
     out = tmp_path / 'out'
-    argv = ['--input', str(tmp_path / 'scenes'), '--output', str(out), '--checkpoint', str(checkpoint), '--opt',
-            str(_options(tmp_path)), '--tile', '40', '--align', 'mtb']
+    argv = [
+        '--input',
+        str(tmp_path / 'scenes'),
+        '--output',
+        str(out),
+        '--checkpoint',
+        str(checkpoint),
+        '--opt',
+        str(_options(tmp_path)),
+        '--tile',
+        '40',
+        '--align',
+        'mtb',
+    ]
     assert main(argv) == 0
     for name in ('a', 'b'):
         assert all(p.is_file() for p in outputs_of(out, name))
@@ -427,8 +454,16 @@ def test_cli_files_with_explicit_exposures(tmp_path, checkpoint):
         files.append(folder / f'f{i}.png')
         cv2.imwrite(str(files[-1]), np.round(frame[..., ::-1] * 255).astype(np.uint8))
     out = tmp_path / 'out'
-    base = ['--input', *map(str, files), '--output', str(out), '--checkpoint', str(checkpoint), '--opt',
-            str(_options(tmp_path))]
+    base = [
+        '--input',
+        *map(str, files),
+        '--output',
+        str(out),
+        '--checkpoint',
+        str(checkpoint),
+        '--opt',
+        str(_options(tmp_path)),
+    ]
     assert main(base) == 1  # no exposure times anywhere
     assert not out.exists()
     assert main(base + ['--exposures', *map(str, TIMES)]) == 0
@@ -450,9 +485,25 @@ def test_cli_frame_count_and_architecture_errors(tmp_path, checkpoint, capsys):
 def test_script_subprocess(tmp_path, checkpoint):
     write_jpeg_bracket(tmp_path / 'scene')
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    result = subprocess.run([
-        sys.executable, str(ROOT / 'scripts' / 'inference_hdr.py'), '--input', str(tmp_path / 'scene'), '--output',
-        str(tmp_path / 'out'), '--checkpoint', str(checkpoint), '--opt', str(_options(tmp_path)), '--device', 'cpu'
-    ], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / 'scripts' / 'inference_hdr.py'),
+            '--input',
+            str(tmp_path / 'scene'),
+            '--output',
+            str(tmp_path / 'out'),
+            '--checkpoint',
+            str(checkpoint),
+            '--opt',
+            str(_options(tmp_path)),
+            '--device',
+            'cpu',
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert read_hdr(tmp_path / 'out' / 'scene.hdr').shape == (H, W, 3)

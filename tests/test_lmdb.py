@@ -1,4 +1,5 @@
 """LMDB backend of MultiExposureHDRDataset: bit-identical to the folder, schema, errors, DataLoader workers."""
+
 import importlib.util
 import io
 import random
@@ -161,8 +162,9 @@ def test_real_memorial_scene_disk_equals_lmdb(tmp_path):
     # small crop of each so the test stays fast. Nothing is copied into the project.
     window = (slice(300, 348), slice(200, 264))
     stack = REAL_HDR / 'stack'
-    frames = [cv2.imread(str(stack / f'memorial{n}.png'), cv2.IMREAD_UNCHANGED)[window]
-              for n in ('0070', '0067', '0064')]
+    frames = [
+        cv2.imread(str(stack / f'memorial{n}.png'), cv2.IMREAD_UNCHANGED)[window] for n in ('0070', '0067', '0064')
+    ]
     scene = tmp_path / 'Test' / 'memorial'
     scene.mkdir(parents=True)
     for i, frame in enumerate(frames):
@@ -177,6 +179,7 @@ def test_real_memorial_scene_disk_equals_lmdb(tmp_path):
     assert_items_equal(item, disk)
     assert item['lq'].shape == (3, 6, 48, 64)
     np.testing.assert_array_equal(item['gt'].numpy().transpose(1, 2, 0), gt)  # RGBE of an RGBE crop is exact
-    np.testing.assert_array_equal(item['lq'][0, :3].numpy().transpose(1, 2, 0),
-                                  (frames[0][..., ::-1] / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(
+        item['lq'][0, :3].numpy().transpose(1, 2, 0), (frames[0][..., ::-1] / 255.0).astype(np.float32)
+    )
     assert torch.equal(item['exposures'], torch.tensor([1.0, 8.0, 64.0]))

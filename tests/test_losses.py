@@ -1,5 +1,6 @@
 """HDR losses: each against an independent numpy reference (explicit shifted sums, numpy.fft), reductions, weights,
 gradients, odd and minimal sizes, registry and build_loss."""
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +32,7 @@ def np_filter(img, taps, pad_mode):
     out = np.zeros_like(img)
     for i in range(5):
         for j in range(5):
-            out += kernel[i, j] * padded[..., i:i + h, j:j + w]
+            out += kernel[i, j] * padded[..., i : i + h, j : j + w]
     return out
 
 
@@ -54,7 +55,7 @@ def np_laplacian(img):
 
 
 def np_charbonnier(x, y, eps=1e-3):
-    return np.sqrt((x - y)**2 + eps**2)
+    return np.sqrt((x - y) ** 2 + eps**2)
 
 
 def np_level_maps(kind, x, y):
@@ -122,8 +123,11 @@ def test_pyramid_halves_sizes_with_ceil():
     two = MultiScaleFrequencyLoss(num_scales=2)(_t(pred), _t(target)).item()
     coarsest = np_pyramid(np_mu_law(pred), 3)[-1]
     assert coarsest.shape[-2:] == (5, 4)
-    np.testing.assert_allclose(full - two, np_level_maps(MultiScaleFrequencyLoss, coarsest,
-                                                         np_pyramid(np_mu_law(target), 3)[-1]).mean(), rtol=1e-9)
+    np.testing.assert_allclose(
+        full - two,
+        np_level_maps(MultiScaleFrequencyLoss, coarsest, np_pyramid(np_mu_law(target), 3)[-1]).mean(),
+        rtol=1e-9,
+    )
 
 
 @pytest.mark.parametrize('name', LOSS_NAMES)
@@ -192,8 +196,9 @@ def test_kernels_are_non_persistent_buffers():
     buffers = dict(loss.named_buffers())
     assert set(buffers) == {'pyramid_kernel', 'edge_kernel'}
     assert loss.state_dict() == {}
-    np.testing.assert_allclose(buffers['pyramid_kernel'][0, 0].numpy(), np.outer([1, 4, 6, 4, 1],
-                                                                                 [1, 4, 6, 4, 1]) / 256)
+    np.testing.assert_allclose(
+        buffers['pyramid_kernel'][0, 0].numpy(), np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256
+    )
     assert abs(buffers['edge_kernel'].sum().item() - 1) < 1e-6
     loss = loss.double()
     assert loss.pyramid_kernel.dtype == torch.float64
@@ -205,8 +210,9 @@ def test_half_precision_inputs_are_computed_in_float32():
         loss_fn = LOSS_REGISTRY.get(name)()
         half = loss_fn(pred.bfloat16(), target.bfloat16())
         assert half.dtype == torch.float32
-        np.testing.assert_allclose(half.item(), loss_fn(pred.bfloat16().float(), target.bfloat16().float()).item(),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            half.item(), loss_fn(pred.bfloat16().float(), target.bfloat16().float()).item(), rtol=1e-6
+        )
 
 
 @pytest.mark.parametrize('name', LOSS_NAMES)
@@ -226,7 +232,10 @@ def test_build_paper_objective():
     ]
     pred, target = _pair((1, 3, 16, 16), seed=8)
     total = sum(build_loss(opt)(_t(pred), _t(target)) for opt in opts)
-    expected = (np.abs(np_mu_law(pred) - np_mu_law(target)).mean() + np_multiscale(
-        MultiScaleCharbonnierLoss, pred, target) + 0.05 * np_multiscale(MultiScaleEdgeLoss, pred, target) +
-                0.01 * np_multiscale(MultiScaleFrequencyLoss, pred, target))
+    expected = (
+        np.abs(np_mu_law(pred) - np_mu_law(target)).mean()
+        + np_multiscale(MultiScaleCharbonnierLoss, pred, target)
+        + 0.05 * np_multiscale(MultiScaleEdgeLoss, pred, target)
+        + 0.01 * np_multiscale(MultiScaleFrequencyLoss, pred, target)
+    )
     np.testing.assert_allclose(total.item(), expected, rtol=rtol_for(MultiScaleEdgeLoss))

@@ -1,5 +1,6 @@
 """Kalantari-protocol metrics: PSNR against hand-computed values, SSIM against scikit-image and a closed form,
 clipping, tensor versions, option checks, registry."""
+
 import math
 
 import numpy as np
@@ -29,8 +30,9 @@ def np_mu_law(x, mu=5000.0):
 
 
 def skimage_ssim(x, y):
-    return structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1,
-                                 channel_axis=2)
+    return structural_similarity(
+        x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=2
+    )
 
 
 def _pair(shape=(64, 64, 3), seed=0):
@@ -63,7 +65,7 @@ def test_psnr_mu_of_known_values():
 def test_psnr_mu_matches_hand_computation_and_mu_argument():
     pred, gt = _pair(seed=1)
     for mu in (5000.0, 100.0):
-        mse = np.mean((np_mu_law(pred, mu) - np_mu_law(gt, mu))**2)
+        mse = np.mean((np_mu_law(pred, mu) - np_mu_law(gt, mu)) ** 2)
         assert calculate_psnr_mu(pred, gt, mu=mu) == pytest.approx(10 * math.log10(1 / mse), abs=1e-9)
     assert calculate_psnr_mu(pred, gt, mu=100.0) != pytest.approx(calculate_psnr_mu(pred, gt), abs=1e-3)
 
@@ -115,7 +117,7 @@ def test_ssim_of_constant_images_has_closed_form():
 
 def test_ssim_averages_channels():
     pred, gt = _pair(seed=6)
-    per_channel = [skimage_ssim(pred[..., c:c + 1], gt[..., c:c + 1]) for c in range(3)]
+    per_channel = [skimage_ssim(pred[..., c : c + 1], gt[..., c : c + 1]) for c in range(3)]
     assert calculate_ssim_l(pred, gt) == pytest.approx(np.mean(per_channel), abs=1e-10)
 
 
@@ -125,8 +127,10 @@ def test_tensor_versions_match_numpy_per_sample():
     for tensor_metric, numpy_metric in zip(TENSOR_METRICS, NUMPY_METRICS):
         out = tensor_metric(pred.float(), gt.float())
         assert out.shape == (2,)
-        expected = [numpy_metric(p1.astype(np.float32), g1.astype(np.float32)),
-                    numpy_metric(p2.astype(np.float32), g2.astype(np.float32))]
+        expected = [
+            numpy_metric(p1.astype(np.float32), g1.astype(np.float32)),
+            numpy_metric(p2.astype(np.float32), g2.astype(np.float32)),
+        ]
         np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10)
     assert torch.isinf(calculate_psnr_mu_pt(pred, pred.clone())).all()
 

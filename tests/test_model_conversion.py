@@ -1,4 +1,5 @@
 """Checkpoint helpers, DO-Conv folding script and official AHDRNet conversion (scripts/model_conversion)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -102,8 +103,7 @@ def test_load_network_sources_of_options(tmp_path):
     assert options == {'type': 'AHDRNet', 'num_feat': 8, 'num_block': 2} and not from_yaml.training
     inferred, options = ckpt.load_network(tmp_path / 'net.pth')
     assert isinstance(inferred, AHDRNet) and options['num_block'] == 2 and options['num_feat'] == 8
-    from_dict, _ = ckpt.load_network(tmp_path / 'net.pth', {'network_g': {'num_feat': 8}}, arch='AHDRNet',
-                                     num_block=2)
+    from_dict, _ = ckpt.load_network(tmp_path / 'net.pth', {'network_g': {'num_feat': 8}}, arch='AHDRNet', num_block=2)
     for loaded in (from_yaml, inferred, from_dict):
         assert torch.equal(loaded.conv_first.weight, net.conv_first.weight)
     with pytest.raises(ValueError, match='does not fit AHDRNet'):
@@ -133,12 +133,15 @@ def test_load_network_any_registered_arch(tmp_path):
         ckpt.create_network({'type': 'SRVGGNetCompact', 'num_feet': 8})
 
 
-@pytest.mark.parametrize('arch,kwargs', [
-    ('LFFNet', dict(doconv='fusion')),
-    ('LFFNet', dict(doconv='rfft', official_unused_convs=True)),
-    ('LFFNet', dict(doconv='none', num_exposure=4, ref_idx=1, num_block=2)),
-    ('AHDRNet', dict(official_unused_convs=True, num_block=2)),
-])
+@pytest.mark.parametrize(
+    'arch,kwargs',
+    [
+        ('LFFNet', dict(doconv='fusion')),
+        ('LFFNet', dict(doconv='rfft', official_unused_convs=True)),
+        ('LFFNet', dict(doconv='none', num_exposure=4, ref_idx=1, num_block=2)),
+        ('AHDRNet', dict(official_unused_convs=True, num_block=2)),
+    ],
+)
 def test_infer_network_options_rebuilds_the_network(arch, kwargs):
     net = {'LFFNet': LFFNet, 'AHDRNet': AHDRNet}[arch](num_feat=8, **kwargs)
     options = ckpt.infer_network_options(net.state_dict())
@@ -204,8 +207,14 @@ def test_fold_script_with_options_yaml_and_bare_state_dict(tmp_path):
     torch.save(net.state_dict(), tmp_path / 'bare.pth')
     (tmp_path / 'opt.yml').write_text(yaml.safe_dump({'name': 'x', 'network_g': {'type': 'LFFNet', **kwargs}}))
     script = _load_script('fold_doconv')
-    argv = ['--input', str(tmp_path / 'bare.pth'), '--output', str(tmp_path / 'folded.pth'), '--opt',
-            str(tmp_path / 'opt.yml')]
+    argv = [
+        '--input',
+        str(tmp_path / 'bare.pth'),
+        '--output',
+        str(tmp_path / 'folded.pth'),
+        '--opt',
+        str(tmp_path / 'opt.yml'),
+    ]
     assert script.main(argv) == 0
     _check_folded(tmp_path / 'folded.pth', {'params': net}, _lq(4, size=(12, 13)), **kwargs)
 
@@ -242,8 +251,14 @@ def test_fold_script_refuses_overwrite_and_bad_input(tmp_path, capsys):
     assert script.main(['--input', str(tmp_path / 'plain.pth'), '--output', str(tmp_path / 'o1.pth')]) == 1
     assert 'nothing to fold' in capsys.readouterr().err
     (tmp_path / 'opt.yml').write_text(yaml.safe_dump({'network_g': {'type': 'LFFNet', 'num_feat': 16}}))
-    argv = ['--input', str(tmp_path / 'net.pth'), '--output', str(tmp_path / 'o2.pth'), '--opt',
-            str(tmp_path / 'opt.yml')]
+    argv = [
+        '--input',
+        str(tmp_path / 'net.pth'),
+        '--output',
+        str(tmp_path / 'o2.pth'),
+        '--opt',
+        str(tmp_path / 'opt.yml'),
+    ]
     assert script.main(argv) == 1
     assert 'does not fit' in capsys.readouterr().err
     assert not (tmp_path / 'o1.pth').exists() and not (tmp_path / 'o2.pth').exists()

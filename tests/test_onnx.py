@@ -5,6 +5,7 @@ of the spectrum's magnitude (relative 1e-6 here; 1e-5 is used). The exported net
 output in [0, 1] with atol 1e-4: observed differences are about 1e-7, while any real mistake (a wrong sign, a lost
 bin, a swapped frame) moves the output by 1e-2 or more.
 """
+
 import importlib.util
 from pathlib import Path
 
@@ -26,8 +27,9 @@ SIZES = [(8, 10), (7, 9), (6, 11), (9, 4), (1, 5)]  # even / odd heights and wid
 
 def _require_onnx():
     for package in ('onnx', 'onnxscript', 'onnxruntime'):
-        pytest.importorskip(package, reason=f'ONNX export tests need {package} (pip install onnx onnxscript '
-                            'onnxruntime)')
+        pytest.importorskip(
+            package, reason=f'ONNX export tests need {package} (pip install onnx onnxscript onnxruntime)'
+        )
 
 
 def _randomise_doconv(net: torch.nn.Module) -> None:
@@ -103,8 +105,16 @@ def exported(tmp_path_factory):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     # --no_optimize halves the export time; the default (optimised) path gives the same graph semantics.
-    argv = ['--input', str(folder / 'folded.pth'), '--output', str(folder / 'lffnet.onnx'), '--check_size', '16', '16',
-            '--no_optimize']
+    argv = [
+        '--input',
+        str(folder / 'folded.pth'),
+        '--output',
+        str(folder / 'lffnet.onnx'),
+        '--check_size',
+        '16',
+        '16',
+        '--no_optimize',
+    ]
     assert script.main(argv) == 0
     return folder / 'lffnet.onnx', folded, script
 
@@ -168,7 +178,11 @@ def test_export_verify_runs_before_the_file_appears(tmp_path):
         export_onnx(net, path, optimize=False, verify=reject)
     assert seen == [(True, False)] and list(tmp_path.iterdir()) == []  # nothing written, no temporary file left
     diffs = []
-    export_onnx(net, path, optimize=False,
-                verify=lambda unchecked: diffs.append(onnx_max_abs_diff(unchecked, net, torch.rand(1, 3, 6, 5, 7))))
+    export_onnx(
+        net,
+        path,
+        optimize=False,
+        verify=lambda unchecked: diffs.append(onnx_max_abs_diff(unchecked, net, torch.rand(1, 3, 6, 5, 7))),
+    )
     assert len(diffs) == 1 and diffs[0] <= 1e-5
     assert [p.name for p in tmp_path.iterdir()] == ['tiny.onnx']

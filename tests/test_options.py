@@ -1,4 +1,5 @@
 """Every shipped options file parses with the safe loader and names only registered components."""
+
 import sys
 from pathlib import Path
 
@@ -14,8 +15,14 @@ OPTION_FILES = sorted((REPO / 'options').rglob('*.yml'))
 
 def test_options_exist_for_every_variant():
     names = {path.stem for path in OPTION_FILES}
-    for variant in ('LFFNet_Kalantari', 'LFFNet_Kalantari_lmdb', 'AHDRNet_Kalantari', 'LFFNet_woDOConv_Kalantari',
-                    'LFFNet_DOConvRFFT_Kalantari', 'LFFNet_demo'):
+    for variant in (
+        'LFFNet_Kalantari',
+        'LFFNet_Kalantari_lmdb',
+        'AHDRNet_Kalantari',
+        'LFFNet_woDOConv_Kalantari',
+        'LFFNet_DOConvRFFT_Kalantari',
+        'LFFNet_demo',
+    ):
         assert f'train_{variant}' in names and f'test_{variant}' in names, variant
 
 

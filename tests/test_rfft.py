@@ -1,4 +1,5 @@
 """RFFT block: the frequency branch against a numpy reference, odd and even sizes, DO-Conv variant."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """Tiled inference: tile layout, blending windows, tiled vs whole-image forward passes, tile size from memory."""
+
 import math
 
 import numpy as np
@@ -31,7 +32,7 @@ class PixelwiseNet(nn.Module):
 
 
 def psnr_mu(img: torch.Tensor, ref: torch.Tensor) -> float:
-    mse = torch.mean((mu_law(img.clamp(0, 1)) - mu_law(ref.clamp(0, 1)))**2).item()
+    mse = torch.mean((mu_law(img.clamp(0, 1)) - mu_law(ref.clamp(0, 1))) ** 2).item()
     return 10 * math.log10(1 / mse)
 
 
@@ -50,7 +51,7 @@ def test_tile_positions_cover_with_full_tiles(size, tile, overlap):
     covered = np.zeros(size, bool)
     for start in starts:
         assert 0 <= start and start + length <= size  # every tile inside the image, full size when possible
-        covered[start:start + length] = True
+        covered[start : start + length] = True
     assert covered.all()
     assert starts[-1] + length == size
     assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))  # consecutive overlap >= tile_overlap
@@ -206,7 +207,7 @@ def test_auto_tile_size_fits_budget(monkeypatch, free):
     assert tile % 32 == 0
     # The largest multiple of 32 whose estimate fits half the memory (or min_tile=64 when none does).
     assert tile == 64 or tile**2 * bpp <= 0.5 * free
-    assert 0.5 * free < (tile + 32)**2 * bpp
+    assert 0.5 * free < (tile + 32) ** 2 * bpp
     # More channels or more bytes per pixel never give a larger tile; max_tile caps it.
     assert auto_tile_size(128, 'cpu', arch='LFFNet', max_tile=100000) <= tile
     assert auto_tile_size(64, 'cpu', arch='LFFNet', bytes_per_pixel=4 * bpp, max_tile=100000) <= tile

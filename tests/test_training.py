@@ -1,4 +1,5 @@
 """Training, resume, testing and two-process training through BasicSR's pipelines, on CPU, in seconds."""
+
 import os
 import re
 import socket
@@ -33,13 +34,24 @@ def _options(demo_root: Path, name: str, total_iter: int = 2, **overrides) -> di
         'manual_seed': 0,
         'datasets': {
             'train': {
-                'name': 'demo_train', 'type': 'MultiExposureHDRDataset', 'dataroot': str(demo_root / 'Training'),
-                'io_backend': {'type': 'disk'}, 'num_exposure': 3, 'gt_size': 32, 'use_hflip': True,
-                'use_rot': True, 'num_worker_per_gpu': 0, 'batch_size_per_gpu': 2, 'dataset_enlarge_ratio': 1,
+                'name': 'demo_train',
+                'type': 'MultiExposureHDRDataset',
+                'dataroot': str(demo_root / 'Training'),
+                'io_backend': {'type': 'disk'},
+                'num_exposure': 3,
+                'gt_size': 32,
+                'use_hflip': True,
+                'use_rot': True,
+                'num_worker_per_gpu': 0,
+                'batch_size_per_gpu': 2,
+                'dataset_enlarge_ratio': 1,
             },
             'val': {
-                'name': 'demo_val', 'type': 'MultiExposureHDRDataset', 'dataroot': str(demo_root / 'Test'),
-                'io_backend': {'type': 'disk'}, 'num_exposure': 3,
+                'name': 'demo_val',
+                'type': 'MultiExposureHDRDataset',
+                'dataroot': str(demo_root / 'Test'),
+                'io_backend': {'type': 'disk'},
+                'num_exposure': 3,
             },
         },
         'network_g': {'type': 'LFFNet', 'num_feat': 8, 'num_block': 2, 'doconv': 'fusion'},
@@ -57,8 +69,11 @@ def _options(demo_root: Path, name: str, total_iter: int = 2, **overrides) -> di
                 'msfr': {'type': 'MultiScaleFrequencyLoss', 'loss_weight': 0.01},
             },
         },
-        'val': {'val_freq': 2, 'save_img': True, 'metrics': {
-            'psnr_mu': {'type': 'calculate_psnr_mu'}, 'ssim_mu': {'type': 'calculate_ssim_mu'}}},
+        'val': {
+            'val_freq': 2,
+            'save_img': True,
+            'metrics': {'psnr_mu': {'type': 'calculate_psnr_mu'}, 'ssim_mu': {'type': 'calculate_ssim_mu'}},
+        },
         'logger': {'print_freq': 1, 'save_checkpoint_freq': 2, 'use_tb_logger': False},
     }
     for key, value in overrides.items():
@@ -72,8 +87,9 @@ def _write(opt: dict, path: Path) -> Path:
 
 
 def _run(code: str, root: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, '-c', code, str(root), *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, '-c', code, str(root), *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -111,8 +127,9 @@ def test_two_iterations_train_validate_and_checkpoint(demo_root, tmp_path):
     from lffnet_arch.data.hdr_dataset import MultiExposureHDRDataset
     from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
 
-    item = MultiExposureHDRDataset({'dataroot': str(demo_root / 'Test'), 'io_backend': {'type': 'disk'},
-                                    'phase': 'val'})[0]
+    item = MultiExposureHDRDataset(
+        {'dataroot': str(demo_root / 'Test'), 'io_backend': {'type': 'disk'}, 'phase': 'val'}
+    )[0]
     expected = calculate_psnr_mu(item['lq'][1, 3:6].permute(1, 2, 0).numpy(), item['gt'].permute(1, 2, 0).numpy())
     logged = float(re.search(r'Reference-frame baseline on demo_val .*psnr_mu: (\d+\.\d+)', log).group(1))
     assert logged == pytest.approx(expected, abs=1e-4)
@@ -127,8 +144,9 @@ def test_console_command_writes_under_the_working_directory(demo_root, tmp_path)
     opt.pop('val')
     opt['datasets'].pop('val')
     opt_file = _write(opt, tmp_path / 'console.yml')
-    result = subprocess.run([str(command), '-opt', str(opt_file)], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [str(command), '-opt', str(opt_file)], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / 'experiments' / 'console' / 'models' / 'net_g_1.pth').is_file()
 
@@ -186,9 +204,18 @@ def test_test_pipeline_writes_hdr_and_png_with_tiled_validation(demo_root, tmp_p
     opt = _options(demo_root, 'tiny_test')
     opt['datasets'] = {'test_1': opt['datasets']['val']}
     opt['path'] = {'pretrain_network_g': str(tmp_path / 'net.pth'), 'strict_load_g': True}
-    opt['val'] = {'save_img': True, 'suffix': None, 'tile_size': 32, 'tile_overlap': 8, 'metrics': {
-        'psnr_mu': {'type': 'calculate_psnr_mu'}, 'psnr_l': {'type': 'calculate_psnr_l'},
-        'ssim_mu': {'type': 'calculate_ssim_mu'}, 'ssim_l': {'type': 'calculate_ssim_l'}}}
+    opt['val'] = {
+        'save_img': True,
+        'suffix': None,
+        'tile_size': 32,
+        'tile_overlap': 8,
+        'metrics': {
+            'psnr_mu': {'type': 'calculate_psnr_mu'},
+            'psnr_l': {'type': 'calculate_psnr_l'},
+            'ssim_mu': {'type': 'calculate_ssim_mu'},
+            'ssim_l': {'type': 'calculate_ssim_l'},
+        },
+    }
     for key in ('train', 'logger'):
         opt.pop(key)
     opt_file = _write(opt, tmp_path / 'test.yml')
@@ -204,7 +231,7 @@ def test_test_pipeline_writes_hdr_and_png_with_tiled_validation(demo_root, tmp_p
 
 
 # A launcher for torchrun: records, per rank, the samples each rank trained on and its final weights.
-DIST_SCRIPT = '''
+DIST_SCRIPT = """
 import json, os, sys
 import torch
 import lffnet_arch
@@ -234,7 +261,7 @@ class RecordingHDRModel(HDRModel):
 
 
 train_pipeline(sys.argv.pop(1))
-'''
+"""
 
 
 def test_two_process_gloo_training(demo_root, tmp_path):
@@ -256,8 +283,19 @@ def test_two_process_gloo_training(demo_root, tmp_path):
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={port}', str(script),
-           str(tmp_path), '-opt', str(opt_file), '--launcher', 'pytorch']
+    cmd = [
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--nproc_per_node=2',
+        f'--master_port={port}',
+        str(script),
+        str(tmp_path),
+        '-opt',
+        str(opt_file),
+        '--launcher',
+        'pytorch',
+    ]
     env = {**os.environ, 'RECORD_DIR': str(record), 'OMP_NUM_THREADS': '1'}
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -1,4 +1,5 @@
 """AHDRNet: attention-guided network for ghost-free HDR imaging (Yan et al., CVPR 2019), the LFFNet baseline."""
+
 from typing import Optional
 
 import torch
@@ -23,7 +24,8 @@ class DRDB(nn.Module):
     def __init__(self, num_feat: int = 64, num_layer: int = 6, growth: int = 32) -> None:
         super().__init__()
         self.dense_layers = nn.ModuleList(
-            nn.Conv2d(num_feat + i * growth, growth, 3, padding=2, dilation=2) for i in range(num_layer))
+            nn.Conv2d(num_feat + i * growth, growth, 3, padding=2, dilation=2) for i in range(num_layer)
+        )
         self.conv_fuse = nn.Conv2d(num_feat + num_layer * growth, num_feat, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,16 +53,19 @@ class AHDRNet(AttentionGuidedHDRNet):
         official_unused_convs (bool): Add the official attConv1/attConv3, which are never called. Default: False.
     """
 
-    def __init__(self,
-                 num_in_ch: int = 6,
-                 num_out_ch: int = 3,
-                 num_exposure: int = 3,
-                 ref_idx: Optional[int] = None,
-                 num_feat: int = 64,
-                 num_block: int = 3,
-                 official_unused_convs: bool = False) -> None:
-        super().__init__(num_in_ch, num_out_ch, num_exposure, ref_idx, num_feat, num_block, official_unused_convs,
-                         make_block=DRDB)
+    def __init__(
+        self,
+        num_in_ch: int = 6,
+        num_out_ch: int = 3,
+        num_exposure: int = 3,
+        ref_idx: Optional[int] = None,
+        num_feat: int = 64,
+        num_block: int = 3,
+        official_unused_convs: bool = False,
+    ) -> None:
+        super().__init__(
+            num_in_ch, num_out_ch, num_exposure, ref_idx, num_feat, num_block, official_unused_convs, make_block=DRDB
+        )
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, a=0, mode='fan_in')

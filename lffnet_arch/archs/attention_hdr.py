@@ -3,6 +3,7 @@
 Module names follow AHDRNet (Yan et al. 2019) and the LFFNet paper; the official AHDRNet names are given in
 brackets where they differ, which is what ``scripts/model_conversion/convert_official_ahdrnet.py`` maps.
 """
+
 from typing import Callable, Optional
 
 import torch
@@ -17,11 +18,15 @@ def check_hdr_input(lq: torch.Tensor, num_in_ch: int, num_exposure: int) -> None
     if lq.dim() != 5:
         raise ValueError(f'lq must have shape {expected}, got a {lq.dim()}-D tensor of shape {tuple(lq.shape)}.')
     if lq.shape[2] != num_in_ch:
-        raise ValueError(f'lq must have shape {expected}: {num_in_ch} channels per frame (LDR and HDR-domain RGB), '
-                         f'got {lq.shape[2]} channels (shape {tuple(lq.shape)}).')
+        raise ValueError(
+            f'lq must have shape {expected}: {num_in_ch} channels per frame (LDR and HDR-domain RGB), '
+            f'got {lq.shape[2]} channels (shape {tuple(lq.shape)}).'
+        )
     if lq.shape[1] != num_exposure:
-        raise ValueError(f'lq must have shape {expected}: the network was built for num_exposure={num_exposure} '
-                         f'frames, got {lq.shape[1]} (shape {tuple(lq.shape)}).')
+        raise ValueError(
+            f'lq must have shape {expected}: the network was built for num_exposure={num_exposure} '
+            f'frames, got {lq.shape[1]} (shape {tuple(lq.shape)}).'
+        )
 
 
 class SpatialAttention(nn.Module):
@@ -69,24 +74,27 @@ class AttentionGuidedHDRNet(nn.Module):
             reconstruction convs (``nn.Conv2d`` or ``DOConv2d``).
     """
 
-    def __init__(self,
-                 num_in_ch: int,
-                 num_out_ch: int,
-                 num_exposure: int,
-                 ref_idx: Optional[int],
-                 num_feat: int,
-                 num_block: int,
-                 official_unused_convs: bool,
-                 make_block: Callable[[int], nn.Module],
-                 fusion_conv: Callable[..., nn.Module] = nn.Conv2d) -> None:
+    def __init__(
+        self,
+        num_in_ch: int,
+        num_out_ch: int,
+        num_exposure: int,
+        ref_idx: Optional[int],
+        num_feat: int,
+        num_block: int,
+        official_unused_convs: bool,
+        make_block: Callable[[int], nn.Module],
+        fusion_conv: Callable[..., nn.Module] = nn.Conv2d,
+    ) -> None:
         super().__init__()
         if num_exposure < 2:
             raise ValueError(f'num_exposure must be >= 2, got {num_exposure}.')
         if ref_idx is None:
             ref_idx = (num_exposure - 1) // 2
         if not 0 <= ref_idx < num_exposure:
-            raise ValueError(f'ref_idx must be in [0, {num_exposure - 1}] for num_exposure={num_exposure}, '
-                             f'got {ref_idx}.')
+            raise ValueError(
+                f'ref_idx must be in [0, {num_exposure - 1}] for num_exposure={num_exposure}, got {ref_idx}.'
+            )
         if num_block < 1:
             raise ValueError(f'num_block must be >= 1, got {num_block}.')
         self.num_in_ch = num_in_ch
@@ -98,7 +106,8 @@ class AttentionGuidedHDRNet(nn.Module):
         self.attention = nn.ModuleList(SpatialAttention(num_feat) for _ in range(num_exposure - 1))
         if official_unused_convs:
             self.unused_att_convs = nn.ModuleList(
-                nn.Conv2d(num_feat, num_feat, 3, padding=1) for _ in range(num_exposure - 1))
+                nn.Conv2d(num_feat, num_feat, 3, padding=1) for _ in range(num_exposure - 1)
+            )
         self.lrelu = nn.LeakyReLU(0.01)
 
         # Fusion network.

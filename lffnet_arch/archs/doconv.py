@@ -9,6 +9,7 @@ where ``D_diag`` is a constant identity. ``D`` starts at zero, so a fresh DO-Con
 convolution with kernel ``W``. The extra factor only changes the optimisation; at inference the layer folds into an
 ``nn.Conv2d`` with kernel ``K`` at no cost (:meth:`DOConv2d.fold`, :func:`fold_doconv`).
 """
+
 import math
 from typing import Optional, Union
 
@@ -43,14 +44,16 @@ class DOConv2d(nn.Module):
         D_diag (buffer): (C_in, M * N, D_mul) identity per input channel (zero-padded when D_mul % MN != 0).
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: _IntPair,
-                 stride: _IntPair = 1,
-                 padding: _IntPair = 0,
-                 bias: bool = True,
-                 D_mul: Optional[int] = None) -> None:  # noqa: N803 (the DO-Conv paper's name)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: _IntPair,
+        stride: _IntPair = 1,
+        padding: _IntPair = 0,
+        bias: bool = True,
+        D_mul: Optional[int] = None,
+    ) -> None:  # noqa: N803 (the DO-Conv paper's name)
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -98,16 +101,26 @@ class DOConv2d(nn.Module):
     @torch.no_grad()
     def fold(self) -> nn.Conv2d:
         """Return an ``nn.Conv2d`` that computes the same function (on the same device and dtype)."""
-        conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
-                         bias=self.bias is not None, device=self.W.device, dtype=self.W.dtype)
+        conv = nn.Conv2d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            bias=self.bias is not None,
+            device=self.W.device,
+            dtype=self.W.dtype,
+        )
         conv.weight.copy_(self.composite_weight())
         if self.bias is not None:
             conv.bias.copy_(self.bias)
         return conv
 
     def extra_repr(self) -> str:
-        return (f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, '
-                f'padding={self.padding}, bias={self.bias is not None}, D_mul={self.D_mul}')
+        return (
+            f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, '
+            f'padding={self.padding}, bias={self.bias is not None}, D_mul={self.D_mul}'
+        )
 
 
 def fold_doconv(model: nn.Module) -> nn.Module:

@@ -1,4 +1,5 @@
 """LFFNet: lightweight attention-guided network with frequency-domain fusion (Park, Lee and Cho)."""
+
 from functools import partial
 from typing import Optional
 
@@ -36,18 +37,28 @@ class LFFNet(AttentionGuidedHDRNet):
         official_unused_convs (bool): Add the two convs the official AHDRNet never calls. Default: False.
     """
 
-    def __init__(self,
-                 num_in_ch: int = 6,
-                 num_out_ch: int = 3,
-                 num_exposure: int = 3,
-                 ref_idx: Optional[int] = None,
-                 num_feat: int = 64,
-                 num_block: int = 3,
-                 doconv: str = 'fusion',
-                 official_unused_convs: bool = False) -> None:
+    def __init__(
+        self,
+        num_in_ch: int = 6,
+        num_out_ch: int = 3,
+        num_exposure: int = 3,
+        ref_idx: Optional[int] = None,
+        num_feat: int = 64,
+        num_block: int = 3,
+        doconv: str = 'fusion',
+        official_unused_convs: bool = False,
+    ) -> None:
         if doconv not in DOCONV_PLACEMENTS:
             raise ValueError(f'doconv must be one of {DOCONV_PLACEMENTS}, got {doconv!r}.')
-        super().__init__(num_in_ch, num_out_ch, num_exposure, ref_idx, num_feat, num_block, official_unused_convs,
-                         make_block=partial(RFFTBlock, doconv=doconv == 'rfft'),
-                         fusion_conv=DOConv2d if doconv == 'fusion' else nn.Conv2d)
+        super().__init__(
+            num_in_ch,
+            num_out_ch,
+            num_exposure,
+            ref_idx,
+            num_feat,
+            num_block,
+            official_unused_convs,
+            make_block=partial(RFFTBlock, doconv=doconv == 'rfft'),
+            fusion_conv=DOConv2d if doconv == 'fusion' else nn.Conv2d,
+        )
         self.doconv = doconv

@@ -1,4 +1,5 @@
 """Residual fast Fourier transform block (RFFT, Mao et al. 2021 "Deep Residual Fourier Transformation")."""
+
 import torch
 from torch import nn
 

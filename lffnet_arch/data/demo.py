@@ -19,6 +19,7 @@ the short frame holds the answer.
 
 The same arguments give the same bytes with the same NumPy and OpenCV builds.
 """
+
 import json
 import os
 import shutil
@@ -35,9 +36,7 @@ from tqdm import tqdm
 
 from lffnet_arch.utils.hdr_util import imwrite_atomic, write_hdr
 
-__all__ = [
-    'DemoScene', 'demo_set_complete', 'ensure_demo_set', 'generate_demo_set', 'synthesize_scene', 'write_scene'
-]
+__all__ = ['DemoScene', 'demo_set_complete', 'ensure_demo_set', 'generate_demo_set', 'synthesize_scene', 'write_scene']
 
 PathLike = Union[str, os.PathLike]
 
@@ -76,6 +75,7 @@ class DemoScene:
         object_masks: (T, H, W) bool, where the moving object covers each frame's pixels (each frame's own image
             coordinates, so camera shift included).
     """
+
     ldrs: np.ndarray
     exposures: tuple
     gt: np.ndarray
@@ -104,7 +104,7 @@ def _photo_crop(rng: np.random.Generator, names: Sequence[str], height: int, wid
     crop_w = crop_h * width / height
     top = int(rng.integers(0, ih - int(crop_h) + 1))
     left = int(rng.integers(0, iw - int(crop_w) + 1))
-    crop = img[top:top + int(crop_h), left:left + int(crop_w)]
+    crop = img[top : top + int(crop_h), left : left + int(crop_w)]
     interp = cv2.INTER_AREA if crop.shape[0] >= height else cv2.INTER_LINEAR
     crop = cv2.resize(crop, (width, height), interpolation=interp)
     if crop.ndim == 2:
@@ -145,9 +145,9 @@ def _room_light(rng: np.random.Generator, reflectance: np.ndarray, window: tuple
     proj = xx * np.cos(theta) + yy * np.sin(theta)
     # The shadow's share is set on the visible wall around the window, so that every scene has a dark region.
     wall = np.zeros((hc, wc), bool)
-    wall[MARGIN:MARGIN + height, MARGIN:MARGIN + width] = True
+    wall[MARGIN : MARGIN + height, MARGIN : MARGIN + width] = True
     top, left, wh, ww = window
-    wall[top:top + wh, left:left + ww] = False
+    wall[top : top + wh, left : left + ww] = False
     threshold = np.quantile(proj[wall], rng.uniform(0.2, 0.35))
     shadow = 1.0 / (1.0 + np.exp((proj - threshold) / rng.uniform(1.0, 4.0)))
     log2_lit = rng.uniform(-3.3, -2.3) + _smooth_field(rng, hc, wc, 0.35)
@@ -169,9 +169,9 @@ def _add_window(rng: np.random.Generator, radiance: np.ndarray, window: tuple) -
     bar = max(1, min(wh, ww) // 16)
     keep = np.zeros((wh, ww), bool)  # window frame and mullions keep the room's radiance
     keep[:bar], keep[-bar:], keep[:, :bar], keep[:, -bar:] = True, True, True, True
-    keep[wh // 2 - bar // 2:wh // 2 - bar // 2 + bar] = True
-    keep[:, ww // 2 - bar // 2:ww // 2 - bar // 2 + bar] = True
-    region = radiance[top:top + wh, left:left + ww]
+    keep[wh // 2 - bar // 2 : wh // 2 - bar // 2 + bar] = True
+    keep[:, ww // 2 - bar // 2 : ww // 2 - bar // 2 + bar] = True
+    region = radiance[top : top + wh, left : left + ww]
     region[~keep] = view[~keep]
 
 
@@ -185,7 +185,7 @@ def _lamps(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         cy = MARGIN + rng.uniform(radius + 1, height - radius - 1)
         cx = MARGIN + rng.uniform(radius + 1, width - radius - 1)
         dist = np.hypot(yy - cy, xx - cx)
-        profile = np.clip(radius + 0.5 - dist, 0, 1) + 0.05 * np.exp(-(dist / (2 * radius))**2)
+        profile = np.clip(radius + 0.5 - dist, 0, 1) + 0.05 * np.exp(-((dist / (2 * radius)) ** 2))
         colour = np.array([1.0, rng.uniform(0.8, 0.95), rng.uniform(0.55, 0.8)], np.float32)
         radiance += profile[..., None] * colour
     return radiance
@@ -221,7 +221,7 @@ def _camera_shift(rng: np.random.Generator) -> np.ndarray:
 def _view(canvas: np.ndarray, height: int, width: int, shift: np.ndarray) -> np.ndarray:
     """The (height, width) window of a canvas at offset MARGIN + shift (sub-pixel, bilinear)."""
     if not shift.any():
-        return canvas[MARGIN:MARGIN + height, MARGIN:MARGIN + width].copy()
+        return canvas[MARGIN : MARGIN + height, MARGIN : MARGIN + width].copy()
     matrix = np.array([[1, 0, -(MARGIN + shift[1])], [0, 1, -(MARGIN + shift[0])]], np.float64)
     return cv2.warpAffine(canvas, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
@@ -230,7 +230,7 @@ def _expose(rng: np.random.Generator, radiance: np.ndarray, exposure_time: float
     """Camera response of the dataset convention: noisy signal, clipping, gamma 1 / 2.2, 16-bit quantisation."""
     signal = radiance.astype(np.float64) * exposure_time
     noisy = signal + np.sqrt(SHOT_NOISE * signal + READ_NOISE**2) * rng.standard_normal(signal.shape)
-    ldr = np.clip(noisy, 0, 1)**(1 / GAMMA)
+    ldr = np.clip(noisy, 0, 1) ** (1 / GAMMA)
     return np.round(ldr * 65535).astype(np.uint16)
 
 
@@ -261,11 +261,11 @@ def synthesize_scene(size: Sequence[int] = (128, 192), seed: Union[int, Sequence
     oh, ow = obj_alpha.shape
     for top, left in positions:
         alpha = np.zeros((hc, wc), np.float32)
-        alpha[top:top + oh, left:left + ow] = obj_alpha
+        alpha[top : top + oh, left : left + ow] = obj_alpha
         canvas = background.copy()
-        region = canvas[top:top + oh, left:left + ow]
+        region = canvas[top : top + oh, left : left + ow]
         # The object is lit by the room's light where it stands, shadow included.
-        obj_radiance = obj_reflectance * light[top:top + oh, left:left + ow]
+        obj_radiance = obj_reflectance * light[top : top + oh, left : left + ow]
         region[:] = region * (1 - obj_alpha[..., None]) + obj_radiance * obj_alpha[..., None]
         canvases.append(canvas + lamps)  # lamps hang in front, so the object never hides the brightest light
         alphas.append(alpha)
@@ -278,7 +278,7 @@ def synthesize_scene(size: Sequence[int] = (128, 192), seed: Union[int, Sequence
         object_masks.append(_view(alpha, height, width, shift) > 1e-3)
         if i == REF_IDX:
             gt = radiance.astype(np.float32)
-        ldrs.append(_expose(rng, radiance, 2.0**exposures[i]))
+        ldrs.append(_expose(rng, radiance, 2.0 ** exposures[i]))
     return DemoScene(ldrs=np.stack(ldrs), exposures=tuple(exposures), gt=gt, object_masks=np.stack(object_masks))
 
 
@@ -317,8 +317,9 @@ def _scene_folders(root: Path, params: dict) -> list:
     return [root / split / f'{SCENE_PREFIX}{i:03d}' for split, count in zip(SPLITS, counts) for i in range(count)]
 
 
-def demo_set_complete(root: PathLike, num_train: int = 16, num_val: int = 3, size: Sequence[int] = (128, 192),
-                      seed: int = 0) -> bool:
+def demo_set_complete(
+    root: PathLike, num_train: int = 16, num_val: int = 3, size: Sequence[int] = (128, 192), seed: int = 0
+) -> bool:
     """Whether ``root`` holds a finished demo set made with exactly these arguments by this generator version."""
     root = Path(root)
     params = _parameters(num_train, num_val, size, seed)
@@ -339,21 +340,32 @@ def _clear(root: Path, overwrite: bool) -> None:
     if not occupied and not marker.exists():
         return
     if not overwrite:
-        raise FileExistsError(f'{root} already holds a data set ({MARKER_NAME} or non-empty {"/".join(SPLITS)}); '
-                              'pass overwrite=True (--overwrite) to replace it.')
+        raise FileExistsError(
+            f'{root} already holds a data set ({MARKER_NAME} or non-empty {"/".join(SPLITS)}); '
+            'pass overwrite=True (--overwrite) to replace it.'
+        )
     for split_dir in occupied:
         foreign = [p.name for p in split_dir.iterdir() if not (p.is_dir() and p.name.startswith(SCENE_PREFIX))]
         if foreign:
-            raise FileExistsError(f'Refusing to overwrite {split_dir}: it holds {foreign[0]!r}, which is not a demo '
-                                  f'scene (expected only {SCENE_PREFIX}* folders). Remove it yourself if intended.')
+            raise FileExistsError(
+                f'Refusing to overwrite {split_dir}: it holds {foreign[0]!r}, which is not a demo '
+                f'scene (expected only {SCENE_PREFIX}* folders). Remove it yourself if intended.'
+            )
     # The marker goes first, so an interrupted clean-up is never taken for a complete set.
     marker.unlink(missing_ok=True)
     for split_dir in occupied:
         shutil.rmtree(split_dir)
 
 
-def generate_demo_set(root: PathLike, num_train: int = 16, num_val: int = 3, size: Sequence[int] = (128, 192),
-                      seed: int = 0, overwrite: bool = False, progress: bool = False) -> Path:
+def generate_demo_set(
+    root: PathLike,
+    num_train: int = 16,
+    num_val: int = 3,
+    size: Sequence[int] = (128, 192),
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
     """Write a synthetic demo set in Kalantari's layout under ``root``.
 
     Scene ``i`` of a split depends only on (seed, split, i) and the size, so the same arguments give the same
@@ -381,7 +393,7 @@ def generate_demo_set(root: PathLike, num_train: int = 16, num_val: int = 3, siz
     _clear(root, overwrite)
     folders = _scene_folders(root, params)
     for folder in tqdm(folders, desc='Demo scenes', unit='scene', disable=not progress):
-        split_idx, index = SPLITS.index(folder.parent.name), int(folder.name[len(SCENE_PREFIX):])
+        split_idx, index = SPLITS.index(folder.parent.name), int(folder.name[len(SCENE_PREFIX) :])
         write_scene(folder, synthesize_scene(params['size'], seed=(params['seed'], split_idx, index)))
     tmp = root / f'.{MARKER_NAME}.tmp'
     tmp.write_text(json.dumps(params, indent=2) + '\n')

@@ -1,4 +1,5 @@
 """Multi-exposure HDR dataset (Kalantari layout on disk, or its LMDB) registered in BasicSR."""
+
 import os
 import random
 from pathlib import Path
@@ -93,8 +94,10 @@ class MultiExposureHDRDataset(data.Dataset):
             raise ValueError(f'MultiExposureHDRDataset: num_exposure must be >= 1, got {self.num_exposure}.')
         self.ref_idx = int(opt.get('ref_idx', (self.num_exposure - 1) // 2))
         if not 0 <= self.ref_idx < self.num_exposure:
-            raise ValueError(f'MultiExposureHDRDataset: ref_idx must be in [0, {self.num_exposure}) for num_exposure '
-                             f'{self.num_exposure}, got {self.ref_idx}.')
+            raise ValueError(
+                f'MultiExposureHDRDataset: ref_idx must be in [0, {self.num_exposure}) for num_exposure '
+                f'{self.num_exposure}, got {self.ref_idx}.'
+            )
         self.gamma = float(opt.get('gamma', 2.2))
         self.exposure_file = opt.get('exposure_file', 'exposure.txt')
         self.gt_size = opt.get('gt_size')
@@ -107,8 +110,9 @@ class MultiExposureHDRDataset(data.Dataset):
         elif self.backend == 'lmdb':
             self.samples = self._scan_lmdb()
         else:
-            raise ValueError('MultiExposureHDRDataset: io_backend type must be "disk" or "lmdb", '
-                             f'got {self.backend!r}.')
+            raise ValueError(
+                f'MultiExposureHDRDataset: io_backend type must be "disk" or "lmdb", got {self.backend!r}.'
+            )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -128,8 +132,10 @@ class MultiExposureHDRDataset(data.Dataset):
         for scene in scene_io.list_scenes(self.root):
             frames = scene_io.list_frames(scene)
             if len(frames) != self.num_exposure:
-                raise ValueError(f'Scene {scene}: expected {self.num_exposure} LDR frames (num_exposure), found '
-                                 f'{len(frames)}: {[p.name for p in frames]}.')
+                raise ValueError(
+                    f'Scene {scene}: expected {self.num_exposure} LDR frames (num_exposure), found '
+                    f'{len(frames)}: {[p.name for p in frames]}.'
+                )
             evs = scene_io.read_exposure_file(scene / self.exposure_file, self.num_exposure)
             key = scene_io.sanitize_name(scene.name)
             if key in names:
@@ -140,10 +146,14 @@ class MultiExposureHDRDataset(data.Dataset):
 
     def _scan_lmdb(self) -> list:
         if not (self.root / 'data.mdb').is_file():
-            raise FileNotFoundError(f'LMDB {self.root} has no data.mdb; expected an LMDB folder made by '
-                                    'scripts/data_preparation/create_lmdb_hdr.py.')
-        return [_Sample(name, name, scene_io.gt_key(name), evs, shape)
-                for name, shape, evs in scene_io.parse_meta_info(self.root / META_INFO, self.num_exposure)]
+            raise FileNotFoundError(
+                f'LMDB {self.root} has no data.mdb; expected an LMDB folder made by '
+                'scripts/data_preparation/create_lmdb_hdr.py.'
+            )
+        return [
+            _Sample(name, name, scene_io.gt_key(name), evs, shape)
+            for name, shape, evs in scene_io.parse_meta_info(self.root / META_INFO, self.num_exposure)
+        ]
 
     # ------------------------------------------------------------------ reading
 
@@ -155,20 +165,26 @@ class MultiExposureHDRDataset(data.Dataset):
         with _lmdb_env(self.root).begin(write=False) as txn:
             buf = txn.get(key.encode('ascii'))
         if buf is None:
-            raise KeyError(f'LMDB {self.root} has no key {key!r} for sample {sample.key!r} listed in its '
-                           f'{META_INFO}; recreate the LMDB.')
+            raise KeyError(
+                f'LMDB {self.root} has no key {key!r} for sample {sample.key!r} listed in its '
+                f'{META_INFO}; recreate the LMDB.'
+            )
         return buf
 
     def _read_lmdb(self, sample: _Sample) -> tuple:
         source = f'{self.root}:{sample.key}'
-        ldrs = [scene_io.decode_ldr(self._lmdb_get(sample, scene_io.ldr_key(sample.key, i)), f'{source}/ldr_{i}')
-                for i in range(self.num_exposure)]
+        ldrs = [
+            scene_io.decode_ldr(self._lmdb_get(sample, scene_io.ldr_key(sample.key, i)), f'{source}/ldr_{i}')
+            for i in range(self.num_exposure)
+        ]
         gt = scene_io.decode_gt(self._lmdb_get(sample, sample.gt_path), f'{source}/gt')
-        expected = tuple(sample.shape) + (3, )
+        expected = tuple(sample.shape) + (3,)
         found = [img.shape for img in ldrs + [gt]]
         if any(shape != expected for shape in found):
-            raise ValueError(f'LMDB {self.root}, sample {sample.key!r}: {META_INFO} gives shape {expected}, the stored '
-                             f'frames and GT have {found}.')
+            raise ValueError(
+                f'LMDB {self.root}, sample {sample.key!r}: {META_INFO} gives shape {expected}, the stored '
+                f'frames and GT have {found}.'
+            )
         scene_io.validate_gt(gt, source, f'{source}/gt')
         scene_io.warn_gt_above_one(gt, source, f'{source}/gt')
         return ldrs, gt
@@ -186,20 +202,23 @@ class MultiExposureHDRDataset(data.Dataset):
     def _random_crop(self, ldrs: list, gt: np.ndarray, size: int, key: str) -> tuple:
         height, width = gt.shape[:2]
         if size > height or size > width:
-            raise ValueError(f'gt_size {size} is larger than sample {key!r} ({height} x {width}) in {self.root}; '
-                             'lower gt_size or use larger patches.')
+            raise ValueError(
+                f'gt_size {size} is larger than sample {key!r} ({height} x {width}) in {self.root}; '
+                'lower gt_size or use larger patches.'
+            )
         top, left = random.randint(0, height - size), random.randint(0, width - size)
 
         def crop(img: np.ndarray) -> np.ndarray:
             # Contiguous copies, because BasicSR's augment flips in place with cv2.
-            return np.ascontiguousarray(img[top:top + size, left:left + size])
+            return np.ascontiguousarray(img[top : top + size, left : left + size])
 
         return [crop(ldr) for ldr in ldrs], crop(gt)
 
     def _pack(self, ldrs: list, gt: np.ndarray, sample: _Sample) -> dict:
         exposures = scene_io.ev_to_exposure(sample.evs)
-        lq = np.stack([np.concatenate([ldr, ldr_to_hdr(ldr, float(t), self.gamma)], axis=2)
-                       for ldr, t in zip(ldrs, exposures)])
+        lq = np.stack(
+            [np.concatenate([ldr, ldr_to_hdr(ldr, float(t), self.gamma)], axis=2) for ldr, t in zip(ldrs, exposures)]
+        )
         return {
             'lq': torch.from_numpy(np.ascontiguousarray(lq.transpose(0, 3, 1, 2), dtype=np.float32)),
             'gt': torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1), dtype=np.float32)),

@@ -12,6 +12,7 @@ float32 ``.npy`` bytes, and ``meta_info.txt`` holds one line ``<sample> (<h>,<w>
 
 Arrays are RGB (H, W, 3); BGR exists only at the cv2 decode/encode boundary.
 """
+
 import io
 import math
 import os
@@ -30,10 +31,31 @@ import numpy as np
 from lffnet_arch.utils.hdr_util import decode_ldr_raw, ldr_to_float, read_hdr, read_ldr_raw
 
 __all__ = [
-    'GT_NAME', 'HDR_EXTENSIONS', 'LDR_EXTENSIONS', 'META_INFO', 'Scene', 'decode_gt', 'decode_ldr', 'encode_gt',
-    'encode_ldr', 'ev_to_exposure', 'find_gt', 'format_meta_line', 'gt_key', 'ldr_key', 'ldr_to_float', 'list_frames',
-    'list_scenes', 'parse_meta_info', 'read_exposure_file', 'read_ldr_raw', 'read_scene', 'sanitize_name',
-    'staged_output_dir', 'validate_gt', 'warn_gt_above_one'
+    'GT_NAME',
+    'HDR_EXTENSIONS',
+    'LDR_EXTENSIONS',
+    'META_INFO',
+    'Scene',
+    'decode_gt',
+    'decode_ldr',
+    'encode_gt',
+    'encode_ldr',
+    'ev_to_exposure',
+    'find_gt',
+    'format_meta_line',
+    'gt_key',
+    'ldr_key',
+    'ldr_to_float',
+    'list_frames',
+    'list_scenes',
+    'parse_meta_info',
+    'read_exposure_file',
+    'read_ldr_raw',
+    'read_scene',
+    'sanitize_name',
+    'staged_output_dir',
+    'validate_gt',
+    'warn_gt_above_one',
 ]
 
 PathLike = Union[str, Path]
@@ -63,6 +85,7 @@ class Scene:
             ``hdr_util.read_ldr_raw``), only when ``read_scene(..., keep_raw=True)``; the data preparation scripts
             store these losslessly.
     """
+
     name: str
     ldrs: list[np.ndarray]
     exposures: np.ndarray
@@ -98,18 +121,24 @@ def list_scenes(root: PathLike) -> list[Path]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f'Scene root {root} does not exist or is not a folder; expected a folder of scenes '
-                                '(datasets/Kalantari/Training/<scene>/, see datasets/README.md).')
+        raise FileNotFoundError(
+            f'Scene root {root} does not exist or is not a folder; expected a folder of scenes '
+            '(datasets/Kalantari/Training/<scene>/, see datasets/README.md).'
+        )
     scenes = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p))
     if not scenes:
-        raise ValueError(f'Scene root {root} holds no scene folder; expected <root>/<scene>/ with LDR frames, '
-                         'an exposure file and HDRImg.hdr.')
+        raise ValueError(
+            f'Scene root {root} holds no scene folder; expected <root>/<scene>/ with LDR frames, '
+            'an exposure file and HDRImg.hdr.'
+        )
     for scene in scenes:
         entries = [p for p in scene.iterdir() if not _is_hidden(p)]
         if entries and all(p.is_dir() for p in entries):
-            raise ValueError(f'{scene} holds only folders ({", ".join(sorted(p.name for p in entries)[:3])}...); '
-                             f'nested layouts such as Test/EXTRA and Test/PAPER must be flattened into {root}/<scene> '
-                             '(see datasets/README.md).')
+            raise ValueError(
+                f'{scene} holds only folders ({", ".join(sorted(p.name for p in entries)[:3])}...); '
+                f'nested layouts such as Test/EXTRA and Test/PAPER must be flattened into {root}/<scene> '
+                '(see datasets/README.md).'
+            )
     return scenes
 
 
@@ -118,9 +147,10 @@ def list_frames(scene_dir: PathLike) -> list[Path]:
     scene_dir = Path(scene_dir)
     if not scene_dir.is_dir():
         raise FileNotFoundError(f'Scene folder not found: {scene_dir}')
-    return sorted((p for p in scene_dir.iterdir()
-                   if p.is_file() and not _is_hidden(p) and p.suffix.lower() in LDR_EXTENSIONS),
-                  key=lambda p: p.name)
+    return sorted(
+        (p for p in scene_dir.iterdir() if p.is_file() and not _is_hidden(p) and p.suffix.lower() in LDR_EXTENSIONS),
+        key=lambda p: p.name,
+    )
 
 
 def read_exposure_file(path: PathLike, num_frames: Optional[int] = None) -> np.ndarray:
@@ -159,8 +189,10 @@ def read_exposure_file(path: PathLike, num_frames: Optional[int] = None) -> np.n
         raise ValueError(f'Exposure file {path} lists no EV value; expected one per frame.')
     evs = np.asarray(values, dtype=np.float64)
     if np.any(np.diff(evs) <= 0):
-        raise ValueError(f'Exposure file {path}: EV values {values} do not increase strictly; frames sorted by file '
-                         'name must go from the shortest to the longest exposure.')
+        raise ValueError(
+            f'Exposure file {path}: EV values {values} do not increase strictly; frames sorted by file '
+            'name must go from the shortest to the longest exposure.'
+        )
     return evs
 
 
@@ -179,13 +211,16 @@ def find_gt(scene_dir: PathLike) -> Path:
     scene_dir = Path(scene_dir)
     if (scene_dir / GT_NAME).is_file():
         return scene_dir / GT_NAME
-    candidates = sorted(p for p in scene_dir.iterdir()
-                        if p.is_file() and not _is_hidden(p) and p.suffix.lower() in HDR_EXTENSIONS)
+    candidates = sorted(
+        p for p in scene_dir.iterdir() if p.is_file() and not _is_hidden(p) and p.suffix.lower() in HDR_EXTENSIONS
+    )
     if not candidates:
         raise FileNotFoundError(f'No ground truth in scene {scene_dir}: expected {GT_NAME} (or one *.hdr / *.exr).')
     if len(candidates) > 1:
-        raise ValueError(f'Scene {scene_dir} has {len(candidates)} HDR files ({", ".join(p.name for p in candidates)}) '
-                         f'and no {GT_NAME}; expected exactly one ground truth.')
+        raise ValueError(
+            f'Scene {scene_dir} has {len(candidates)} HDR files ({", ".join(p.name for p in candidates)}) '
+            f'and no {GT_NAME}; expected exactly one ground truth.'
+        )
     return candidates[0]
 
 
@@ -193,11 +228,15 @@ def validate_gt(gt: np.ndarray, scene: str, source: str) -> None:
     """Raise ValueError naming ``scene`` and ``source`` unless the GT is finite and non-negative."""
     finite = np.isfinite(gt)
     if not finite.all():
-        raise ValueError(f'Ground truth {source} of scene {scene} has {int((~finite).sum())} NaN/Inf values; '
-                         'expected finite linear HDR values.')
+        raise ValueError(
+            f'Ground truth {source} of scene {scene} has {int((~finite).sum())} NaN/Inf values; '
+            'expected finite linear HDR values.'
+        )
     if (gt < 0).any():
-        raise ValueError(f'Ground truth {source} of scene {scene} has {int((gt < 0).sum())} negative values '
-                         f'(min {float(gt.min()):g}); expected non-negative linear HDR values.')
+        raise ValueError(
+            f'Ground truth {source} of scene {scene} has {int((gt < 0).sum())} negative values '
+            f'(min {float(gt.min()):g}); expected non-negative linear HDR values.'
+        )
 
 
 def warn_gt_above_one(gt: np.ndarray, scene: str, source: str) -> None:
@@ -209,8 +248,10 @@ def warn_gt_above_one(gt: np.ndarray, scene: str, source: str) -> None:
         _warned_gt_above_one.add(scene)
         from basicsr.utils import get_root_logger
 
-        get_root_logger().warning(f'Ground truth {source} of scene {scene} reaches {peak:g} > 1; it is used as it '
-                                  'is, but the network output (sigmoid) cannot exceed 1.')
+        get_root_logger().warning(
+            f'Ground truth {source} of scene {scene} reaches {peak:g} > 1; it is used as it '
+            'is, but the network output (sigmoid) cannot exceed 1.'
+        )
 
 
 def _check_same_size(shapes: dict[str, tuple[int, int]], scene: Path) -> None:
@@ -219,11 +260,13 @@ def _check_same_size(shapes: dict[str, tuple[int, int]], scene: Path) -> None:
         raise ValueError(f'Scene {scene}: frames and ground truth must have the same size (H x W); found {found}.')
 
 
-def read_scene(scene_dir: PathLike,
-               num_exposure: int,
-               exposure_file: str = 'exposure.txt',
-               with_gt: bool = True,
-               keep_raw: bool = False) -> Scene:
+def read_scene(
+    scene_dir: PathLike,
+    num_exposure: int,
+    exposure_file: str = 'exposure.txt',
+    with_gt: bool = True,
+    keep_raw: bool = False,
+) -> Scene:
     """Read and validate one scene.
 
     Args:
@@ -244,8 +287,10 @@ def read_scene(scene_dir: PathLike,
     scene_dir = Path(scene_dir)
     paths = list_frames(scene_dir)
     if len(paths) != num_exposure:
-        raise ValueError(f'Scene {scene_dir}: expected {num_exposure} LDR frames ({"/".join(LDR_EXTENSIONS)}), found '
-                         f'{len(paths)}: {[p.name for p in paths]}.')
+        raise ValueError(
+            f'Scene {scene_dir}: expected {num_exposure} LDR frames ({"/".join(LDR_EXTENSIONS)}), found '
+            f'{len(paths)}: {[p.name for p in paths]}.'
+        )
     evs = read_exposure_file(scene_dir / exposure_file, num_exposure)
     raw = [read_ldr_raw(p) for p in paths]
     shapes = {p.name: img.shape[:2] for p, img in zip(paths, raw)}
@@ -260,8 +305,17 @@ def read_scene(scene_dir: PathLike,
         validate_gt(gt, str(scene_dir), str(gt_path))
         warn_gt_above_one(gt, str(scene_dir), str(gt_path))
     ldrs = [ldr_to_float(r, str(p)) for p, r in zip(paths, raw)]
-    return Scene(name=name, ldrs=ldrs, exposures=ev_to_exposure(evs), gt=gt, paths=paths, gt_path=gt_path, evs=evs,
-                 scene_dir=scene_dir, raw_ldrs=raw if keep_raw else None)
+    return Scene(
+        name=name,
+        ldrs=ldrs,
+        exposures=ev_to_exposure(evs),
+        gt=gt,
+        paths=paths,
+        gt_path=gt_path,
+        evs=evs,
+        scene_dir=scene_dir,
+        raw_ldrs=raw if keep_raw else None,
+    )
 
 
 # ---------------------------------------------------------------- LMDB schema (ARCHITECTURE §10)
@@ -317,8 +371,9 @@ def format_meta_line(sample: str, height: int, width: int, evs: Sequence[float])
 _META_LINE = re.compile(r'^(?P<name>[A-Za-z0-9_-]+) \((?P<h>\d+),(?P<w>\d+),3\) (?P<evs>\S+)$')
 
 
-def parse_meta_info(path: PathLike,
-                    num_exposure: Optional[int] = None) -> list[tuple[str, tuple[int, int], np.ndarray]]:
+def parse_meta_info(
+    path: PathLike, num_exposure: Optional[int] = None
+) -> list[tuple[str, tuple[int, int], np.ndarray]]:
     """Samples listed in an LMDB's ``meta_info.txt``.
 
     Returns:
@@ -331,8 +386,9 @@ def parse_meta_info(path: PathLike,
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'LMDB meta info not found: {path}; create the LMDB with '
-                                'scripts/data_preparation/create_lmdb_hdr.py.')
+        raise FileNotFoundError(
+            f'LMDB meta info not found: {path}; create the LMDB with scripts/data_preparation/create_lmdb_hdr.py.'
+        )
     samples, seen = [], set()
     for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
         if not line.strip():
@@ -340,8 +396,10 @@ def parse_meta_info(path: PathLike,
         match = _META_LINE.match(line.strip())
         evs = _parse_evs(match.group('evs')) if match else None
         if evs is None:
-            raise ValueError(f'{path}, line {lineno}: expected "<sample> (<h>,<w>,3) <EV_1>,<EV_2>,..." with '
-                             f'finite, strictly increasing EVs; found {line!r}.')
+            raise ValueError(
+                f'{path}, line {lineno}: expected "<sample> (<h>,<w>,3) <EV_1>,<EV_2>,..." with '
+                f'finite, strictly increasing EVs; found {line!r}.'
+            )
         if num_exposure is not None and len(evs) != num_exposure:
             raise ValueError(f'{path}, line {lineno}: {len(evs)} EV values; expected {num_exposure}.')
         name = match.group('name')

@@ -14,6 +14,7 @@ the terms of all scales are summed with weight 1. Reflect padding needs at least
 ``num_scales`` scales need inputs of at least ``2 ** (num_scales - 1) + 1`` pixels per side (5 for the default 3);
 smaller inputs raise a ``ValueError``.
 """
+
 from collections.abc import Sequence
 
 import torch
@@ -24,8 +25,13 @@ from torch import nn
 from lffnet_arch.utils.hdr_util import MU, mu_law
 
 __all__ = [
-    'MuLawL1Loss', 'MultiScaleCharbonnierLoss', 'MultiScaleEdgeLoss', 'MultiScaleFrequencyLoss', 'binomial_pyramid',
-    'laplacian', 'min_pyramid_size'
+    'MuLawL1Loss',
+    'MultiScaleCharbonnierLoss',
+    'MultiScaleEdgeLoss',
+    'MultiScaleFrequencyLoss',
+    'binomial_pyramid',
+    'laplacian',
+    'min_pyramid_size',
 ]
 
 BINOMIAL_TAPS = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
@@ -50,7 +56,7 @@ def _blur(x: torch.Tensor, kernel: torch.Tensor, padding_mode: str) -> torch.Ten
 
 def min_pyramid_size(num_scales: int) -> int:
     """Smallest side length for which :func:`binomial_pyramid` can build ``num_scales`` levels."""
-    return 2**(num_scales - 1) + 1 if num_scales > 1 else 1
+    return 2 ** (num_scales - 1) + 1 if num_scales > 1 else 1
 
 
 def binomial_pyramid(x: torch.Tensor, num_scales: int, kernel: torch.Tensor) -> list[torch.Tensor]:
@@ -66,9 +72,11 @@ def binomial_pyramid(x: torch.Tensor, num_scales: int, kernel: torch.Tensor) -> 
     for _ in range(num_scales - 1):
         height, width = levels[-1].shape[-2:]
         if min(height, width) < 3:
-            raise ValueError(f'Input of size {tuple(x.shape[-2:])} is too small for a {num_scales}-scale binomial '
-                             f'pyramid (level {len(levels)} would be {height}x{width}, reflect padding needs at '
-                             f'least 3x3): inputs must be at least {min_pyramid_size(num_scales)} pixels per side.')
+            raise ValueError(
+                f'Input of size {tuple(x.shape[-2:])} is too small for a {num_scales}-scale binomial '
+                f'pyramid (level {len(levels)} would be {height}x{width}, reflect padding needs at '
+                f'least 3x3): inputs must be at least {min_pyramid_size(num_scales)} pixels per side.'
+            )
         levels.append(_blur(levels[-1], kernel, 'reflect')[..., ::2, ::2])
     return levels
 
@@ -87,8 +95,10 @@ def laplacian(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor, name: str) -> None:
     if pred.dim() != 4 or pred.shape != target.shape:
-        raise ValueError(f'{name} expects pred and target of the same shape (B, C, H, W); '
-                         f'got {tuple(pred.shape)} and {tuple(target.shape)}.')
+        raise ValueError(
+            f'{name} expects pred and target of the same shape (B, C, H, W); '
+            f'got {tuple(pred.shape)} and {tuple(target.shape)}.'
+        )
 
 
 def _working_precision(x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +130,7 @@ def _check_eps(eps: float, name: str) -> float:
 
 
 def _charbonnier(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-    return torch.sqrt((x - y)**2 + eps**2)
+    return torch.sqrt((x - y) ** 2 + eps**2)
 
 
 @LOSS_REGISTRY.register()
@@ -155,8 +165,7 @@ class _MultiScaleLoss(nn.Module):
     maps differ in size.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU,
-                 num_scales: int = 3) -> None:
+    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3) -> None:
         super().__init__()
         name = type(self).__name__
         _check_common(loss_weight, mu, reduction, ('mean', 'sum'), name)
@@ -178,7 +187,8 @@ class _MultiScaleLoss(nn.Module):
         _check_pair(pred, target, type(self).__name__)
         pred_levels = binomial_pyramid(mu_law(_working_precision(pred), self.mu), self.num_scales, self.pyramid_kernel)
         target_levels = binomial_pyramid(
-            mu_law(_working_precision(target), self.mu), self.num_scales, self.pyramid_kernel)
+            mu_law(_working_precision(target), self.mu), self.num_scales, self.pyramid_kernel
+        )
         total = sum(_reduce(self.level_loss(x, y), self.reduction) for x, y in zip(pred_levels, target_levels))
         return self.loss_weight * total
 
@@ -197,8 +207,9 @@ class MultiScaleCharbonnierLoss(_MultiScaleLoss):
         eps (float): Charbonnier smoothing. Default: 1e-3.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3,
-                 eps: float = 1e-3) -> None:
+    def __init__(
+        self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3, eps: float = 1e-3
+    ) -> None:
         super().__init__(loss_weight, reduction, mu, num_scales)
         self.eps = _check_eps(eps, type(self).__name__)
 
@@ -221,8 +232,9 @@ class MultiScaleEdgeLoss(_MultiScaleLoss):
         eps (float): Charbonnier smoothing. Default: 1e-3.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3,
-                 eps: float = 1e-3) -> None:
+    def __init__(
+        self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3, eps: float = 1e-3
+    ) -> None:
         super().__init__(loss_weight, reduction, mu, num_scales)
         self.eps = _check_eps(eps, type(self).__name__)
         self.register_buffer('edge_kernel', _outer_kernel(EDGE_TAPS), persistent=False)

@@ -16,6 +16,7 @@ A test set's figure is the mean of the per-image values. The numpy functions fol
 accepted only at the protocol's values (0, 'HWC', False) and raise ``ValueError`` otherwise, so an options file
 copied from a super-resolution setup cannot silently change the protocol.
 """
+
 import math
 
 import numpy as np
@@ -27,9 +28,16 @@ from scipy import ndimage
 from lffnet_arch.utils.hdr_util import MU, mu_law
 
 __all__ = [
-    'calculate_psnr_l', 'calculate_psnr_l_pt', 'calculate_psnr_mu', 'calculate_psnr_mu_pt', 'calculate_ssim_l',
-    'calculate_ssim_l_pt', 'calculate_ssim_mu', 'calculate_ssim_mu_pt', 'ssim_numpy',
-    'ssim_tensor'
+    'calculate_psnr_l',
+    'calculate_psnr_l_pt',
+    'calculate_psnr_mu',
+    'calculate_psnr_mu_pt',
+    'calculate_ssim_l',
+    'calculate_ssim_l_pt',
+    'calculate_ssim_mu',
+    'calculate_ssim_mu_pt',
+    'ssim_numpy',
+    'ssim_tensor',
 ]
 
 SSIM_SIGMA = 1.5
@@ -40,7 +48,7 @@ SSIM_K2 = 0.03
 
 def _gaussian_taps() -> torch.Tensor:
     offsets = torch.arange(SSIM_WINDOW, dtype=torch.float64) - SSIM_WINDOW // 2
-    taps = torch.exp(-offsets**2 / (2 * SSIM_SIGMA**2))
+    taps = torch.exp(-(offsets**2) / (2 * SSIM_SIGMA**2))
     return taps / taps.sum()
 
 
@@ -49,8 +57,9 @@ _SSIM_TAPS = _gaussian_taps()
 
 def _check_protocol_options(name: str, crop_border: int, input_order: str, test_y_channel: bool) -> None:
     if crop_border != 0:
-        raise ValueError(f'{name}: the Kalantari protocol uses the whole image, so crop_border must be 0; '
-                         f'got {crop_border}.')
+        raise ValueError(
+            f'{name}: the Kalantari protocol uses the whole image, so crop_border must be 0; got {crop_border}.'
+        )
     if input_order != 'HWC':
         raise ValueError(f"{name}: expects (H, W, C) arrays, so input_order must be 'HWC'; got {input_order!r}.")
     if test_y_channel:
@@ -62,11 +71,12 @@ def _prepare_numpy(img: np.ndarray, img2: np.ndarray, name: str) -> tuple:
     for label, arr in (('img', img), ('img2', img2)):
         if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
             found = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise ValueError(f'{name}: {label} must be a float numpy array of linear HDR values (not an 8-bit '
-                             f'image from tensor2img); got {found}.')
+            raise ValueError(
+                f'{name}: {label} must be a float numpy array of linear HDR values (not an 8-bit '
+                f'image from tensor2img); got {found}.'
+            )
     if img.ndim != 3 or img.shape != img2.shape:
-        raise ValueError(f'{name}: expects img and img2 of the same shape (H, W, C); got {img.shape} and '
-                         f'{img2.shape}.')
+        raise ValueError(f'{name}: expects img and img2 of the same shape (H, W, C); got {img.shape} and {img2.shape}.')
     return np.clip(img.astype(np.float64), 0, 1), np.clip(img2.astype(np.float64), 0, 1)
 
 
@@ -77,25 +87,28 @@ def _prepare_tensor(img: torch.Tensor, img2: torch.Tensor, name: str) -> tuple:
             found = tensor.dtype if isinstance(tensor, torch.Tensor) else type(tensor).__name__
             raise ValueError(f'{name}: {label} must be a float tensor of linear HDR values; got {found}.')
     if img.dim() != 4 or img.shape != img2.shape:
-        raise ValueError(f'{name}: expects img and img2 of the same shape (B, C, H, W); got {tuple(img.shape)} and '
-                         f'{tuple(img2.shape)}.')
+        raise ValueError(
+            f'{name}: expects img and img2 of the same shape (B, C, H, W); got {tuple(img.shape)} and '
+            f'{tuple(img2.shape)}.'
+        )
     return img.detach().to(torch.float64).clamp(0, 1), img2.detach().to(torch.float64).clamp(0, 1)
 
 
 def _psnr_numpy(x: np.ndarray, y: np.ndarray) -> float:
-    mse = float(np.mean((x - y)**2))
+    mse = float(np.mean((x - y) ** 2))
     return float('inf') if mse == 0 else 10 * math.log10(1 / mse)
 
 
 def _psnr_tensor(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    mse = ((x - y)**2).mean(dim=(1, 2, 3))
+    mse = ((x - y) ** 2).mean(dim=(1, 2, 3))
     return 10 * torch.log10(1 / mse)  # 1 / 0 = inf: identical images give inf, as BasicSR
 
 
 def _check_ssim_size(height: int, width: int) -> None:
     if min(height, width) < SSIM_WINDOW:
-        raise ValueError(f'SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} (its Gaussian window); got '
-                         f'{height}x{width}.')
+        raise ValueError(
+            f'SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} (its Gaussian window); got {height}x{width}.'
+        )
 
 
 def _ssim_map(mu_a, mu_b, e_aa, e_bb, e_ab):
@@ -117,7 +130,7 @@ def ssim_tensor(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     per_channel = []
     # One channel at a time keeps the filtered maps of a 1500x1000 image at ~60 MB per sample.
     for c in range(channels):
-        a, b = x[:, c:c + 1], y[:, c:c + 1]
+        a, b = x[:, c : c + 1], y[:, c : c + 1]
         moments = torch.cat([a, b, a * a, b * b, a * b])  # (5B, 1, H, W)
         # 'valid' convolution: only windows fully inside the image, as skimage after its crop of 5 pixels.
         moments = F.conv2d(F.conv2d(moments, taps.view(1, 1, -1, 1)), taps.view(1, 1, 1, -1))
@@ -150,8 +163,15 @@ def ssim_numpy(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @METRIC_REGISTRY.register()
-def calculate_psnr_mu(img: np.ndarray, img2: np.ndarray, mu: float = MU, crop_border: int = 0,
-                      input_order: str = 'HWC', test_y_channel: bool = False, **kwargs) -> float:
+def calculate_psnr_mu(
+    img: np.ndarray,
+    img2: np.ndarray,
+    mu: float = MU,
+    crop_border: int = 0,
+    input_order: str = 'HWC',
+    test_y_channel: bool = False,
+    **kwargs,
+) -> float:
     """PSNR-mu: PSNR (data range 1) between T(clip(img)) and T(clip(img2)), T the mu-law tonemap.
 
     Args:
@@ -169,8 +189,14 @@ def calculate_psnr_mu(img: np.ndarray, img2: np.ndarray, mu: float = MU, crop_bo
 
 
 @METRIC_REGISTRY.register()
-def calculate_psnr_l(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, input_order: str = 'HWC',
-                     test_y_channel: bool = False, **kwargs) -> float:
+def calculate_psnr_l(
+    img: np.ndarray,
+    img2: np.ndarray,
+    crop_border: int = 0,
+    input_order: str = 'HWC',
+    test_y_channel: bool = False,
+    **kwargs,
+) -> float:
     """PSNR-L: PSNR (data range 1) between clip(img) and clip(img2), linear values.
 
     Args:
@@ -186,8 +212,15 @@ def calculate_psnr_l(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, in
 
 
 @METRIC_REGISTRY.register()
-def calculate_ssim_mu(img: np.ndarray, img2: np.ndarray, mu: float = MU, crop_border: int = 0,
-                      input_order: str = 'HWC', test_y_channel: bool = False, **kwargs) -> float:
+def calculate_ssim_mu(
+    img: np.ndarray,
+    img2: np.ndarray,
+    mu: float = MU,
+    crop_border: int = 0,
+    input_order: str = 'HWC',
+    test_y_channel: bool = False,
+    **kwargs,
+) -> float:
     """SSIM-mu: SSIM (Wang et al., see the module docstring) between T(clip(img)) and T(clip(img2)).
 
     Args:
@@ -205,8 +238,14 @@ def calculate_ssim_mu(img: np.ndarray, img2: np.ndarray, mu: float = MU, crop_bo
 
 
 @METRIC_REGISTRY.register()
-def calculate_ssim_l(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, input_order: str = 'HWC',
-                     test_y_channel: bool = False, **kwargs) -> float:
+def calculate_ssim_l(
+    img: np.ndarray,
+    img2: np.ndarray,
+    crop_border: int = 0,
+    input_order: str = 'HWC',
+    test_y_channel: bool = False,
+    **kwargs,
+) -> float:
     """SSIM-L: SSIM (Wang et al., see the module docstring) between clip(img) and clip(img2), linear values.
 
     Args:
@@ -222,8 +261,9 @@ def calculate_ssim_l(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, in
 
 
 @METRIC_REGISTRY.register()
-def calculate_psnr_mu_pt(img: torch.Tensor, img2: torch.Tensor, mu: float = MU, crop_border: int = 0,
-                         test_y_channel: bool = False, **kwargs) -> torch.Tensor:
+def calculate_psnr_mu_pt(
+    img: torch.Tensor, img2: torch.Tensor, mu: float = MU, crop_border: int = 0, test_y_channel: bool = False, **kwargs
+) -> torch.Tensor:
     """PSNR-mu per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR -> (B,) float64 dB."""
     _check_protocol_options('calculate_psnr_mu_pt', crop_border, 'HWC', test_y_channel)
     x, y = _prepare_tensor(img, img2, 'calculate_psnr_mu_pt')
@@ -231,16 +271,18 @@ def calculate_psnr_mu_pt(img: torch.Tensor, img2: torch.Tensor, mu: float = MU, 
 
 
 @METRIC_REGISTRY.register()
-def calculate_psnr_l_pt(img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False,
-                        **kwargs) -> torch.Tensor:
+def calculate_psnr_l_pt(
+    img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False, **kwargs
+) -> torch.Tensor:
     """PSNR-L per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR -> (B,) float64 dB."""
     _check_protocol_options('calculate_psnr_l_pt', crop_border, 'HWC', test_y_channel)
     return _psnr_tensor(*_prepare_tensor(img, img2, 'calculate_psnr_l_pt'))
 
 
 @METRIC_REGISTRY.register()
-def calculate_ssim_mu_pt(img: torch.Tensor, img2: torch.Tensor, mu: float = MU, crop_border: int = 0,
-                         test_y_channel: bool = False, **kwargs) -> torch.Tensor:
+def calculate_ssim_mu_pt(
+    img: torch.Tensor, img2: torch.Tensor, mu: float = MU, crop_border: int = 0, test_y_channel: bool = False, **kwargs
+) -> torch.Tensor:
     """SSIM-mu per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR, H, W >= 11 -> (B,) float64."""
     _check_protocol_options('calculate_ssim_mu_pt', crop_border, 'HWC', test_y_channel)
     x, y = _prepare_tensor(img, img2, 'calculate_ssim_mu_pt')
@@ -248,8 +290,9 @@ def calculate_ssim_mu_pt(img: torch.Tensor, img2: torch.Tensor, mu: float = MU, 
 
 
 @METRIC_REGISTRY.register()
-def calculate_ssim_l_pt(img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False,
-                        **kwargs) -> torch.Tensor:
+def calculate_ssim_l_pt(
+    img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False, **kwargs
+) -> torch.Tensor:
     """SSIM-L per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR, H, W >= 11 -> (B,) float64."""
     _check_protocol_options('calculate_ssim_l_pt', crop_border, 'HWC', test_y_channel)
     return ssim_tensor(*_prepare_tensor(img, img2, 'calculate_ssim_l_pt'))

@@ -1,4 +1,5 @@
 """HDRModel: BasicSR's SRModel adapted to multi-exposure HDR fusion."""
+
 from collections import OrderedDict
 from os import path as osp
 
@@ -74,8 +75,10 @@ class HDRModel(SRModel):
         if train_opt.get('pixel_opt'):
             loss_opts['pix'] = train_opt['pixel_opt']
         if not loss_opts:
-            raise ValueError('train.losses is empty: list at least one loss, e.g. '
-                             '"losses: {mu_l1: {type: MuLawL1Loss, loss_weight: 1.0}}".')
+            raise ValueError(
+                'train.losses is empty: list at least one loss, e.g. '
+                '"losses: {mu_l1: {type: MuLawL1Loss, loss_weight: 1.0}}".'
+            )
         losses = OrderedDict()
         for name, loss_opt in loss_opts.items():
             if not isinstance(loss_opt, dict) or 'type' not in loss_opt:
@@ -120,7 +123,8 @@ class HDRModel(SRModel):
             get_root_logger().info(
                 f'Validation on {dataset_name} runs in {val_opt["tile_size"]}px tiles '
                 f'(overlap {val_opt.get("tile_overlap", 32)}): RFFT blocks see each tile only, so the figures differ '
-                'from whole-image inference.')
+                'from whole-image inference.'
+            )
         if metric_opts:
             if not hasattr(self, 'metric_results'):
                 self.metric_results = {}
@@ -159,9 +163,11 @@ class HDRModel(SRModel):
                 self._update_best_metric_result(dataset_name, metric, self.metric_results[metric], current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
             if baseline is not None:
-                get_root_logger().info(f'Reference-frame baseline on {dataset_name} (its HDR-domain image as the '
-                                       'output): ' + ', '.join(f'{name}: {value / len(dataloader):.4f}'
-                                                               for name, value in baseline.items()))
+                get_root_logger().info(
+                    f'Reference-frame baseline on {dataset_name} (its HDR-domain image as the '
+                    'output): '
+                    + ', '.join(f'{name}: {value / len(dataloader):.4f}' for name, value in baseline.items())
+                )
 
     def _save_result(self, pred: np.ndarray, name: str, dataset_name: str, current_iter) -> None:
         if self.opt['is_train']:

@@ -9,6 +9,7 @@ copy of the network moved to the ``meta`` device, so any size is counted exactly
 
 The classical merges work on RGB arrays (H, W, 3) of LDR values in [0, 1]; BGR exists only inside the OpenCV calls.
 """
+
 import copy
 import math
 import os
@@ -28,9 +29,21 @@ from lffnet_arch.archs.doconv import DOConv2d
 from lffnet_arch.archs.rfft import RFFTBlock
 
 __all__ = [
-    'REFERENCE_GMACS', 'MacCount', 'count_conv_macs', 'count_parameters', 'current_rss_bytes', 'fit_scale',
-    'linearize_display', 'matmul_gflops', 'merge_debevec', 'merge_mertens', 'peak_rss_bytes', 'reference_frame_hdr',
-    'time_calls', 'time_interleaved', 'well_exposed_mask'
+    'REFERENCE_GMACS',
+    'MacCount',
+    'count_conv_macs',
+    'count_parameters',
+    'current_rss_bytes',
+    'fit_scale',
+    'linearize_display',
+    'matmul_gflops',
+    'merge_debevec',
+    'merge_mertens',
+    'peak_rss_bytes',
+    'reference_frame_hdr',
+    'time_calls',
+    'time_interleaved',
+    'well_exposed_mask',
 ]
 
 # Conv GMACs at 1000 x 1500 of the paper's configurations, as ARCHITECTURE.md §5 quotes them.
@@ -48,6 +61,7 @@ class MacCount:
         frequency (int): The part spent in the 1x1 convs of RFFT frequency branches (on the rfft2 bins).
         by_layer (dict[str, int]): MACs per conv module name (a module called twice is summed).
     """
+
     total: int = 0
     frequency: int = 0
     by_layer: dict = field(default_factory=dict)
@@ -110,8 +124,7 @@ def count_conv_macs(net: nn.Module, height: int, width: int, batch: int = 1) -> 
     for name, module in meta_net.named_modules():
         if isinstance(module, _CONV_TYPES):
             handles.append(module.register_forward_hook(make_hook(name, module)))
-    lq = torch.empty(batch, getattr(net, 'num_exposure', 3), getattr(net, 'num_in_ch', 6), height, width,
-                     device='meta')
+    lq = torch.empty(batch, getattr(net, 'num_exposure', 3), getattr(net, 'num_in_ch', 6), height, width, device='meta')
     try:
         with torch.no_grad():
             meta_net(lq)
@@ -145,8 +158,13 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_calls(fn: Callable[[], object], runs: int, warmup: int = 0, device: Union[str, torch.device] = 'cpu',
-               progress: Optional[Callable[[int], None]] = None) -> list:
+def time_calls(
+    fn: Callable[[], object],
+    runs: int,
+    warmup: int = 0,
+    device: Union[str, torch.device] = 'cpu',
+    progress: Optional[Callable[[int], None]] = None,
+) -> list:
     """Wall-clock seconds of ``runs`` calls of ``fn`` after ``warmup`` untimed ones (CUDA synchronised).
 
     Args:
@@ -175,8 +193,13 @@ def time_calls(fn: Callable[[], object], runs: int, warmup: int = 0, device: Uni
     return times
 
 
-def time_interleaved(fns: dict, runs: int, warmup: int = 0, device: Union[str, torch.device] = 'cpu',
-                     progress: Optional[Callable[[int], None]] = None) -> dict:
+def time_interleaved(
+    fns: dict,
+    runs: int,
+    warmup: int = 0,
+    device: Union[str, torch.device] = 'cpu',
+    progress: Optional[Callable[[int], None]] = None,
+) -> dict:
     """Like :func:`time_calls` for several functions taking turns: round r calls each of them once, in order.
 
     A change in machine load (a shared machine) then hits every function alike, so per-round ratios stay fair.
@@ -223,8 +246,10 @@ def matmul_gflops(size: int = 2048, runs: int = 5, device: Union[str, torch.devi
 def _check_bracket(ldrs: Sequence[np.ndarray], exposures: Sequence[float], name: str) -> np.ndarray:
     times = np.asarray(exposures, dtype=np.float64).ravel()
     if len(ldrs) < 2 or times.size != len(ldrs):
-        raise ValueError(f'{name}: expected at least 2 LDR frames and one exposure time per frame; got {len(ldrs)} '
-                         f'frames and {times.size} times.')
+        raise ValueError(
+            f'{name}: expected at least 2 LDR frames and one exposure time per frame; got {len(ldrs)} '
+            f'frames and {times.size} times.'
+        )
     shapes = {np.asarray(ldr).shape for ldr in ldrs}
     if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:
         raise ValueError(f'{name}: expected RGB frames (H, W, 3) of one size; got shapes {sorted(shapes)}.')
@@ -233,8 +258,9 @@ def _check_bracket(ldrs: Sequence[np.ndarray], exposures: Sequence[float], name:
     return times
 
 
-def reference_frame_hdr(ldrs: Sequence[np.ndarray], exposures: Sequence[float], ref_idx: int,
-                        gamma: float = 2.2) -> np.ndarray:
+def reference_frame_hdr(
+    ldrs: Sequence[np.ndarray], exposures: Sequence[float], ref_idx: int, gamma: float = 2.2
+) -> np.ndarray:
     """The reference frame alone in the HDR domain, L_ref ** gamma / t_ref (the network's own HDR-domain input).
 
     Args:
@@ -284,7 +310,7 @@ def _gamma_response(levels: int, gamma: float) -> np.ndarray:
     """OpenCV camera response (levels, 1, 3) float32: pixel value z -> relative exposure (z / max) ** gamma."""
     z = np.arange(levels, dtype=np.float64)
     z[0] = 0.5  # log(0) would make black pixels -inf; half a code value keeps them finite
-    response = (z / (levels - 1))**gamma
+    response = (z / (levels - 1)) ** gamma
     return np.repeat(response.astype(np.float32)[:, None, None], 3, axis=2)
 
 
@@ -337,4 +363,4 @@ def merge_mertens(ldrs: Sequence[np.ndarray]) -> np.ndarray:
 
 def linearize_display(image: np.ndarray, gamma: float = 2.2) -> np.ndarray:
     """Undo a display gamma: ``clip(image, 0, 1) ** gamma`` (float32), e.g. for Mertens fusion before HDR metrics."""
-    return (np.clip(np.asarray(image, dtype=np.float64), 0, 1)**gamma).astype(np.float32)
+    return (np.clip(np.asarray(image, dtype=np.float64), 0, 1) ** gamma).astype(np.float32)

@@ -8,6 +8,7 @@ architecture's defaults), or are inferred from the state dict's key names and sh
 the network is built with BasicSR's ``build_network`` (any architecture in ``ARCH_REGISTRY``) and loaded strictly,
 with an error that says how the weights differ and how to load them.
 """
+
 import os
 import re
 import tempfile
@@ -21,9 +22,20 @@ import yaml
 from torch import nn
 
 __all__ = [
-    'PARAM_KEYS', 'convert_official_ahdrnet_state_dict', 'create_network', 'infer_network_options', 'load_checkpoint',
-    'load_network', 'load_network_options', 'load_params', 'load_state_dict_strictly', 'official_ahdrnet_keys',
-    'save_atomic', 'save_checkpoint', 'select_params', 'strip_prefix'
+    'PARAM_KEYS',
+    'convert_official_ahdrnet_state_dict',
+    'create_network',
+    'infer_network_options',
+    'load_checkpoint',
+    'load_network',
+    'load_network_options',
+    'load_params',
+    'load_state_dict_strictly',
+    'official_ahdrnet_keys',
+    'save_atomic',
+    'save_checkpoint',
+    'select_params',
+    'strip_prefix',
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -52,11 +64,15 @@ def load_checkpoint(path: PathLike) -> dict:
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, ... depending on what is wrong.
-        raise ValueError(f'Checkpoint {path} could not be loaded as a dictionary of tensors with '
-                         f'torch.load(weights_only=True): {error}') from error
+        raise ValueError(
+            f'Checkpoint {path} could not be loaded as a dictionary of tensors with '
+            f'torch.load(weights_only=True): {error}'
+        ) from error
     if not isinstance(checkpoint, dict):
-        raise ValueError(f'Checkpoint {path}: expected a dict (BasicSR {{"params": state_dict}} or a bare state '
-                         f'dict), found {type(checkpoint).__name__}.')
+        raise ValueError(
+            f'Checkpoint {path}: expected a dict (BasicSR {{"params": state_dict}} or a bare state '
+            f'dict), found {type(checkpoint).__name__}.'
+        )
     return checkpoint
 
 
@@ -83,8 +99,10 @@ def select_params(checkpoint: dict, source: str = 'checkpoint', key: Optional[st
         state_dict = next((checkpoint[k] for k in PARAM_KEYS if k in checkpoint), checkpoint)
     not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
-        raise ValueError(f'{source}: expected {{"params_ema" | "params": state_dict}} or a bare state dict of '
-                         f'tensors, found non-tensor entries {not_tensors[:10]}.')
+        raise ValueError(
+            f'{source}: expected {{"params_ema" | "params": state_dict}} or a bare state dict of '
+            f'tensors, found non-tensor entries {not_tensors[:10]}.'
+        )
     return OrderedDict(state_dict)
 
 
@@ -133,7 +151,7 @@ def save_checkpoint(checkpoint: dict, path: PathLike, overwrite: bool = False) -
 
 def strip_prefix(state_dict: dict, prefix: str = 'module.') -> dict[str, torch.Tensor]:
     """Remove ``prefix`` (DataParallel / DDP's ``module.``) from every key that starts with it."""
-    return OrderedDict((k[len(prefix):] if k.startswith(prefix) else k, v) for k, v in state_dict.items())
+    return OrderedDict((k[len(prefix) :] if k.startswith(prefix) else k, v) for k, v in state_dict.items())
 
 
 def load_network_options(opt_path: PathLike) -> dict:
@@ -193,18 +211,23 @@ def infer_network_options(state_dict: dict, source: str = 'checkpoint') -> dict:
         KeyError: The keys are not those of our LFFNet or AHDRNet.
     """
     if 'conv1.weight' in state_dict and 'att11.weight' in state_dict:
-        raise KeyError(f'{source} has the official AHDRNet key names; convert it first with '
-                       'scripts/model_conversion/convert_official_ahdrnet.py.')
+        raise KeyError(
+            f'{source} has the official AHDRNet key names; convert it first with '
+            'scripts/model_conversion/convert_official_ahdrnet.py.'
+        )
     if 'conv_first.weight' not in state_dict:
-        raise KeyError(f'{source}: no conv_first.weight; not an LFFNet/AHDRNet state dict '
-                       f'(first keys: {list(state_dict)[:5]}).')
+        raise KeyError(
+            f'{source}: no conv_first.weight; not an LFFNet/AHDRNet state dict (first keys: {list(state_dict)[:5]}).'
+        )
     if 'fusion_blocks.0.frequency.0.weight' in state_dict:
         arch = 'LFFNet'
     elif 'fusion_blocks.0.conv_fuse.weight' in state_dict:
         arch = 'AHDRNet'
     else:
-        raise KeyError(f'{source}: found neither fusion_blocks.0.frequency.0.weight (LFFNet RFFT block) nor '
-                       'fusion_blocks.0.conv_fuse.weight (AHDRNet DRDB).')
+        raise KeyError(
+            f'{source}: found neither fusion_blocks.0.frequency.0.weight (LFFNet RFFT block) nor '
+            'fusion_blocks.0.conv_fuse.weight (AHDRNet DRDB).'
+        )
     conv_first = state_dict['conv_first.weight']
     num_exposure = len(_indices(state_dict, 'attention')) + 1
     options = {
@@ -249,8 +272,9 @@ def create_network(options: Mapping) -> nn.Module:
     try:
         ARCH_REGISTRY.get(arch)  # as build_network looks it up (also finds BasicSR's '<name>_basicsr' entries)
     except KeyError as error:
-        raise ValueError(f'Unknown architecture {arch!r}; registered in ARCH_REGISTRY: '
-                         f'{", ".join(sorted(ARCH_REGISTRY.keys()))}.') from error
+        raise ValueError(
+            f'Unknown architecture {arch!r}; registered in ARCH_REGISTRY: {", ".join(sorted(ARCH_REGISTRY.keys()))}.'
+        ) from error
     try:
         return build_network(options)
     except TypeError as error:
@@ -298,10 +322,9 @@ def _our_conv_name(official: str) -> str:
     raise AssertionError(f'unmapped official conv {official}')  # every expected key is covered above
 
 
-def convert_official_ahdrnet_state_dict(state_dict: dict,
-                                        num_block: int = 3,
-                                        num_layer: int = 6,
-                                        source: str = 'checkpoint') -> dict[str, torch.Tensor]:
+def convert_official_ahdrnet_state_dict(
+    state_dict: dict, num_block: int = 3, num_layer: int = 6, source: str = 'checkpoint'
+) -> dict[str, torch.Tensor]:
     """Rename an official AHDRNet state dict to ours; loads into ``AHDRNet(official_unused_convs=True)`` strictly.
 
     Args:
@@ -323,8 +346,10 @@ def convert_official_ahdrnet_state_dict(state_dict: dict,
     missing = [k for k in expected if k not in state_dict]
     unexpected = sorted(set(state_dict) - set(expected))
     if missing or unexpected:
-        raise KeyError(f'{source} is not an official AHDRNet state dict ({num_block} DRDBs of {num_layer} layers): '
-                       f'missing keys {missing}; unexpected keys {unexpected}.')
+        raise KeyError(
+            f'{source} is not an official AHDRNet state dict ({num_block} DRDBs of {num_layer} layers): '
+            f'missing keys {missing}; unexpected keys {unexpected}.'
+        )
     converted = OrderedDict()
     for key in expected:
         conv, kind = key.rsplit('.', 1)
@@ -357,41 +382,55 @@ def _mismatch_message(source: str, net_name: str, expected: Mapping, found: Mapp
     """Describe how a state dict differs from a network's (None when names and shapes agree)."""
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
-    shapes = [f'{k}: checkpoint {_shape(found[k])} vs network {_shape(expected[k])}' for k in expected
-              if k in found and _shape(found[k]) != _shape(expected[k])]
+    shapes = [
+        f'{k}: checkpoint {_shape(found[k])} vs network {_shape(expected[k])}'
+        for k in expected
+        if k in found and _shape(found[k]) != _shape(expected[k])
+    ]
     if not (missing or unexpected or shapes):
         return None
-    parts = [f'{len(items)} {label} (e.g. {", ".join(items[:4])})'
-             for label, items in (('missing keys', missing), ('unexpected keys', unexpected),
-                                  ('shape mismatches', shapes)) if items]
+    parts = [
+        f'{len(items)} {label} (e.g. {", ".join(items[:4])})'
+        for label, items in (('missing keys', missing), ('unexpected keys', unexpected), ('shape mismatches', shapes))
+        if items
+    ]
     message = f'Checkpoint {source} does not fit {net_name}: {"; ".join(parts)}.'
     if 'conv1.weight' in found and 'att11.weight' in found:
-        return message + (' It has the official AHDRNet key names; convert it first with '
-                          'scripts/model_conversion/convert_official_ahdrnet.py.')
+        return message + (
+            ' It has the official AHDRNet key names; convert it first with '
+            'scripts/model_conversion/convert_official_ahdrnet.py.'
+        )
     try:
         inferred = infer_network_options(found, source)
     except KeyError:
         inferred = None
     if inferred is not None and inferred['type'] != net_name.split('(')[0]:
-        return message + (f' It is an {inferred["type"]} checkpoint (network_g {inferred}): use --arch '
-                          f'{inferred["type"]} (arch=...), the options YAML it was trained with (--opt), or neither '
-                          'to infer the options from the weights.')
+        return message + (
+            f' It is an {inferred["type"]} checkpoint (network_g {inferred}): use --arch '
+            f'{inferred["type"]} (arch=...), the options YAML it was trained with (--opt), or neither '
+            'to infer the options from the weights.'
+        )
     if _has_doconv_keys(found) and not _has_doconv_keys(expected):
-        message += (" The checkpoint holds DO-Conv factors (W, D) but the network has plain convolutions (doconv='none'"
-                    " or folded): build it with the options it was trained with (doconv='fusion' or 'rfft', e.g. "
-                    '--opt with the training YAML), or fold the checkpoint first with fold_doconv and load the result '
-                    "with the folded options (doconv='none').")
+        message += (
+            " The checkpoint holds DO-Conv factors (W, D) but the network has plain convolutions (doconv='none'"
+            " or folded): build it with the options it was trained with (doconv='fusion' or 'rfft', e.g. "
+            '--opt with the training YAML), or fold the checkpoint first with fold_doconv and load the result '
+            "with the folded options (doconv='none')."
+        )
     elif _has_doconv_keys(expected) and not _has_doconv_keys(found):
-        message += (' The checkpoint holds plain convolution weights where the network expects DO-Conv factors (W, D):'
-                    " it was folded with fold_doconv or trained with doconv='none'; load it with the folded options "
-                    "(doconv='none').")
+        message += (
+            ' The checkpoint holds plain convolution weights where the network expects DO-Conv factors (W, D):'
+            " it was folded with fold_doconv or trained with doconv='none'; load it with the folded options "
+            "(doconv='none')."
+        )
     if inferred is not None:
         message += f' Its weights look like network_g {inferred}; pass matching --opt / --arch options.'
     return message
 
 
-def load_state_dict_strictly(net: nn.Module, state_dict: Mapping, source: str = 'checkpoint',
-                             options: Optional[Mapping] = None) -> nn.Module:
+def load_state_dict_strictly(
+    net: nn.Module, state_dict: Mapping, source: str = 'checkpoint', options: Optional[Mapping] = None
+) -> nn.Module:
     """Load ``state_dict`` into ``net`` with ``strict=True``, or explain the difference.
 
     Args:
@@ -415,8 +454,9 @@ def load_state_dict_strictly(net: nn.Module, state_dict: Mapping, source: str = 
     return net
 
 
-def _network_options(opt: OptionsLike, arch: Optional[str], arch_kwargs: Mapping, state_dict: Mapping,
-                     source: str) -> dict:
+def _network_options(
+    opt: OptionsLike, arch: Optional[str], arch_kwargs: Mapping, state_dict: Mapping, source: str
+) -> dict:
     """Options (with ``type``) from ``opt``, else ``arch``'s defaults, else inferred; ``arch_kwargs`` override."""
     if opt is not None:
         if isinstance(opt, Mapping):
@@ -433,18 +473,22 @@ def _network_options(opt: OptionsLike, arch: Optional[str], arch_kwargs: Mapping
         try:
             options = infer_network_options(state_dict, source)
         except KeyError as error:
-            raise KeyError(f'{error.args[0]} Cannot infer the network options from the weights; give them with an '
-                           'options YAML (--opt, opt=) or an architecture name (--arch, arch=).') from error
+            raise KeyError(
+                f'{error.args[0]} Cannot infer the network options from the weights; give them with an '
+                'options YAML (--opt, opt=) or an architecture name (--arch, arch=).'
+            ) from error
     options.update(arch_kwargs)
     return options
 
 
-def load_network(checkpoint: PathLike,
-                 opt: OptionsLike = None,
-                 arch: Optional[str] = None,
-                 key: Optional[str] = None,
-                 device: Union[str, torch.device] = 'cpu',
-                 **arch_kwargs: Any) -> tuple[nn.Module, dict]:
+def load_network(
+    checkpoint: PathLike,
+    opt: OptionsLike = None,
+    arch: Optional[str] = None,
+    key: Optional[str] = None,
+    device: Union[str, torch.device] = 'cpu',
+    **arch_kwargs: Any,
+) -> tuple[nn.Module, dict]:
     """Build the network of a checkpoint and load its weights strictly: the one loader of trained networks.
 
     Network options, in order of priority: ``opt`` (an options YAML whose ``network_g`` is read with the safe YAML

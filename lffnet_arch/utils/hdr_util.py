@@ -4,6 +4,7 @@ BasicSR's image helpers are written for 8-bit data (``imfrombytes(float32=True)`
 rounds to 8 bit), which is wrong for 16-bit LDR frames and float HDR images; these are the HDR-correct
 counterparts. Arrays are RGB (H, W, 3); BGR exists only at the cv2 read/write boundary.
 """
+
 import math
 import os
 from pathlib import Path
@@ -17,8 +18,19 @@ os.environ.setdefault('OPENCV_IO_ENABLE_OPENEXR', '1')
 import cv2  # noqa: E402
 
 __all__ = [
-    'LDR_DECODE_FLAGS', 'MU', 'decode_ldr_raw', 'exr_supported', 'imwrite_atomic', 'ldr_to_float', 'ldr_to_hdr',
-    'mu_law', 'read_hdr', 'read_ldr', 'read_ldr_raw', 'tonemap_preview', 'write_hdr'
+    'LDR_DECODE_FLAGS',
+    'MU',
+    'decode_ldr_raw',
+    'exr_supported',
+    'imwrite_atomic',
+    'ldr_to_float',
+    'ldr_to_hdr',
+    'mu_law',
+    'read_hdr',
+    'read_ldr',
+    'read_ldr_raw',
+    'tonemap_preview',
+    'write_hdr',
 ]
 
 MU = 5000.0
@@ -138,8 +150,10 @@ def read_hdr(path: PathLike) -> np.ndarray:
     """Read a linear HDR image (Radiance ``.hdr``, or ``.exr`` where OpenCV supports it) as float32 RGB (H, W, 3)."""
     path = Path(path)
     if path.suffix.lower() == '.exr' and not exr_supported():
-        raise ValueError(f'Cannot read {path}: this OpenCV build ({cv2.__version__}) has no OpenEXR support. '
-                         'Convert it to Radiance .hdr, or install an OpenCV build with OpenEXR.')
+        raise ValueError(
+            f'Cannot read {path}: this OpenCV build ({cv2.__version__}) has no OpenEXR support. '
+            'Convert it to Radiance .hdr, or install an OpenCV build with OpenEXR.'
+        )
     img = _decode(_read_bytes(path), cv2.IMREAD_UNCHANGED, f'HDR image {path}')
     if img.dtype != np.float32:
         raise ValueError(f'HDR image {path} decoded as {img.dtype}; expected floating-point data (.hdr or .exr).')

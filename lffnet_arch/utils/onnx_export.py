@@ -11,6 +11,7 @@ in ``tests/test_onnx.py``.
 Cost: the real DFTs are O(N^2) per row / column instead of the FFT's O(N log N); at 1000 x 1500 they add about
 0.7 T multiply-adds per RFFT block, so prefer PyTorch for full-resolution throughput and ONNX for portability.
 """
+
 import copy
 import math
 import os
@@ -24,9 +25,7 @@ from torch import nn
 
 from lffnet_arch.archs import RFFTBlock, fold_doconv
 
-__all__ = [
-    'ExportableRFFTBlock', 'export_onnx', 'make_exportable', 'onnx_max_abs_diff', 'real_irfft2', 'real_rfft2'
-]
+__all__ = ['ExportableRFFTBlock', 'export_onnx', 'make_exportable', 'onnx_max_abs_diff', 'real_irfft2', 'real_rfft2']
 
 PathLike = Union[str, os.PathLike]
 INPUT_NAME = 'lq'
@@ -140,13 +139,15 @@ def make_exportable(model: nn.Module) -> nn.Module:
     return model
 
 
-def export_onnx(model: nn.Module,
-                path: PathLike,
-                example_size: Sequence[int] = (64, 64),
-                opset: int = 18,
-                optimize: bool = True,
-                overwrite: bool = False,
-                verify: Optional[Callable[[Path], None]] = None) -> None:
+def export_onnx(
+    model: nn.Module,
+    path: PathLike,
+    example_size: Sequence[int] = (64, 64),
+    opset: int = 18,
+    optimize: bool = True,
+    overwrite: bool = False,
+    verify: Optional[Callable[[Path], None]] = None,
+) -> None:
     """Export an LFFNet / AHDRNet to ONNX with input ``lq`` (B, T, C, H, W) and output ``hdr`` (B, 3, H, W).
 
     B, H and W are dynamic (H, W >= 2). Uses ``torch.onnx.export(..., dynamo=True)``, which needs the ``onnx`` and
@@ -189,9 +190,17 @@ def export_onnx(model: nn.Module,
     os.close(fd)
     try:
         with torch.no_grad():
-            program = torch.onnx.export(net, (example, ), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                        dynamic_shapes=dynamic_shapes, opset_version=opset, dynamo=True,
-                                        optimize=optimize, verbose=False)
+            program = torch.onnx.export(
+                net,
+                (example,),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=dynamic_shapes,
+                opset_version=opset,
+                dynamo=True,
+                optimize=optimize,
+                verbose=False,
+            )
         program.save(tmp_name, external_data=False)  # One self-contained file, so the rename below is safe.
         if verify is not None:
             verify(Path(tmp_name))
@@ -201,8 +210,9 @@ def export_onnx(model: nn.Module,
             os.remove(tmp_name)
 
 
-def onnx_max_abs_diff(onnx_path: PathLike, model: nn.Module, lq: torch.Tensor,
-                      providers: Optional[Sequence[str]] = None) -> float:
+def onnx_max_abs_diff(
+    onnx_path: PathLike, model: nn.Module, lq: torch.Tensor, providers: Optional[Sequence[str]] = None
+) -> float:
     """Run an exported model with ONNX Runtime and return max |ONNX - PyTorch| on ``lq``.
 
     Args:
@@ -219,7 +229,7 @@ def onnx_max_abs_diff(onnx_path: PathLike, model: nn.Module, lq: torch.Tensor,
     except ImportError as error:
         raise ImportError('Checking an ONNX export needs onnxruntime: pip install onnxruntime') from error
     session = onnxruntime.InferenceSession(str(onnx_path), providers=list(providers or ['CPUExecutionProvider']))
-    (output, ) = session.run([OUTPUT_NAME], {INPUT_NAME: lq.detach().cpu().float().numpy()})
+    (output,) = session.run([OUTPUT_NAME], {INPUT_NAME: lq.detach().cpu().float().numpy()})
     with torch.no_grad():
         expected = model.eval()(lq).float().cpu()
     return (torch.from_numpy(output) - expected).abs().max().item()

@@ -1,4 +1,5 @@
 """Process-pool helper shared by the data preparation scripts."""
+
 from collections.abc import Iterator, Sequence
 from multiprocessing import Pool
 from typing import Callable, TypeVar
@@ -9,10 +10,9 @@ Item = TypeVar('Item')
 Result = TypeVar('Result')
 
 
-def run_jobs(job: Callable[[Item], Result],
-             items: Sequence[Item],
-             workers: int = 1,
-             ordered: bool = True) -> Iterator[Result]:
+def run_jobs(
+    job: Callable[[Item], Result], items: Sequence[Item], workers: int = 1, ordered: bool = True
+) -> Iterator[Result]:
     """Yield ``job(item)`` for every item, in worker processes when ``workers`` > 1.
 
     Args:

@@ -11,6 +11,7 @@ LFFNet's RFFT blocks see their whole input through the FFT, so a tiled result di
 one (the network sees less context); AHDRNet's receptive field is local, so its tiles agree closely away from the
 borders.
 """
+
 import math
 import os
 from typing import Any, Callable, Optional, Union
@@ -75,7 +76,7 @@ def blend_window(length: int, ramp: int, rise: bool, fall: bool, device: Optiona
         if rise:
             window[:ramp] = up
         if fall:
-            window[length - ramp:] = up.flip(0)
+            window[length - ramp :] = up.flip(0)
     return window
 
 
@@ -104,11 +105,9 @@ def _module_device(net: nn.Module, default: torch.device) -> torch.device:
 
 
 @torch.no_grad()
-def tiled_forward(net: nn.Module,
-                  lq: torch.Tensor,
-                  tile_size: int,
-                  tile_overlap: int = 32,
-                  progress: Optional[ProgressLike] = None) -> torch.Tensor:
+def tiled_forward(
+    net: nn.Module, lq: torch.Tensor, tile_size: int, tile_overlap: int = 32, progress: Optional[ProgressLike] = None
+) -> torch.Tensor:
     """Run ``net`` tile by tile and blend the tiles' outputs with smooth weights.
 
     Only one tile is on the network's device at a time, so the peak memory of the forward passes is that of one
@@ -144,14 +143,14 @@ def tiled_forward(net: nn.Module,
         for col, left in enumerate(lefts):
             tile_w = min(tile_size, width)
             weight_x = blend_window(tile_w, tile_overlap, col > 0, col < len(lefts) - 1, lq.device)
-            tile = lq[..., top:top + tile_h, left:left + tile_w].to(net_device)
+            tile = lq[..., top : top + tile_h, left : left + tile_w].to(net_device)
             out = net(tile).float().to(lq.device)
             if output is None:
                 output = torch.zeros(out.shape[0], out.shape[1], height, width, device=lq.device)
                 weight_sum = torch.zeros(1, 1, height, width, device=lq.device)
             weight = weight_y[:, None] * weight_x[None, :]
-            output[..., top:top + tile_h, left:left + tile_w] += out * weight
-            weight_sum[..., top:top + tile_h, left:left + tile_w] += weight
+            output[..., top : top + tile_h, left : left + tile_w] += out * weight
+            weight_sum[..., top : top + tile_h, left : left + tile_w] += weight
             _report(progress, row * len(lefts) + col + 1, total)
     return output / weight_sum
 
@@ -182,16 +181,18 @@ def available_memory(device: Union[str, torch.device] = 'cpu') -> Optional[int]:
     return None
 
 
-def auto_tile_size(num_feat: int = 64,
-                   device: Union[str, torch.device] = 'cpu',
-                   arch: str = 'LFFNet',
-                   num_exposure: int = 3,
-                   memory_fraction: float = 0.5,
-                   bytes_per_pixel: Optional[float] = None,
-                   min_tile: int = 64,
-                   max_tile: int = 4096,
-                   multiple: int = 32,
-                   default: int = 512) -> int:
+def auto_tile_size(
+    num_feat: int = 64,
+    device: Union[str, torch.device] = 'cpu',
+    arch: str = 'LFFNet',
+    num_exposure: int = 3,
+    memory_fraction: float = 0.5,
+    bytes_per_pixel: Optional[float] = None,
+    min_tile: int = 64,
+    max_tile: int = 4096,
+    multiple: int = 32,
+    default: int = 512,
+) -> int:
     """Pick a square tile size whose forward pass fits into a fraction of the available memory.
 
     Estimated peak memory of a tile: ``tile ** 2 * bytes_per_pixel`` with, unless given, ``BYTES_PER_PIXEL[arch]
@@ -217,8 +218,10 @@ def auto_tile_size(num_feat: int = 64,
         raise ValueError(f'memory_fraction must be in (0, 1], got {memory_fraction}.')
     if bytes_per_pixel is None:
         if arch not in BYTES_PER_PIXEL:
-            raise ValueError(f'No memory estimate for arch {arch!r}; expected one of {sorted(BYTES_PER_PIXEL)} '
-                             'or pass bytes_per_pixel.')
+            raise ValueError(
+                f'No memory estimate for arch {arch!r}; expected one of {sorted(BYTES_PER_PIXEL)} '
+                'or pass bytes_per_pixel.'
+            )
         bytes_per_pixel = BYTES_PER_PIXEL[arch] * num_feat / 64 * max(1.0, num_exposure / 3)
     free = available_memory(device)
     if free is None:

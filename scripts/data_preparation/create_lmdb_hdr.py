@@ -17,6 +17,7 @@ The LMDB is written in a hidden sibling folder and renamed into place only after
 the environment is synced and closed, so an interrupted run never leaves an LMDB that looks complete. An existing
 output is refused unless --overwrite is given.
 """
+
 import argparse
 import sys
 from functools import partial
@@ -39,8 +40,9 @@ def encode_scene(scene_dir: Path, num_exposure: int, exposure_file: str, compres
     """Read and validate one scene; returns its meta_info line and its (key, value bytes) pairs."""
     scene = scene_io.read_scene(scene_dir, num_exposure, exposure_file, with_gt=True, keep_raw=True)
     name = scene.name
-    items = [(scene_io.ldr_key(name, i), scene_io.encode_ldr(raw, compress_level))
-             for i, raw in enumerate(scene.raw_ldrs)]
+    items = [
+        (scene_io.ldr_key(name, i), scene_io.encode_ldr(raw, compress_level)) for i, raw in enumerate(scene.raw_ldrs)
+    ]
     items.append((scene_io.gt_key(name), scene_io.encode_gt(scene.gt)))
     height, width = scene.gt.shape[:2]
     return scene_io.format_meta_line(name, height, width, scene.evs), items
@@ -52,8 +54,9 @@ def sample_names(scenes: list) -> list:
     for scene in scenes:
         name = scene_io.sanitize_name(scene.name)
         if name in owners:
-            raise ValueError(f'Scene folders {owners[name]} and {scene} both give the sample name {name!r}; '
-                             'rename one of them.')
+            raise ValueError(
+                f'Scene folders {owners[name]} and {scene} both give the sample name {name!r}; rename one of them.'
+            )
         owners[name] = scene
     return list(owners)
 
@@ -70,8 +73,15 @@ def put_items(env: lmdb.Environment, items: list) -> None:
             env.set_mapsize(env.info()['map_size'] * 2)
 
 
-def create_lmdb(scenes: list, output: Path, overwrite: bool, num_exposure: int = 3,
-                exposure_file: str = 'exposure.txt', workers: int = 1, compress_level: int = 1) -> int:
+def create_lmdb(
+    scenes: list,
+    output: Path,
+    overwrite: bool,
+    num_exposure: int = 3,
+    exposure_file: str = 'exposure.txt',
+    workers: int = 1,
+    compress_level: int = 1,
+) -> int:
     """Write ``scenes`` into the LMDB ``output``; returns the number of samples."""
     names = sample_names(scenes)
     input_bytes = sum(f.stat().st_size for scene in scenes for f in scene.iterdir() if f.is_file())
@@ -82,8 +92,7 @@ def create_lmdb(scenes: list, output: Path, overwrite: bool, num_exposure: int =
         env = lmdb.open(str(tmp), map_size=4 * input_bytes + (64 << 20), sync=False)
         try:
             lines = []
-            for line, items in tqdm(run_jobs(job, scenes, workers), total=len(scenes),
-                                    unit='scene', desc='lmdb'):
+            for line, items in tqdm(run_jobs(job, scenes, workers), total=len(scenes), unit='scene', desc='lmdb'):
                 put_items(env, items)
                 lines.append(line)
             (tmp / scene_io.META_INFO).write_text('\n'.join(lines) + '\n', encoding='utf-8')
@@ -94,14 +103,21 @@ def create_lmdb(scenes: list, output: Path, overwrite: bool, num_exposure: int =
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--input', required=True, help='folder of scene (or patch) folders, Kalantari layout')
     parser.add_argument('--output', required=True, help='LMDB folder to create; its name must end in .lmdb')
     parser.add_argument('--num_exposure', type=int, default=3, help='frames per scene (default 3)')
     parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
-    parser.add_argument('--compress_level', type=int, default=1, choices=range(10), metavar='0-9',
-                        help='PNG compression level of the frames (default 1: fast, lossless at every level)')
+    parser.add_argument(
+        '--compress_level',
+        type=int,
+        default=1,
+        choices=range(10),
+        metavar='0-9',
+        help='PNG compression level of the frames (default 1: fast, lossless at every level)',
+    )
     parser.add_argument('--workers', type=int, default=1, help='worker processes reading scenes (default 1)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output LMDB')
     args = parser.parse_args(argv)
@@ -117,8 +133,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     scenes = scene_io.list_scenes(args.input)
-    count = create_lmdb(scenes, Path(args.output), args.overwrite, args.num_exposure, args.exposure_file,
-                        args.workers, args.compress_level)
+    count = create_lmdb(
+        scenes,
+        Path(args.output),
+        args.overwrite,
+        args.num_exposure,
+        args.exposure_file,
+        args.workers,
+        args.compress_level,
+    )
     print(f'Wrote {count} samples to {args.output}.')
     return 0
 

@@ -15,6 +15,7 @@ The last row and column of windows are placed at the image border, so every pixe
 The output is built in a hidden sibling folder and moved into place when complete; an existing output is
 refused unless --overwrite is given.
 """
+
 import argparse
 import shutil
 import sys
@@ -53,8 +54,7 @@ def frame_names(paths: list) -> list:
     return names
 
 
-def extract_scene(scene_dir: Path, output: Path, size: int, stride: int, num_exposure: int,
-                  exposure_file: str) -> int:
+def extract_scene(scene_dir: Path, output: Path, size: int, stride: int, num_exposure: int, exposure_file: str) -> int:
     """Write the patches of one scene into ``output``; returns how many."""
     scene = scene_io.read_scene(scene_dir, num_exposure, exposure_file, with_gt=True, keep_raw=True)
     height, width = scene.gt.shape[:2]
@@ -70,8 +70,10 @@ def extract_scene(scene_dir: Path, output: Path, size: int, stride: int, num_exp
             try:
                 patch_dir.mkdir()
             except FileExistsError as err:
-                raise ValueError(f'Patch name {patch_dir.name} of scene {scene_dir} is already taken by another '
-                                 'scene; rename one of the scenes.') from err
+                raise ValueError(
+                    f'Patch name {patch_dir.name} of scene {scene_dir} is already taken by another '
+                    'scene; rename one of the scenes.'
+                ) from err
             for raw, name in zip(scene.raw_ldrs, names):  # RGB integers; cv2 writes BGR
                 imwrite_atomic(patch_dir / name, np.ascontiguousarray(raw[window][..., ::-1]))
             shutil.copyfile(scene_dir / exposure_file, patch_dir / exposure_file)
@@ -83,13 +85,16 @@ def extract_scene(scene_dir: Path, output: Path, size: int, stride: int, num_exp
 def _write_gt_exact(path: Path, gt: np.ndarray) -> None:
     write_hdr(path, gt)
     if not np.array_equal(read_hdr(path), gt):
-        raise ValueError(f'GT patch {path} does not decode to the cropped source values (values below the RGBE range, '
-                         'about 1e-32, are the known case); this patch would not be lossless.')
+        raise ValueError(
+            f'GT patch {path} does not decode to the cropped source values (values below the RGBE range, '
+            'about 1e-32, are the known case); this patch would not be lossless.'
+        )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--input', required=True, help='folder of scene folders (Kalantari layout)')
     parser.add_argument('--output', required=True, help='folder to create, one sub-folder per patch')
     parser.add_argument('--size', type=int, default=128, help='patch side in pixels (default 128)')
@@ -111,8 +116,14 @@ def main(argv=None) -> int:
     scenes = scene_io.list_scenes(args.input)
     total = 0
     with scene_io.staged_output_dir(args.output, args.overwrite) as tmp:
-        job = partial(extract_scene, output=tmp, size=args.size, stride=args.stride, num_exposure=args.num_exposure,
-                      exposure_file=args.exposure_file)
+        job = partial(
+            extract_scene,
+            output=tmp,
+            size=args.size,
+            stride=args.stride,
+            num_exposure=args.num_exposure,
+            exposure_file=args.exposure_file,
+        )
         with tqdm(total=len(scenes), unit='scene', desc='extract') as bar:
             for count in run_jobs(job, scenes, args.workers, ordered=False):
                 total += count

@@ -9,6 +9,7 @@ Writes ``<output>/Training/demo_XXX`` and ``<output>/Test/demo_XXX`` (three 16-b
 ``HDRImg.hdr`` each) and ``<output>/demo_set.json`` last. Running it again with the same arguments does nothing; a
 set made with other arguments, or an interrupted one, is replaced only with ``--overwrite``.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -37,8 +38,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     params = {'num_train': args.num_train, 'num_val': args.num_val, 'size': tuple(args.size), 'seed': args.seed}
     if not args.overwrite and demo_set_complete(args.output, **params):
-        print(f'Demo set already complete in {args.output} ({args.num_train} training, {args.num_val} test scenes); '
-              'nothing to do.')
+        print(
+            f'Demo set already complete in {args.output} ({args.num_train} training, {args.num_val} test scenes); '
+            'nothing to do.'
+        )
         return 0
     try:
         generate_demo_set(args.output, overwrite=args.overwrite, progress=True, **params)
@@ -46,8 +49,10 @@ def main(argv=None) -> int:
         print(f'Error: {err}', file=sys.stderr)
         return 1
     h, w = args.size
-    print(f'Wrote {args.num_train} training scenes to {args.output / "Training"} and {args.num_val} test scenes to '
-          f'{args.output / "Test"} ({h} x {w}, seed {args.seed}).')
+    print(
+        f'Wrote {args.num_train} training scenes to {args.output / "Training"} and {args.num_val} test scenes to '
+        f'{args.output / "Test"} ({h} x {w}, seed {args.seed}).'
+    )
     return 0
 
 

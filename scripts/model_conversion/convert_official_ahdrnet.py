@@ -12,6 +12,7 @@ conv3 -> conv_last), checked by loading them with ``strict=True`` into ``AHDRNet
 written as ``{'params': state_dict}`` (BasicSR's format), atomically and never over an existing file unless
 --overwrite is given. Test with ``network_g: {type: AHDRNet, official_unused_convs: true}``.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -48,8 +49,9 @@ def convert(args: argparse.Namespace) -> None:
     net = load_state_dict_strictly(create_network(options), state_dict, f'{args.input} (renamed)', options)
     save_checkpoint({'params': state_dict}, args.output, overwrite=args.overwrite)
     num_params = sum(p.numel() for p in net.parameters())
-    print(f'Wrote {args.output}: {len(state_dict)} tensors, {num_params:,} parameters.\n'
-          f'Load it with network_g: {options}')
+    print(
+        f'Wrote {args.output}: {len(state_dict)} tensors, {num_params:,} parameters.\nLoad it with network_g: {options}'
+    )
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,7 @@ DFT matrix products built from the input size (see ``lffnet_arch/utils/onnx_expo
 is moved into place, ONNX Runtime runs it on random inputs of every --check_size and the largest difference from
 PyTorch must be at most --atol; an existing output is replaced only with --overwrite.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -34,14 +35,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--input', type=Path, required=True, help='LFFNet / AHDRNet checkpoint')
     parser.add_argument('--output', type=Path, required=True, help='.onnx file to write')
-    parser.add_argument('--opt', type=Path, help='options YAML whose network_g describes the network '
-                        '(default: inferred from the checkpoint)')
+    parser.add_argument(
+        '--opt',
+        type=Path,
+        help='options YAML whose network_g describes the network (default: inferred from the checkpoint)',
+    )
     parser.add_argument('--opset', type=int, default=18, help='ONNX opset')
-    parser.add_argument('--check_size', type=int, nargs=2, action='append', metavar=('H', 'W'),
-                        help='input size of an ONNX Runtime check; repeatable (default: 64 64 and 63 97)')
+    parser.add_argument(
+        '--check_size',
+        type=int,
+        nargs=2,
+        action='append',
+        metavar=('H', 'W'),
+        help='input size of an ONNX Runtime check; repeatable (default: 64 64 and 63 97)',
+    )
     parser.add_argument('--atol', type=float, default=1e-4, help='largest |ONNX - PyTorch| accepted')
-    parser.add_argument('--no_optimize', action='store_true',
-                        help="skip the exporter's graph optimisation (faster; ONNX Runtime optimises at load)")
+    parser.add_argument(
+        '--no_optimize',
+        action='store_true',
+        help="skip the exporter's graph optimisation (faster; ONNX Runtime optimises at load)",
+    )
     parser.add_argument('--no_check', action='store_true', help='skip the ONNX Runtime check')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output file')
     return parser.parse_args(argv)
@@ -60,12 +73,20 @@ def export(args: argparse.Namespace) -> None:
             diff = onnx_max_abs_diff(unchecked, net, lq)
             tqdm.write(f'{height} x {width}: max |ONNX Runtime - PyTorch| = {diff:.3g}')
             if not diff <= args.atol:
-                raise RuntimeError(f'ONNX output differs from PyTorch by {diff:.3g} > --atol {args.atol:g} at '
-                                   f'{height} x {width}; nothing written.')
+                raise RuntimeError(
+                    f'ONNX output differs from PyTorch by {diff:.3g} > --atol {args.atol:g} at '
+                    f'{height} x {width}; nothing written.'
+                )
 
     # export_onnx writes a temporary file, runs the check on it and only then moves it into place.
-    export_onnx(net, args.output, opset=args.opset, optimize=not args.no_optimize, overwrite=args.overwrite,
-                verify=None if args.no_check else check)
+    export_onnx(
+        net,
+        args.output,
+        opset=args.opset,
+        optimize=not args.no_optimize,
+        overwrite=args.overwrite,
+        verify=None if args.no_check else check,
+    )
     print(f'Wrote {args.output}: input lq (B, {net.num_exposure}, {net.num_in_ch}, H, W), output hdr (B, 3, H, W).')
 
 

@@ -13,6 +13,7 @@ configuration; 1,038,211 with ``official_unused_convs``). Every folded set is ch
 on a random input before anything is written; the output is written atomically and never overwritten unless
 --overwrite is given.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -34,8 +35,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--input', type=Path, required=True, help='LFFNet checkpoint with DO-Conv layers')
     parser.add_argument('--output', type=Path, required=True, help='folded checkpoint to write')
-    parser.add_argument('--opt', type=Path, help='options YAML whose network_g describes the network '
-                        '(default: inferred from the checkpoint)')
+    parser.add_argument(
+        '--opt',
+        type=Path,
+        help='options YAML whose network_g describes the network (default: inferred from the checkpoint)',
+    )
     parser.add_argument('--atol', type=float, default=1e-5, help='largest output difference accepted in the check')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output file')
     return parser.parse_args(argv)
@@ -69,7 +73,7 @@ def fold_checkpoint(args: argparse.Namespace) -> None:
     if options['type'] != 'LFFNet':
         raise ValueError(f'{args.opt or args.input}: only LFFNet has DO-Conv layers to fold, got {options["type"]}.')
     if options.get('doconv', 'fusion') == 'none':
-        raise ValueError(f'{args.opt or args.input}: doconv is \'none\', so there is nothing to fold.')
+        raise ValueError(f"{args.opt or args.input}: doconv is 'none', so there is nothing to fold.")
     print(f'Folding {args.input} as {options}')
     before = sum(p.numel() for p in nets[keys[0]].parameters())
 
@@ -78,14 +82,18 @@ def fold_checkpoint(args: argparse.Namespace) -> None:
         folded[key or 'params'], diff = fold_network(nets[key], options)
         tqdm.write(f'{key or "params"}: max |folded - original| = {diff:.3g} on a random 32 x 32 input')
         if not diff <= args.atol:
-            raise RuntimeError(f'{args.input} [{key}]: folded network differs from the original by {diff:.3g} '
-                               f'> --atol {args.atol:g}; nothing written.')
+            raise RuntimeError(
+                f'{args.input} [{key}]: folded network differs from the original by {diff:.3g} '
+                f'> --atol {args.atol:g}; nothing written.'
+            )
     save_checkpoint(folded, args.output, overwrite=args.overwrite)
 
     plain_options = {**options, 'doconv': 'none'}
     after = sum(p.numel() for p in create_network(plain_options).parameters())
-    print(f'Wrote {args.output} ({", ".join(folded)}): {after:,} parameters (was {before:,}).\n'
-          f'Load it with network_g: {plain_options}')
+    print(
+        f'Wrote {args.output} ({", ".join(folded)}): {after:,} parameters (was {before:,}).\n'
+        f'Load it with network_g: {plain_options}'
+    )
 
 
 def main(argv=None) -> int:
