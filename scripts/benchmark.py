@@ -294,8 +294,7 @@ def run_tiled_case(case: dict) -> dict:
     _set_threads(case['threads'])
     device = torch.device(case['device'])
     spec = ModelSpec(**case['spec'])
-    # Contiguous, as inference.load_model returns networks: with channels_last the peak RSS of tiled inference at
-    # 4000 x 3000 rose from 4.0 to 6.9 GB in this benchmark, while whole-image latency gained 1.3x.
+    # Contiguous, as inference.load_model returns networks, so the case measures what users of fuse() get.
     net = prepare(build_model(spec), device, 'contiguous')
     height, width, tile, overlap = case['height'], case['width'], case['tile'], case['tile_overlap']
     frames_count = getattr(net, 'num_exposure', 3)
@@ -796,8 +795,7 @@ def _tiled_section(args: argparse.Namespace, specs: list, settings: dict) -> tup
         '',
         '- The whole `lffnet_arch.inference.fuse` call on a random 16-bit bracket: frames, network input '
         '(1, T, 6, H, W), tiled forward passes and the blended output, one run in a process of its own; the '
-        'network in contiguous memory format, as `inference.load_model` returns it (channels_last raised this '
-        'peak from 4.0 to 6.9 GB).',
+        'network in contiguous memory format, as `inference.load_model` returns it.',
     ]
     return lines, peaks
 
