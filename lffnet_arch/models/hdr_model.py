@@ -143,10 +143,10 @@ class HDRModel(SRModel):
                 self._save_result(pred, name, dataset_name, current_iter)
             if metric_opts and hasattr(self, 'gt'):
                 gt = _to_hwc(self.gt[0])
+                reference = _to_hwc(self.lq[0, ref_idx, 3:6]) if baseline is not None else None
                 for metric, opt_ in metric_opts.items():
                     self.metric_results[metric] += calculate_metric({'img': pred, 'img2': gt}, opt_)
                     if baseline is not None:
-                        reference = _to_hwc(self.lq[0, ref_idx, 3:6])
                         baseline[metric] += calculate_metric({'img': reference, 'img2': gt}, opt_)
             for attr in ('lq', 'gt', 'output'):
                 if hasattr(self, attr):
