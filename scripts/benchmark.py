@@ -31,8 +31,9 @@ What it measures (every row under the same settings, printed above the tables):
   device. Achieved GFLOP/s = 2 * MACs / median time, next to the machine's fp32 matrix-multiply rate (median of
   torch.mm of two --mm_size square matrices).
 - Peak memory: one forward pass of each (model, size) case in a fresh process of this script (hidden --case flag),
-  so the peaks do not mix: ``getrusage(RUSAGE_SELF).ru_maxrss`` on the CPU (the whole process: Python, torch, model
-  and forward pass), ``torch.cuda.max_memory_allocated`` on a GPU. --no_memory skips it.
+  so the peaks do not mix: on the CPU the case process's own ``VmHWM`` (Linux; ``ru_maxrss`` elsewhere, which Linux
+  carries over from the parent across ``execve``), the whole process (Python, torch, model and forward pass);
+  ``torch.cuda.max_memory_allocated`` on a GPU. --no_memory skips it.
 - Tiled case (--tiled_case HxW --tile N): a random H x W bracket through ``lffnet_arch.inference.fuse`` with tiled
   inference, always in a process of its own: wall time and peak memory.
 - Training (unless --no_train): iterations per second at batch 8 of 128 x 128 patches with LFFNet's losses

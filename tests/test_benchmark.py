@@ -2,6 +2,8 @@
 
 import importlib.util
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from lffnet_arch.utils.benchmark_util import (
     fit_scale,
     merge_debevec,
     merge_mertens,
+    peak_rss_bytes,
     reference_frame_hdr,
     time_interleaved,
     well_exposed_mask,
@@ -97,6 +100,25 @@ def test_time_interleaved_takes_turns():
     times = time_interleaved({'a': lambda: calls.append('a'), 'b': lambda: calls.append('b')}, runs=2, warmup=1)
     assert calls == ['a', 'b'] * 3
     assert {k: len(v) for k, v in times.items()} == {'a': 2, 'b': 2} and all(t >= 0 for t in times['a'])
+
+
+@pytest.mark.skipif(not Path('/proc/self/status').exists(), reason='needs Linux /proc')
+def test_peak_rss_of_a_subprocess_is_its_own():
+    """A case process must not report its parent's peak: ``ru_maxrss`` survives ``execve``, ``VmHWM`` does not."""
+    big = np.ones(1024**3 // 8)  # 1 GiB touched in this (parent) process
+    parent_peak = peak_rss_bytes()
+    del big
+    probe = (
+        'import resource, sys; sys.path.insert(0, sys.argv[1]); '
+        'from lffnet_arch.utils.benchmark_util import peak_rss_bytes; '
+        'print(peak_rss_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)'
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, '-c', probe, root], capture_output=True, text=True, check=True)
+    child_peak, child_maxrss = (int(v) for v in done.stdout.split()[-2:])
+    assert parent_peak > 1024**3
+    assert child_maxrss >= parent_peak * 0.99  # the kernel's inherited figure: why peak_rss_bytes avoids it
+    assert 0 < child_peak < parent_peak - 512 * 1024**2
 
 
 def test_parameter_counts():

@@ -138,7 +138,19 @@ def count_conv_macs(net: nn.Module, height: int, width: int, batch: int = 1) -> 
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (``getrusage(RUSAGE_SELF).ru_maxrss``), in bytes."""
+    """Peak resident set size of this process's own address space so far, in bytes.
+
+    On Linux this is ``VmHWM`` of ``/proc/self/status``, which starts afresh at ``execve``. ``getrusage``'s
+    ``ru_maxrss`` does not: the kernel carries it across ``execve``, so a subprocess started by a large parent
+    reports at least the parent's peak at the time of the fork. Elsewhere (macOS) ``ru_maxrss`` is used.
+    """
+    try:
+        with open('/proc/self/status', encoding='ascii') as file:
+            for line in file:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == 'darwin' else peak * 1024)  # macOS reports bytes, Linux kilobytes
 
