@@ -18,15 +18,33 @@ def _numpy_frequency_branch(x: np.ndarray, block: RFFTBlock) -> np.ndarray:
     return np.fft.irfft2(out[:, :c] + 1j * out[:, c:], s=x.shape[-2:], axes=(-2, -1))
 
 
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize('size', [(8, 8), (9, 7), (6, 11), (1, 5)])
-def test_rfft_block_matches_numpy_reference(size):
-    block = RFFTBlock(4)
-    x = torch.randn(2, 4, *size, dtype=torch.float64)
-    block = block.double()
+def test_rfft_block_matches_numpy_reference(size, memory_format):
+    block = RFFTBlock(4).double().to(memory_format=memory_format)
+    x = torch.randn(2, 4, *size, dtype=torch.float64).contiguous(memory_format=memory_format)
     out = block(x)
     assert out.shape == x.shape
     expected = x.numpy() + block.spatial(x).detach().numpy() + _numpy_frequency_branch(x.numpy(), block)
     np.testing.assert_allclose(out.detach().numpy(), expected, atol=1e-10)
+
+
+def test_rfft_block_gradients_match_the_plain_formulation():
+    """The channels-last stacking and in-place residual adds give the gradients of the textbook form."""
+    torch.manual_seed(0)
+    block = RFFTBlock(4).double()
+    x = torch.randn(2, 4, 9, 7, dtype=torch.float64, requires_grad=True)
+
+    def plain(x: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.fft.rfft2(x)
+        real, imag = block.frequency(torch.cat([spectrum.real, spectrum.imag], dim=1)).chunk(2, dim=1)
+        return x + block.spatial(x) + torch.fft.irfft2(torch.complex(real, imag), s=x.shape[-2:])
+
+    weights = torch.randn(2, 4, 9, 7, dtype=torch.float64)
+    grads = torch.autograd.grad((block(x) * weights).sum(), [x, *block.parameters()])
+    expected = torch.autograd.grad((plain(x) * weights).sum(), [x, *block.parameters()])
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
 def test_rfft_block_is_bias_free_and_counts():

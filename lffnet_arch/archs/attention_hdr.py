@@ -39,7 +39,7 @@ class SpatialAttention(nn.Module):
         super().__init__()
         self.conv_hidden = nn.Conv2d(2 * num_feat, 2 * num_feat, 3, padding=1)
         self.conv_mask = nn.Conv2d(2 * num_feat, num_feat, 3, padding=1)
-        self.act = nn.LeakyReLU(negative_slope)
+        self.act = nn.LeakyReLU(negative_slope, inplace=True)  # on a conv output, which backward does not need
 
     def forward(self, feat: torch.Tensor, ref_feat: torch.Tensor) -> torch.Tensor:
         """feat, ref_feat: (B, C, H, W) -> attended feat (B, C, H, W)."""
@@ -108,7 +108,7 @@ class AttentionGuidedHDRNet(nn.Module):
             self.unused_att_convs = nn.ModuleList(
                 nn.Conv2d(num_feat, num_feat, 3, padding=1) for _ in range(num_exposure - 1)
             )
-        self.lrelu = nn.LeakyReLU(0.01)
+        self.lrelu = nn.LeakyReLU(0.01, inplace=True)
 
         # Fusion network.
         self.conv_merge = fusion_conv(num_exposure * num_feat, num_feat, 3, padding=1)
