@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, TiffImagePlugin
+from real_data import REAL_HDR_ROOT
 from test_tiling import with_varied_output
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
@@ -19,6 +20,7 @@ from lffnet_arch.utils.hdr_util import exr_supported, mu_law, read_hdr, read_ldr
 from lffnet_arch.utils.tiling import auto_tile_size
 
 ROOT = Path(__file__).resolve().parents[1]
+PHONE_BRACKET = REAL_HDR_ROOT / 'liou_vcip2020_dynamic' / 'pingpong'  # 3 handheld JPEGs, EV -2/0/+2
 H, W = 48, 64
 TIMES = (0.01, 0.04, 0.16)  # seconds; EXIF rationals 1/100, 1/25, 4/25
 EXIF_RATIONALS = ((1, 100), (1, 25), (4, 25))
@@ -420,6 +422,21 @@ def _options(tmp_path: Path) -> Path:
     opt = tmp_path / 'test_LFFNet.yml'
     opt.write_text('network_g:\n  type: LFFNet\n  num_feat: 8\n')
     return opt
+
+
+@pytest.mark.skipif(not PHONE_BRACKET.is_dir(), reason='real HDR data folder not available')
+def test_cli_real_handheld_jpeg_bracket(tmp_path, checkpoint):
+    """Three real handheld JPEGs whose exposure times are only in their EXIF: an .hdr and a preview come out."""
+    out = tmp_path / 'out'
+    argv = ['--input', str(PHONE_BRACKET), '--output', str(out), '--checkpoint', str(checkpoint)]
+    assert main(argv + ['--opt', str(_options(tmp_path)), '--align', 'mtb', '--tile', '512']) == 0
+    frames, times = read_bracket(PHONE_BRACKET)
+    np.testing.assert_allclose(times, [0.001, 0.004, 1 / 60], rtol=1e-6)  # EXIF 1/1000, 1/250, 1/60 s
+    hdr = read_hdr(out / 'pingpong.hdr')
+    assert hdr.shape == frames[0].shape == (1080, 1920, 3) and np.isfinite(hdr).all() and hdr.max() > 0
+    assert cv2.imread(str(out / 'pingpong.png')).shape == (1080, 1920, 3)
+    expected = fuse(frames, times, load_model(checkpoint, num_feat=8), align='mtb', tile_size=512)
+    np.testing.assert_allclose(hdr, expected, rtol=0.02, atol=1e-4)  # RGBE keeps about 1% precision
 
 
 def test_cli_folder_of_scenes_tiff(tmp_path, checkpoint):

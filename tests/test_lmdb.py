@@ -12,13 +12,14 @@ import lmdb
 import numpy as np
 import pytest
 import torch
+from real_data import REAL_HDR_ROOT
 from test_dataset import make_dataset, make_scene, structured_frames, structured_gt, write_scene
 
 from lffnet_arch.data import MultiExposureHDRDataset, scene_io
 from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_HDR = Path('/work/shared/data/real_hdr/debevec_memorial')
+REAL_HDR = REAL_HDR_ROOT / 'debevec_memorial'
 
 
 def load_script(name: str):
