@@ -142,7 +142,8 @@ def peak_rss_bytes() -> int:
 
     On Linux this is ``VmHWM`` of ``/proc/self/status``, which starts afresh at ``execve``. ``getrusage``'s
     ``ru_maxrss`` does not: the kernel carries it across ``execve``, so a subprocess started by a large parent
-    reports at least the parent's peak at the time of the fork. Elsewhere (macOS) ``ru_maxrss`` is used.
+    reports the parent's memory (its peak so far when started with ``vfork``, as Python's ``subprocess`` does on
+    Linux). Elsewhere (macOS) ``ru_maxrss`` is used.
     """
     try:
         with open('/proc/self/status', encoding='ascii') as file:
