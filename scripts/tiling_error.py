@@ -51,19 +51,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dataset = MultiExposureHDRDataset(
         {'dataroot': args.test_set, 'io_backend': {'type': 'disk'}, 'phase': 'test', 'num_exposure': net.num_exposure}
     )
-    rows = []
-    for tile in args.tiles:
-        between, whole_gt, tiled_gt = [], [], []
-        for item in dataset:
-            frames = [frame[:3].permute(1, 2, 0).numpy() for frame in item['lq']]
-            times = item['exposures'].numpy()
-            gt = item['gt'].permute(1, 2, 0).numpy()
-            whole = fuse(frames, times, net)
+    between = {tile: [] for tile in args.tiles}
+    tiled_gt = {tile: [] for tile in args.tiles}
+    whole_gt = []
+    for item in dataset:  # each scene is read and run whole once, then once per tile size
+        frames = [frame[:3].permute(1, 2, 0).numpy() for frame in item['lq']]
+        times = item['exposures'].numpy()
+        gt = item['gt'].permute(1, 2, 0).numpy()
+        whole = fuse(frames, times, net)
+        whole_gt.append(calculate_psnr_mu(whole, gt))
+        for tile in args.tiles:
             tiled = fuse(frames, times, net, tile_size=tile, tile_overlap=args.tile_overlap)
-            between.append(calculate_psnr_mu(tiled, whole))
-            whole_gt.append(calculate_psnr_mu(whole, gt))
-            tiled_gt.append(calculate_psnr_mu(tiled, gt))
-        rows.append((tile, np.mean(between), np.mean(whole_gt), np.mean(tiled_gt)))
+            between[tile].append(calculate_psnr_mu(tiled, whole))
+            tiled_gt[tile].append(calculate_psnr_mu(tiled, gt))
+    rows = [(tile, np.mean(between[tile]), np.mean(whole_gt), np.mean(tiled_gt[tile])) for tile in args.tiles]
     height, width = dataset[0]['gt'].shape[-2:]
     print(f'{len(dataset)} scenes of {height} x {width}, tile overlap {args.tile_overlap}')
     print('| tile | PSNR-mu tiled vs whole | PSNR-mu whole vs GT | PSNR-mu tiled vs GT |')
