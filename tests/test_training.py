@@ -135,6 +135,42 @@ def test_two_iterations_train_validate_and_checkpoint(demo_root, tmp_path):
     assert logged == pytest.approx(expected, abs=1e-4)
 
 
+def test_baseline_computed_once_and_without_ref_idx(demo_root, monkeypatch):
+    """The reference-frame baseline works for a network without ``ref_idx`` and is not recomputed per validation."""
+    from basicsr.models import build_model
+    from torch.utils.data import DataLoader
+
+    import lffnet_arch.models.hdr_model as hdr_model
+    from lffnet_arch.data.hdr_dataset import MultiExposureHDRDataset
+    from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
+
+    opt = _options(demo_root, 'baseline')
+    opt.update(is_train=False, dist=False, rank=0, world_size=1)
+    opt['val'].update(save_img=False, report_baseline=True, metrics={'psnr_mu': {'type': 'calculate_psnr_mu'}})
+    model = build_model(opt)
+
+    class Wrapped(torch.nn.Module):  # any (B, T, 6, H, W) -> (B, 3, H, W) network: the middle frame is the reference
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, lq: torch.Tensor) -> torch.Tensor:
+            return self.net(lq)
+
+    model.net_g = Wrapped(model.net_g)
+    assert not hasattr(model.get_bare_model(model.net_g), 'ref_idx')
+    dataset = MultiExposureHDRDataset({**opt['datasets']['val'], 'phase': 'val'})
+    calls = []
+    monkeypatch.setattr(hdr_model, 'calculate_metric', lambda data, o: calls.append(o) or calculate_psnr_mu(**data))
+    model.nondist_validation(DataLoader(dataset), 1, None, save_img=False)
+    assert len(calls) == 2 * len(dataset)  # network and baseline
+    item = dataset[0]
+    expected = calculate_psnr_mu(item['lq'][1, 3:6].permute(1, 2, 0).numpy(), item['gt'].permute(1, 2, 0).numpy())
+    assert model._baselines['demo_val']['psnr_mu'] == pytest.approx(expected, abs=1e-6)
+    model.nondist_validation(DataLoader(dataset), 2, None, save_img=False)
+    assert len(calls) == 3 * len(dataset)  # the second validation computes the network's metrics only
+
+
 def test_console_command_writes_under_the_working_directory(demo_root, tmp_path):
     command = Path(sys.executable).with_name('lffnet-train')
     if not command.exists():

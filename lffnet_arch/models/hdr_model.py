@@ -41,8 +41,9 @@ class HDRModel(SRModel):
     - ``save_network`` / ``save_training_state``: written atomically.
 
     With ``val.report_baseline: true`` the log also gives every metric for the trivial baseline that returns the
-    reference frame's HDR-domain image (channels 3:6 of ``lq`` at the network's ``ref_idx``), the number a fusion
-    network has to beat.
+    reference frame's HDR-domain image (channels 3:6 of ``lq`` at the network's ``ref_idx``, or the middle frame for
+    a network without one), the number a fusion network has to beat; computed at the first validation of each
+    dataset and logged again at every later one.
 
     Extra options read: ``train.losses``, ``val.tile_size``, ``val.tile_overlap``, ``val.save_img``, ``val.pbar``,
     ``val.report_baseline``.
@@ -130,8 +131,13 @@ class HDRModel(SRModel):
                 self.metric_results = {}
             self._initialize_best_metric_results(dataset_name)
             self.metric_results = {name: 0.0 for name in metric_opts}
-        baseline = {name: 0.0 for name in metric_opts} if val_opt.get('report_baseline') else None
-        ref_idx = self.get_bare_model(self.net_g).ref_idx
+        # The baseline does not depend on the network: computed at the first validation of a dataset, then reused.
+        if not hasattr(self, '_baselines'):
+            self._baselines = {}
+        baseline = None
+        if val_opt.get('report_baseline') and dataset_name not in self._baselines:
+            baseline = {name: 0.0 for name in metric_opts}
+            ref_idx = getattr(self.get_bare_model(self.net_g), 'ref_idx', None)
         pbar = tqdm(total=len(dataloader), unit='image') if val_opt.get('pbar', False) else None
 
         for val_data in dataloader:
@@ -143,7 +149,9 @@ class HDRModel(SRModel):
                 self._save_result(pred, name, dataset_name, current_iter)
             if metric_opts and hasattr(self, 'gt'):
                 gt = _to_hwc(self.gt[0])
-                reference = _to_hwc(self.lq[0, ref_idx, 3:6]) if baseline is not None else None
+                if baseline is not None:
+                    frame = (self.lq.shape[1] - 1) // 2 if ref_idx is None else ref_idx
+                    reference = _to_hwc(self.lq[0, frame, 3:6])
                 for metric, opt_ in metric_opts.items():
                     self.metric_results[metric] += calculate_metric({'img': pred, 'img2': gt}, opt_)
                     if baseline is not None:
@@ -163,10 +171,11 @@ class HDRModel(SRModel):
                 self._update_best_metric_result(dataset_name, metric, self.metric_results[metric], current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
             if baseline is not None:
+                self._baselines[dataset_name] = {name: value / len(dataloader) for name, value in baseline.items()}
+            if val_opt.get('report_baseline') and dataset_name in self._baselines:
                 get_root_logger().info(
-                    f'Reference-frame baseline on {dataset_name} (its HDR-domain image as the '
-                    'output): '
-                    + ', '.join(f'{name}: {value / len(dataloader):.4f}' for name, value in baseline.items())
+                    f'Reference-frame baseline on {dataset_name} (its HDR-domain image as the output): '
+                    + ', '.join(f'{name}: {value:.4f}' for name, value in self._baselines[dataset_name].items())
                 )
 
     def _save_result(self, pred: np.ndarray, name: str, dataset_name: str, current_iter) -> None:
