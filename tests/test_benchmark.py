@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from lffnet_arch.archs import AHDRNet, LFFNet, fold_doconv
+from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
 from lffnet_arch.data.demo import synthesize_scene, write_scene
 from lffnet_arch.utils.benchmark_util import (
     count_conv_macs,
@@ -324,6 +324,10 @@ def test_quality_table_with_checkpoints(bench, tmp_path):
     for index in range(2):
         write_scene(test_set / f'scene_{index}', synthesize_scene((40, 56), seed=index))
     net = LFFNet(num_feat=8)
+    with torch.no_grad():  # a non-zero D, so that folding has something to fold (a fresh D is zero)
+        for layer in net.modules():
+            if isinstance(layer, DOConv2d) and layer.D is not None:
+                layer.D.normal_(std=0.1)
     checkpoint = tmp_path / 'lffnet.pth'
     torch.save({'params': net.state_dict()}, checkpoint)
     label = 'LFFNet:num_feat=8'

@@ -175,7 +175,7 @@ def test_bad_options_and_inputs_raise(name):
     cls = LOSS_REGISTRY.get(name)
     with pytest.raises(ValueError, match='reduction'):
         cls(reduction='max')
-    with pytest.raises(ValueError, match='mu'):
+    with pytest.raises(ValueError, match='mu must be positive'):
         cls(mu=0)
     with pytest.raises(ValueError, match='same shape'):
         cls()(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 15))

@@ -141,7 +141,7 @@ def test_onnx_runtime_matches_pytorch(exported, shape):
     assert onnx_max_abs_diff(path, folded, lq) <= 1e-4
 
 
-def test_export_refuses_overwrite(exported, tmp_path, capsys):
+def test_export_refuses_overwrite(exported, capsys):
     path, folded, script = exported
     before = path.read_bytes()
     assert script.main(['--input', str(path.parent / 'folded.pth'), '--output', str(path)]) == 1
