@@ -2,13 +2,13 @@
 
 Both images are linear HDR, clipped to [0, 1] first; the ``_mu`` metrics then apply the mu-law tonemap T of
 :func:`lffnet_arch.utils.hdr_util.mu_law`. PSNR uses data range 1 over the whole image (no border crop); identical
-images give ``float('inf')`` as in BasicSR. SSIM is Wang et al.'s: 11x11 Gaussian window with sigma 1.5, data range
-1, K1 = 0.01, K2 = 0.03, population (biased) covariance, averaged over the positions where the window fits inside the
-image, per channel, then over channels. That equals ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
-sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=2)``, which the tests use as the reference; it is
-implemented here (float64 separable filtering: scipy for arrays, torch for batched tensors on any device) so it
-computes in float64 whatever the input precision (skimage keeps float32 inputs in float32) and does not depend on
-scikit-image defaults; on a 1500x1000 image it takes well under a second, about as long as skimage.
+images give ``float('inf')`` as in BasicSR. SSIM is BasicSR's (Wang et al.'s): 11x11 Gaussian window with sigma 1.5,
+K1 = 0.01, K2 = 0.03, population (biased) covariance, averaged over the positions where the window fits inside the
+image, per channel, then over channels. It is computed by :func:`basicsr.metrics.psnr_ssim.calculate_ssim` (numpy,
+on the images scaled by 255, its data range) and :func:`basicsr.metrics.psnr_ssim.calculate_ssim_pt` (batched
+tensors on any device, data range 1), both in float64 whatever the input precision. That equals
+``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+data_range=1, channel_axis=2)``, which the tests use as the reference.
 
 A test set's figure is the mean of the per-image values. The numpy functions follow BasicSR's metric signature
 (``img`` the prediction, ``img2`` the ground truth, both (H, W, C) float RGB); the ``_pt`` functions take
@@ -21,9 +21,8 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from basicsr.metrics.psnr_ssim import calculate_ssim, calculate_ssim_pt
 from basicsr.utils.registry import METRIC_REGISTRY
-from scipy import ndimage
 
 from lffnet_arch.utils.hdr_util import MU, mu_law
 
@@ -40,19 +39,7 @@ __all__ = [
     'ssim_tensor',
 ]
 
-SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11
-SSIM_K1 = 0.01
-SSIM_K2 = 0.03
-
-
-def _gaussian_taps() -> torch.Tensor:
-    offsets = torch.arange(SSIM_WINDOW, dtype=torch.float64) - SSIM_WINDOW // 2
-    taps = torch.exp(-(offsets**2) / (2 * SSIM_SIGMA**2))
-    return taps / taps.sum()
-
-
-_SSIM_TAPS = _gaussian_taps()
 
 
 def _check_protocol_options(name: str, crop_border: int, input_order: str, test_y_channel: bool) -> None:
@@ -111,55 +98,26 @@ def _check_ssim_size(height: int, width: int) -> None:
         )
 
 
-def _ssim_map(mu_a, mu_b, e_aa, e_bb, e_ab):
-    """SSIM map from local means and second moments (numpy arrays or tensors alike)."""
-    c1, c2 = SSIM_K1**2, SSIM_K2**2
-    var_a, var_b, cov = e_aa - mu_a**2, e_bb - mu_b**2, e_ab - mu_a * mu_b
-    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-
-
 def ssim_tensor(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """SSIM of Wang et al. per sample: (B, C, H, W) float64 in [0, 1] -> (B,), mean over channels.
+    """SSIM of Wang et al. per sample: (B, C, H, W) float64 in [0, 1] -> (B,), mean over channels (BasicSR's).
 
     Raises:
         ValueError: H or W is smaller than the 11x11 window.
     """
-    batch, channels, height, width = x.shape
-    _check_ssim_size(height, width)
-    taps = _SSIM_TAPS.to(device=x.device, dtype=x.dtype)
-    per_channel = []
-    # One channel at a time keeps the filtered maps of a 1500x1000 image at ~60 MB per sample.
-    for c in range(channels):
-        a, b = x[:, c : c + 1], y[:, c : c + 1]
-        moments = torch.cat([a, b, a * a, b * b, a * b])  # (5B, 1, H, W)
-        # 'valid' convolution: only windows fully inside the image, as skimage after its crop of 5 pixels.
-        moments = F.conv2d(F.conv2d(moments, taps.view(1, 1, -1, 1)), taps.view(1, 1, 1, -1))
-        per_channel.append(_ssim_map(*moments.split(batch)).mean(dim=(1, 2, 3)))
-    return torch.stack(per_channel, dim=1).mean(dim=1)
+    _check_ssim_size(*x.shape[-2:])
+    # calculate_ssim_pt takes [0, 1] and scales by 255 itself; its mean over (C, H, W) is the mean over channels.
+    return calculate_ssim_pt(x, y, crop_border=0)
 
 
 def ssim_numpy(x: np.ndarray, y: np.ndarray) -> float:
-    """SSIM of Wang et al.: (H, W, C) float64 in [0, 1] -> mean over channels; same result as :func:`ssim_tensor`.
-
-    scipy's separable filtering runs several times faster on the CPU than torch's float64 convolution.
+    """SSIM of Wang et al.: (H, W, C) float64 in [0, 1] -> mean over channels (BasicSR's); as :func:`ssim_tensor`.
 
     Raises:
         ValueError: H or W is smaller than the 11x11 window.
     """
     _check_ssim_size(*x.shape[:2])
-    taps = _SSIM_TAPS.numpy()
-    crop = SSIM_WINDOW // 2
-
-    def local_mean(arr: np.ndarray) -> np.ndarray:
-        # Filtering the whole image and cropping the border keeps exactly the windows that fit inside it.
-        filtered = ndimage.correlate1d(ndimage.correlate1d(arr, taps, axis=0), taps, axis=1)
-        return filtered[crop:-crop, crop:-crop]
-
-    per_channel = []
-    for c in range(x.shape[2]):
-        a, b = np.ascontiguousarray(x[..., c]), np.ascontiguousarray(y[..., c])
-        per_channel.append(_ssim_map(*(local_mean(m) for m in (a, b, a * a, b * b, a * b))).mean())
-    return float(np.mean(per_channel))
+    # calculate_ssim's constants assume data range 255; SSIM is scale-invariant once the constants scale with it.
+    return float(calculate_ssim(x * 255, y * 255, crop_border=0, input_order='HWC'))
 
 
 @METRIC_REGISTRY.register()
