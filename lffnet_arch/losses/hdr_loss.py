@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from basicsr.losses.loss_util import reduce_loss
 from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
@@ -106,14 +107,6 @@ def _working_precision(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-def _reduce(loss_map: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == 'mean':
-        return loss_map.mean()
-    if reduction == 'sum':
-        return loss_map.sum()
-    return loss_map
-
-
 def _check_common(loss_weight: float, mu: float, reduction: str, allowed: Sequence[str], name: str) -> None:
     if reduction not in allowed:
         raise ValueError(f'{name}: unsupported reduction {reduction!r}; expected one of {list(allowed)}.')
@@ -129,8 +122,8 @@ def _check_eps(eps: float, name: str) -> float:
     return eps
 
 
-def _charbonnier(x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-    return torch.sqrt((x - y) ** 2 + eps**2)
+def _charbonnier(diff: torch.Tensor, eps: float) -> torch.Tensor:
+    return torch.sqrt(diff**2 + eps**2)
 
 
 @LOSS_REGISTRY.register()
@@ -154,15 +147,16 @@ class MuLawL1Loss(nn.Module):
         """pred, target: (B, C, H, W) linear HDR, non-negative -> scalar, or (B, C, H, W) for reduction 'none'."""
         _check_pair(pred, target, type(self).__name__)
         diff = mu_law(_working_precision(pred), self.mu) - mu_law(_working_precision(target), self.mu)
-        return self.loss_weight * _reduce(diff.abs(), self.reduction)
+        return self.loss_weight * reduce_loss(diff.abs(), self.reduction)
 
 
 class _MultiScaleLoss(nn.Module):
     """Sum over the levels of a binomial pyramid of a per-element loss between tonemapped images.
 
-    Subclasses implement :meth:`level_loss`, which returns the per-element loss map of one level; ``reduction``
-    reduces each level's map (mean or sum) before the levels are added. 'none' is not offered because the levels'
-    maps differ in size.
+    Pyramid, Laplacian and FFT are linear, so every level's loss depends only on the difference of the tonemapped
+    images: one pyramid of d = T(pred) - T(target) replaces a pyramid of each. Subclasses implement
+    :meth:`level_loss`, which returns the per-element loss map of one level of d; ``reduction`` reduces each level's
+    map (mean or sum) before the levels are added. 'none' is not offered because the levels' maps differ in size.
     """
 
     def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3) -> None:
@@ -178,18 +172,16 @@ class _MultiScaleLoss(nn.Module):
         # Not persistent: constants, so they stay out of any state_dict.
         self.register_buffer('pyramid_kernel', _outer_kernel(BINOMIAL_TAPS), persistent=False)
 
-    def level_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-element loss map between tonemapped levels x, y of shape (B, C, h, w)."""
+    def level_loss(self, diff: torch.Tensor) -> torch.Tensor:
+        """Per-element loss map of one level ``diff`` (B, C, h, w) of the pyramid of T(pred) - T(target)."""
         raise NotImplementedError
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """pred, target: (B, C, H, W) linear HDR, non-negative, H and W >= 2 ** (num_scales - 1) + 1 -> scalar."""
         _check_pair(pred, target, type(self).__name__)
-        pred_levels = binomial_pyramid(mu_law(_working_precision(pred), self.mu), self.num_scales, self.pyramid_kernel)
-        target_levels = binomial_pyramid(
-            mu_law(_working_precision(target), self.mu), self.num_scales, self.pyramid_kernel
-        )
-        total = sum(_reduce(self.level_loss(x, y), self.reduction) for x, y in zip(pred_levels, target_levels))
+        diff = mu_law(_working_precision(pred), self.mu) - mu_law(_working_precision(target), self.mu)
+        levels = binomial_pyramid(diff, self.num_scales, self.pyramid_kernel)
+        total = sum(reduce_loss(self.level_loss(level), self.reduction) for level in levels)
         return self.loss_weight * total
 
 
@@ -213,8 +205,8 @@ class MultiScaleCharbonnierLoss(_MultiScaleLoss):
         super().__init__(loss_weight, reduction, mu, num_scales)
         self.eps = _check_eps(eps, type(self).__name__)
 
-    def level_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return _charbonnier(x, y, self.eps)
+    def level_loss(self, diff: torch.Tensor) -> torch.Tensor:
+        return _charbonnier(diff, self.eps)
 
 
 @LOSS_REGISTRY.register()
@@ -239,8 +231,9 @@ class MultiScaleEdgeLoss(_MultiScaleLoss):
         self.eps = _check_eps(eps, type(self).__name__)
         self.register_buffer('edge_kernel', _outer_kernel(EDGE_TAPS), persistent=False)
 
-    def level_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return _charbonnier(laplacian(x, self.edge_kernel), laplacian(y, self.edge_kernel), self.eps)
+    def level_loss(self, diff: torch.Tensor) -> torch.Tensor:
+        # The Laplacian is linear (replicate padding included): Lap(x) - Lap(y) = Lap(x - y).
+        return _charbonnier(laplacian(diff, self.edge_kernel), self.eps)
 
 
 @LOSS_REGISTRY.register()
@@ -258,6 +251,6 @@ class MultiScaleFrequencyLoss(_MultiScaleLoss):
         num_scales (int): Pyramid levels. Default: 3.
     """
 
-    def level_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def level_loss(self, diff: torch.Tensor) -> torch.Tensor:
         # The FFT is linear, so one transform of the difference equals the difference of the transforms.
-        return torch.fft.fft2(x - y, norm='backward').abs()
+        return torch.fft.fft2(diff, norm='backward').abs()
