@@ -480,6 +480,18 @@ def _tile_arg(value: str) -> Union[int, str]:
     return tile
 
 
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint`` and ``--opt`` | ``--arch``: what :func:`load_model` takes, for every command that loads one."""
+    parser.add_argument('--checkpoint', required=True, help='network weights (.pth, BasicSR format)')
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument('--opt', help='options YAML whose network_g describes the network')
+    network.add_argument(
+        '--arch',
+        help="registered architecture (LFFNet, AHDRNet, ...) with its default, the paper's, "
+        'configuration (default: options inferred from the checkpoint)',
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lffnet-inference`` / ``scripts/inference_hdr.py`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -494,14 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
         'folders (each one scene)',
     )
     parser.add_argument('--output', required=True, help='output folder')
-    parser.add_argument('--checkpoint', required=True, help='network weights (.pth, BasicSR format)')
-    network = parser.add_mutually_exclusive_group()
-    network.add_argument('--opt', help='options YAML whose network_g describes the network')
-    network.add_argument(
-        '--arch',
-        help="registered architecture (LFFNet, AHDRNet, ...) with its default, the paper's, "
-        'configuration (default: options inferred from the checkpoint)',
-    )
+    add_network_arguments(parser)
     parser.add_argument(
         '--exposures',
         nargs='+',
@@ -526,8 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _find_scenes(inputs: Sequence[str]) -> list[tuple[str, Union[Path, list[Path]]]]:
-    """(name, folder or frame files) of every scene named by ``--input``."""
+def find_brackets(inputs: Sequence[str]) -> list[tuple[str, Union[Path, list[Path]]]]:
+    """(name, folder or frame files) of every bracket named by ``--input``: one folder of frames, the frame files of
+    one bracket, or folders of bracket folders; raises ValueError for names that would collide."""
     paths = [Path(p) for p in inputs]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -568,7 +574,7 @@ def _resolve_device(device: Optional[str]) -> torch.device:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    scenes = _find_scenes(args.input)
+    scenes = find_brackets(args.input)
     output = Path(args.output)
     outputs = {name: _output_paths(output, name) for name, _ in scenes}
     existing = [str(p) for paths in outputs.values() for p in paths if p.exists()]

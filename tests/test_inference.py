@@ -439,6 +439,31 @@ def test_cli_real_handheld_jpeg_bracket(tmp_path, checkpoint):
     np.testing.assert_allclose(hdr, expected, rtol=0.02, atol=1e-4)  # RGBE keeps about 1% precision
 
 
+def test_tiling_error_script_on_brackets_and_a_test_set(tmp_path, checkpoint, capsys):
+    """scripts/tiling_error.py: a tile as large as the image is the whole-image result (inf dB); smaller ones differ."""
+    import importlib.util
+
+    from lffnet_arch.data.demo import synthesize_scene, write_scene
+
+    spec = importlib.util.spec_from_file_location('_tiling_error', ROOT / 'scripts' / 'tiling_error.py')
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    write_jpeg_bracket(tmp_path / 'my_bracket')
+    write_scene(tmp_path / 'Test' / 'scene_0', synthesize_scene((H, W), seed=0))
+    network = ['--checkpoint', str(checkpoint), '--opt', str(_options(tmp_path)), '--tile_overlap', '8']
+    for source, columns in (
+        (['--input', str(tmp_path / 'my_bracket')], 2),
+        (['--test_set', str(tmp_path / 'Test')], 4),
+    ):
+        assert script.main(network + source + ['--tiles', '32', str(W)]) == 0
+        rows = [
+            line.strip('|').split('|') for line in capsys.readouterr().out.splitlines() if line[:3] in ('| 3', '| 6')
+        ]
+        assert [len(r) for r in rows] == [columns, columns]
+        small, whole = (float(r[1].split()[0]) for r in rows)
+        assert 10 < small < math.inf and whole == math.inf
+
+
 def test_cli_folder_of_scenes_tiff(tmp_path, checkpoint):
     write_tiff_bracket(tmp_path / 'scenes' / 'a', evs=(0, 2, 4), seed=1)
     write_tiff_bracket(tmp_path / 'scenes' / 'b', evs=(0, 3, 6), seed=2)
