@@ -37,6 +37,7 @@ from lffnet_arch.utils.hdr_util import (
     exr_supported,
     imwrite_atomic,
     ldr_to_float,
+    network_input,
     read_ldr,
     tonemap_preview,
     write_hdr,
@@ -451,9 +452,7 @@ def fuse(
     if align is not None:
         frames = align_frames(frames, times, reference, align, gamma=gamma)
 
-    ldr = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W)
-    t = torch.from_numpy(times.astype(np.float32)).view(-1, 1, 1, 1)
-    lq = torch.cat([ldr, ldr**gamma / t], dim=1).unsqueeze(0)  # (1, T, 6, H, W)
+    lq = network_input(frames, times, gamma)  # (1, T, 6, H, W)
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device('cpu')
     tile = _resolve_tile(tile_size, model, device)

@@ -7,15 +7,13 @@ counterparts. Arrays are RGB (H, W, 3); BGR exists only at the cv2 read/write bo
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
 
+import cv2  # OPENCV_IO_ENABLE_OPENEXR is set by lffnet_arch/__init__.py, which always runs first
 import numpy as np
 import torch
-
-# OpenCV 4.x reads and writes OpenEXR only when this is set before cv2 is first imported.
-os.environ.setdefault('OPENCV_IO_ENABLE_OPENEXR', '1')
-import cv2  # noqa: E402
 
 __all__ = [
     'LDR_DECODE_FLAGS',
@@ -26,6 +24,7 @@ __all__ = [
     'ldr_to_float',
     'ldr_to_hdr',
     'mu_law',
+    'network_input',
     'read_hdr',
     'read_ldr',
     'read_ldr_raw',
@@ -52,6 +51,20 @@ def mu_law(x: ArrayOrTensor, mu: float = MU) -> ArrayOrTensor:
 def ldr_to_hdr(ldr: ArrayOrTensor, exposure: float, gamma: float = 2.2) -> ArrayOrTensor:
     """HDR-domain image H = L ** gamma / t of an LDR frame L in [0, 1] with exposure time t."""
     return ldr**gamma / exposure
+
+
+def network_input(ldrs: Sequence[np.ndarray], exposures: Sequence[float], gamma: float = 2.2) -> torch.Tensor:
+    """The networks' input for one bracket: lq (1, T, 6, H, W) = cat(L_i, L_i ** gamma / t_i) per frame.
+
+    Args:
+        ldrs (sequence of np.ndarray): T float RGB frames (H, W, 3) in [0, 1], in the network's frame order.
+        exposures (sequence of float): T exposure times, in the units the network was trained with (t = 1 for the
+            shortest frame).
+        gamma (float): Gamma of the LDR-to-HDR-domain mapping. Default: 2.2.
+    """
+    ldr = torch.from_numpy(np.stack([np.asarray(x, dtype=np.float32) for x in ldrs])).permute(0, 3, 1, 2)
+    times = torch.as_tensor(np.asarray(exposures, dtype=np.float32)).view(-1, 1, 1, 1)
+    return torch.cat([ldr, ldr_to_hdr(ldr, times, gamma)], dim=1).unsqueeze(0)
 
 
 def _read_bytes(path: PathLike) -> np.ndarray:
