@@ -332,3 +332,16 @@ def test_read_exposure_file(tmp_path):
     path.write_text('0\nnan\n2\n')
     with pytest.raises(ValueError, match='line 2'):
         scene_io.read_exposure_file(path)
+
+
+def test_scene_names_that_collide_are_refused_and_files_found_once(tmp_path, monkeypatch):
+    make_scene(tmp_path / 'collide', 'a b')
+    make_scene(tmp_path / 'collide', 'a_b')
+    with pytest.raises(ValueError, match=r"both give the sample name 'a_b'"):
+        make_dataset(tmp_path / 'collide')
+    make_scene(tmp_path / 'ok', 'scene')
+    dataset = make_dataset(tmp_path / 'ok')
+    # __getitem__ decodes the files found at construction: no folder listing or exposure file parsing per sample.
+    monkeypatch.setattr(scene_io, 'list_frames', lambda *a: pytest.fail('frames listed again'))
+    monkeypatch.setattr(scene_io, 'read_exposure_file', lambda *a: pytest.fail('exposure file read again'))
+    assert dataset[0]['lq'].shape == (3, 6, 32, 40)

@@ -1,14 +1,13 @@
 """Multi-exposure HDR dataset (Kalantari layout on disk, or its LMDB) registered in BasicSR."""
 
 import os
-import random
 from pathlib import Path
 from typing import NamedTuple, Optional
 
 import lmdb
 import numpy as np
 import torch
-from basicsr.data.transforms import augment
+from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
@@ -25,6 +24,7 @@ class _Sample(NamedTuple):
     gt_path: str
     evs: np.ndarray
     shape: Optional[tuple]  # (h, w) from meta_info.txt; None on disk, where the files say it
+    files: Optional[scene_io.SceneFiles]  # disk: the scene's files, found once at construction; None for LMDB
 
 
 # Read-only LMDB environments of this process by folder. py-lmdb refuses to open one path twice in a process, so
@@ -127,21 +127,13 @@ class MultiExposureHDRDataset(data.Dataset):
     # ------------------------------------------------------------------ scanning
 
     def _scan_folder(self) -> list:
-        """Cheap validation of every scene (frame count, exposure file, GT present) before training starts."""
-        samples, names = [], {}
-        for scene in scene_io.list_scenes(self.root):
-            frames = scene_io.list_frames(scene)
-            if len(frames) != self.num_exposure:
-                raise ValueError(
-                    f'Scene {scene}: expected {self.num_exposure} LDR frames (num_exposure), found '
-                    f'{len(frames)}: {[p.name for p in frames]}.'
-                )
-            evs = scene_io.read_exposure_file(scene / self.exposure_file, self.num_exposure)
-            key = scene_io.sanitize_name(scene.name)
-            if key in names:
-                raise ValueError(f'Scenes {names[key]} and {scene} both give the sample name {key!r}; rename one.')
-            names[key] = scene
-            samples.append(_Sample(key, str(scene), str(scene_io.find_gt(scene)), evs, None))
+        """Cheap validation of every scene (frame count, exposure file, GT present) before training starts; the
+        files found here are the ones ``__getitem__`` decodes."""
+        scenes = scene_io.list_scenes(self.root)
+        samples = []
+        for key, scene in zip(scene_io.sample_names(scenes), scenes):
+            files = scene_io.find_scene_files(scene, self.num_exposure, self.exposure_file)
+            samples.append(_Sample(key, str(scene), str(files.gt), files.evs, None, files))
         return samples
 
     def _scan_lmdb(self) -> list:
@@ -151,14 +143,14 @@ class MultiExposureHDRDataset(data.Dataset):
                 'scripts/data_preparation/create_lmdb_hdr.py.'
             )
         return [
-            _Sample(name, name, scene_io.gt_key(name), evs, shape)
+            _Sample(name, name, scene_io.gt_key(name), evs, shape, None)
             for name, shape, evs in scene_io.parse_meta_info(self.root / META_INFO, self.num_exposure)
         ]
 
     # ------------------------------------------------------------------ reading
 
     def _read_disk(self, sample: _Sample) -> tuple:
-        scene = scene_io.read_scene(sample.lq_path, self.num_exposure, self.exposure_file, with_gt=True)
+        scene = scene_io.read_scene_files(sample.files)
         return scene.ldrs, scene.gt
 
     def _lmdb_get(self, sample: _Sample, key: str) -> bytes:
@@ -206,13 +198,8 @@ class MultiExposureHDRDataset(data.Dataset):
                 f'gt_size {size} is larger than sample {key!r} ({height} x {width}) in {self.root}; '
                 'lower gt_size or use larger patches.'
             )
-        top, left = random.randint(0, height - size), random.randint(0, width - size)
-
-        def crop(img: np.ndarray) -> np.ndarray:
-            # Contiguous copies, because BasicSR's augment flips in place with cv2.
-            return np.ascontiguousarray(img[top : top + size, left : left + size])
-
-        return [crop(ldr) for ldr in ldrs], crop(gt)
+        gt, ldrs = paired_random_crop(gt, ldrs, size, 1, key)  # views; BasicSR's augment flips them in place
+        return (ldrs if isinstance(ldrs, list) else [ldrs]), gt  # it unwraps a single frame
 
     def _pack(self, ldrs: list, gt: np.ndarray, sample: _Sample) -> dict:
         exposures = scene_io.ev_to_exposure(sample.evs)

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import cv2
 import numpy as np
@@ -36,12 +36,14 @@ __all__ = [
     'LDR_EXTENSIONS',
     'META_INFO',
     'Scene',
+    'SceneFiles',
     'decode_gt',
     'decode_ldr',
     'encode_gt',
     'encode_ldr',
     'ev_to_exposure',
     'find_gt',
+    'find_scene_files',
     'format_meta_line',
     'gt_key',
     'ldr_key',
@@ -52,6 +54,8 @@ __all__ = [
     'read_exposure_file',
     'read_ldr_raw',
     'read_scene',
+    'read_scene_files',
+    'sample_names',
     'sanitize_name',
     'staged_output_dir',
     'validate_gt',
@@ -80,7 +84,6 @@ class Scene:
         paths (list[Path]): The T frame files.
         gt_path (Path | None): The GT file, None when not asked for.
         evs (np.ndarray): float64 (T,), the EV values as the exposure file gives them.
-        scene_dir (Path): The scene folder.
         raw_ldrs (list[np.ndarray] | None): The frames' integers as decoded (uint8/uint16 RGB (H, W, 3), see
             ``hdr_util.read_ldr_raw``), only when ``read_scene(..., keep_raw=True)``; the data preparation scripts
             store these losslessly.
@@ -93,7 +96,6 @@ class Scene:
     paths: list[Path]
     gt_path: Optional[Path]
     evs: np.ndarray
-    scene_dir: Path
     raw_ldrs: Optional[list[np.ndarray]] = None
 
 
@@ -260,6 +262,66 @@ def _check_same_size(shapes: dict[str, tuple[int, int]], scene: Path) -> None:
         raise ValueError(f'Scene {scene}: frames and ground truth must have the same size (H x W); found {found}.')
 
 
+class SceneFiles(NamedTuple):
+    """The files of one scene folder, found and checked without decoding any image (:func:`find_scene_files`).
+
+    Attributes:
+        scene_dir (Path): The scene folder.
+        frames (list[Path]): The T frame files, in file-name order.
+        evs (np.ndarray): float64 (T,), the EV values as the exposure file gives them.
+        gt (Path | None): The GT file, None when not asked for.
+    """
+
+    scene_dir: Path
+    frames: list[Path]
+    evs: np.ndarray
+    gt: Optional[Path]
+
+
+def find_scene_files(
+    scene_dir: PathLike, num_exposure: int, exposure_file: str = 'exposure.txt', with_gt: bool = True
+) -> SceneFiles:
+    """List a scene's frames, read its exposure file and find its GT; decodes no image.
+
+    Raises:
+        FileNotFoundError: Missing scene folder, exposure file or GT.
+        ValueError: Wrong number of frames, malformed or non-increasing exposures.
+    """
+    scene_dir = Path(scene_dir)
+    paths = list_frames(scene_dir)
+    if len(paths) != num_exposure:
+        raise ValueError(
+            f'Scene {scene_dir}: expected {num_exposure} LDR frames ({"/".join(LDR_EXTENSIONS)}), found '
+            f'{len(paths)}: {[p.name for p in paths]}.'
+        )
+    evs = read_exposure_file(scene_dir / exposure_file, num_exposure)
+    return SceneFiles(scene_dir, paths, evs, find_gt(scene_dir) if with_gt else None)
+
+
+def read_scene_files(files: SceneFiles, keep_raw: bool = False) -> Scene:
+    """Decode and validate the frames and GT that :func:`find_scene_files` found (see :func:`read_scene`)."""
+    raw = [read_ldr_raw(p) for p in files.frames]
+    shapes = {p.name: img.shape[:2] for p, img in zip(files.frames, raw)}
+    gt = None
+    if files.gt is not None:
+        gt = read_hdr(files.gt)
+        shapes[files.gt.name] = gt.shape[:2]
+    _check_same_size(shapes, files.scene_dir)
+    if gt is not None:
+        validate_gt(gt, str(files.scene_dir), str(files.gt))
+        warn_gt_above_one(gt, str(files.scene_dir), str(files.gt))
+    return Scene(
+        name=sanitize_name(files.scene_dir.name),
+        ldrs=[ldr_to_float(r, str(p)) for p, r in zip(files.frames, raw)],
+        exposures=ev_to_exposure(files.evs),
+        gt=gt,
+        paths=files.frames,
+        gt_path=files.gt,
+        evs=files.evs,
+        raw_ldrs=raw if keep_raw else None,
+    )
+
+
 def read_scene(
     scene_dir: PathLike,
     num_exposure: int,
@@ -284,38 +346,20 @@ def read_scene(
         ValueError: Wrong number of frames, malformed or non-increasing exposures, undecodable image, frames or GT of
             different sizes, NaN/Inf/negative GT.
     """
-    scene_dir = Path(scene_dir)
-    paths = list_frames(scene_dir)
-    if len(paths) != num_exposure:
-        raise ValueError(
-            f'Scene {scene_dir}: expected {num_exposure} LDR frames ({"/".join(LDR_EXTENSIONS)}), found '
-            f'{len(paths)}: {[p.name for p in paths]}.'
-        )
-    evs = read_exposure_file(scene_dir / exposure_file, num_exposure)
-    raw = [read_ldr_raw(p) for p in paths]
-    shapes = {p.name: img.shape[:2] for p, img in zip(paths, raw)}
-    gt, gt_path = None, None
-    if with_gt:
-        gt_path = find_gt(scene_dir)
-        gt = read_hdr(gt_path)
-        shapes[gt_path.name] = gt.shape[:2]
-    _check_same_size(shapes, scene_dir)
-    name = sanitize_name(scene_dir.name)
-    if gt is not None:
-        validate_gt(gt, str(scene_dir), str(gt_path))
-        warn_gt_above_one(gt, str(scene_dir), str(gt_path))
-    ldrs = [ldr_to_float(r, str(p)) for p, r in zip(paths, raw)]
-    return Scene(
-        name=name,
-        ldrs=ldrs,
-        exposures=ev_to_exposure(evs),
-        gt=gt,
-        paths=paths,
-        gt_path=gt_path,
-        evs=evs,
-        scene_dir=scene_dir,
-        raw_ldrs=raw if keep_raw else None,
-    )
+    return read_scene_files(find_scene_files(scene_dir, num_exposure, exposure_file, with_gt), keep_raw)
+
+
+def sample_names(scene_dirs: Sequence[Path]) -> list[str]:
+    """Sanitised sample names of scene folders; refuses two folders that give the same name."""
+    owners = {}
+    for scene in scene_dirs:
+        name = sanitize_name(scene.name)
+        if name in owners:
+            raise ValueError(
+                f'Scene folders {owners[name]} and {scene} both give the sample name {name!r}; rename one.'
+            )
+        owners[name] = scene
+    return list(owners)
 
 
 # ---------------------------------------------------------------- LMDB schema (ARCHITECTURE §10)

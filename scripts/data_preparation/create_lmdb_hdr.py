@@ -48,19 +48,6 @@ def encode_scene(scene_dir: Path, num_exposure: int, exposure_file: str, compres
     return scene_io.format_meta_line(name, height, width, scene.evs), items
 
 
-def sample_names(scenes: list) -> list:
-    """Sanitised sample names of the scene folders; refuses two folders that give the same name."""
-    owners = {}
-    for scene in scenes:
-        name = scene_io.sanitize_name(scene.name)
-        if name in owners:
-            raise ValueError(
-                f'Scene folders {owners[name]} and {scene} both give the sample name {name!r}; rename one of them.'
-            )
-        owners[name] = scene
-    return list(owners)
-
-
 def put_items(env: lmdb.Environment, items: list) -> None:
     """Write one sample in one transaction, growing the map when it is full."""
     while True:
@@ -83,7 +70,7 @@ def create_lmdb(
     compress_level: int = 1,
 ) -> int:
     """Write ``scenes`` into the LMDB ``output``; returns the number of samples."""
-    names = sample_names(scenes)
+    names = scene_io.sample_names(scenes)
     input_bytes = sum(f.stat().st_size for scene in scenes for f in scene.iterdir() if f.is_file())
     job = partial(encode_scene, num_exposure=num_exposure, exposure_file=exposure_file, compress_level=compress_level)
     with scene_io.staged_output_dir(output, overwrite) as tmp:
