@@ -42,7 +42,7 @@ from lffnet_arch.utils.hdr_util import (
     tonemap_preview,
     write_hdr,
 )
-from lffnet_arch.utils.tiling import BYTES_PER_PIXEL, auto_tile_size, tiled_forward
+from lffnet_arch.utils.tiling import BYTES_PER_PIXEL, auto_tile_size, module_device, tiled_forward
 
 __all__ = [
     'ALIGN_METHODS',
@@ -388,9 +388,8 @@ def _resolve_tile(tile_size: Union[None, int, str], model: nn.Module, device: to
     return auto_tile_size(
         num_feat=getattr(conv_first, 'out_channels', 64),
         device=device,
-        arch=arch,
+        arch=arch if arch in BYTES_PER_PIXEL else None,
         num_exposure=getattr(model, 'num_exposure', 3),
-        bytes_per_pixel=None if arch in BYTES_PER_PIXEL else max(BYTES_PER_PIXEL.values()),
     )
 
 
@@ -453,8 +452,7 @@ def fuse(
         frames = align_frames(frames, times, reference, align, gamma=gamma)
 
     lq = network_input(frames, times, gamma)  # (1, T, 6, H, W)
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device('cpu')
+    device = module_device(model)
     tile = _resolve_tile(tile_size, model, device)
     with torch.no_grad(), _reference(model, ref_idx), _autocast(device, precision):
         if tile is None:

@@ -19,7 +19,15 @@ from typing import Any, Callable, Optional, Union
 import torch
 from torch import nn
 
-__all__ = ['BYTES_PER_PIXEL', 'auto_tile_size', 'available_memory', 'blend_window', 'tile_positions', 'tiled_forward']
+__all__ = [
+    'BYTES_PER_PIXEL',
+    'auto_tile_size',
+    'available_memory',
+    'blend_window',
+    'module_device',
+    'tile_positions',
+    'tiled_forward',
+]
 
 # Rough peak memory of one fp32 forward pass per input pixel, at num_feat = 64 and T = 3 frames, in bytes.
 # Measured on the CPU (torch 2.14, one thread, no_grad) as the peak-RSS increase of a fresh process over the built
@@ -99,9 +107,10 @@ def _report(progress: Optional[ProgressLike], done: int, total: int) -> None:
         progress(done, total)
 
 
-def _module_device(net: nn.Module, default: torch.device) -> torch.device:
+def module_device(net: nn.Module, default: Union[str, torch.device] = 'cpu') -> torch.device:
+    """The device of ``net``'s first parameter, or ``default`` for a network without parameters."""
     param = next(net.parameters(), None)
-    return param.device if param is not None else default
+    return param.device if param is not None else torch.device(default)
 
 
 @torch.no_grad()
@@ -134,7 +143,7 @@ def tiled_forward(
     tops = tile_positions(height, tile_size, tile_overlap)
     lefts = tile_positions(width, tile_size, tile_overlap)
     total = len(tops) * len(lefts)
-    net_device = _module_device(net, lq.device)
+    net_device = module_device(net, lq.device)
     output = weight_sum = None
     _report(progress, 0, total)
     for row, top in enumerate(tops):
@@ -184,7 +193,7 @@ def available_memory(device: Union[str, torch.device] = 'cpu') -> Optional[int]:
 def auto_tile_size(
     num_feat: int = 64,
     device: Union[str, torch.device] = 'cpu',
-    arch: str = 'LFFNet',
+    arch: Optional[str] = 'LFFNet',
     num_exposure: int = 3,
     memory_fraction: float = 0.5,
     bytes_per_pixel: Optional[float] = None,
@@ -196,13 +205,15 @@ def auto_tile_size(
     """Pick a square tile size whose forward pass fits into a fraction of the available memory.
 
     Estimated peak memory of a tile: ``tile ** 2 * bytes_per_pixel`` with, unless given, ``BYTES_PER_PIXEL[arch]
-    * num_feat / 64 * max(1, num_exposure / 3)`` (fp32; half precision needs less, so the estimate stays safe).
+    * num_feat / 64 * max(1, num_exposure / 3)``, the largest measured figure standing in for ``arch=None`` (fp32;
+    half precision needs less, so the estimate stays safe).
     The size is rounded down to a multiple of ``multiple`` and clipped to ``[min_tile, max_tile]``.
 
     Args:
         num_feat (int): The network's feature channels. Default: 64.
         device (str | torch.device): Where the network runs. Default: 'cpu'.
-        arch (str): ``'LFFNet'`` or ``'AHDRNet'`` (selects the measured bytes per pixel). Default: 'LFFNet'.
+        arch (str | None): ``'LFFNet'`` or ``'AHDRNet'`` (selects the measured bytes per pixel), or None for an
+            architecture without a measurement (the largest one is used). Default: 'LFFNet'.
         num_exposure (int): Frames T. Default: 3.
         memory_fraction (float): Share of the available memory a tile may use, in (0, 1]. Default: 0.5.
         bytes_per_pixel (float, optional): Override the estimate (bytes per pixel of one tile).
@@ -217,12 +228,13 @@ def auto_tile_size(
     if not 0 < memory_fraction <= 1:
         raise ValueError(f'memory_fraction must be in (0, 1], got {memory_fraction}.')
     if bytes_per_pixel is None:
-        if arch not in BYTES_PER_PIXEL:
+        if arch is not None and arch not in BYTES_PER_PIXEL:
             raise ValueError(
                 f'No memory estimate for arch {arch!r}; expected one of {sorted(BYTES_PER_PIXEL)} '
-                'or pass bytes_per_pixel.'
+                'or pass bytes_per_pixel (or arch=None for the largest estimate).'
             )
-        bytes_per_pixel = BYTES_PER_PIXEL[arch] * num_feat / 64 * max(1.0, num_exposure / 3)
+        measured = max(BYTES_PER_PIXEL.values()) if arch is None else BYTES_PER_PIXEL[arch]
+        bytes_per_pixel = measured * num_feat / 64 * max(1.0, num_exposure / 3)
     free = available_memory(device)
     if free is None:
         return default
