@@ -41,3 +41,18 @@ def test_mu_law_and_preview():
     hdr = np.random.default_rng(0).uniform(0, 0.02, (8, 8, 3)).astype(np.float32)
     preview = hdr_util.tonemap_preview(hdr)
     assert preview.dtype == np.uint8 and preview.max() == 255  # a dim image is normalised, not left dark
+
+
+def test_atomic_path_replaces_on_success_and_leaves_nothing_on_failure(tmp_path):
+    from lffnet_arch.utils.file_util import atomic_path
+
+    target = tmp_path / 'sub' / 'out.bin'
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_bytes(b'first')
+    assert target.read_bytes() == b'first'
+    with pytest.raises(RuntimeError, match='interrupted'), atomic_path(target) as tmp:
+        tmp.write_bytes(b'partial')
+        raise RuntimeError('interrupted')
+    assert target.read_bytes() == b'first'
+    assert sorted(p.name for p in target.parent.iterdir()) == ['out.bin']

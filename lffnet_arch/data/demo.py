@@ -34,6 +34,7 @@ import numpy as np
 import skimage.data
 from tqdm import tqdm
 
+from lffnet_arch.utils.file_util import atomic_path
 from lffnet_arch.utils.hdr_util import imwrite_atomic, write_hdr
 
 __all__ = ['DemoScene', 'demo_set_complete', 'ensure_demo_set', 'generate_demo_set', 'synthesize_scene', 'write_scene']
@@ -395,9 +396,8 @@ def generate_demo_set(
     for folder in tqdm(folders, desc='Demo scenes', unit='scene', disable=not progress):
         split_idx, index = SPLITS.index(folder.parent.name), int(folder.name[len(SCENE_PREFIX) :])
         write_scene(folder, synthesize_scene(params['size'], seed=(params['seed'], split_idx, index)))
-    tmp = root / f'.{MARKER_NAME}.tmp'
-    tmp.write_text(json.dumps(params, indent=2) + '\n')
-    os.replace(tmp, root / MARKER_NAME)
+    with atomic_path(root / MARKER_NAME) as tmp:
+        tmp.write_text(json.dumps(params, indent=2) + '\n')
     return root
 
 

@@ -15,6 +15,8 @@ import cv2  # OPENCV_IO_ENABLE_OPENEXR is set by lffnet_arch/__init__.py, which 
 import numpy as np
 import torch
 
+from lffnet_arch.utils.file_util import atomic_path
+
 __all__ = [
     'LDR_DECODE_FLAGS',
     'MU',
@@ -176,13 +178,11 @@ def read_hdr(path: PathLike) -> np.ndarray:
 def imwrite_atomic(path: PathLike, img: np.ndarray, params: tuple = ()) -> None:
     """Write an image through cv2 to a temporary file and rename it, so no partial file is left behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(path.suffix, img, list(params))
     if not ok:
         raise ValueError(f'OpenCV cannot encode {path.suffix} images (writing {path}).')
-    tmp = path.with_name(f'.{path.name}.tmp')
-    buf.tofile(str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        buf.tofile(str(tmp))
 
 
 def write_hdr(path: PathLike, hdr: np.ndarray) -> None:

@@ -15,7 +15,6 @@ Cost: the real DFTs are O(N^2) per row / column instead of the FFT's O(N log N);
 import copy
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from lffnet_arch.archs import RFFTBlock, fold_doconv
+from lffnet_arch.utils.file_util import atomic_path
 
 __all__ = ['ExportableRFFTBlock', 'export_onnx', 'make_exportable', 'onnx_max_abs_diff', 'real_irfft2', 'real_rfft2']
 
@@ -185,29 +185,21 @@ def export_onnx(
     example = torch.rand(2, net.num_exposure, net.num_in_ch, *example_size, device=param.device, dtype=param.dtype)
     dim = torch.export.Dim
     dynamic_shapes = {INPUT_NAME: {0: dim('batch'), 3: dim('height', min=2), 4: dim('width', min=2)}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
-    try:
-        with torch.no_grad():
-            program = torch.onnx.export(
-                net,
-                (example,),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_shapes=dynamic_shapes,
-                opset_version=opset,
-                dynamo=True,
-                optimize=optimize,
-                verbose=False,
-            )
-        program.save(tmp_name, external_data=False)  # One self-contained file, so the rename below is safe.
+    with atomic_path(path) as tmp, torch.no_grad():
+        program = torch.onnx.export(
+            net,
+            (example,),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=dynamic_shapes,
+            opset_version=opset,
+            dynamo=True,
+            optimize=optimize,
+            verbose=False,
+        )
+        program.save(str(tmp), external_data=False)  # One self-contained file, so the rename is safe.
         if verify is not None:
-            verify(Path(tmp_name))
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
+            verify(tmp)
 
 
 def onnx_max_abs_diff(
