@@ -34,6 +34,7 @@ import numpy as np
 import skimage.data
 from tqdm import tqdm
 
+from lffnet_arch.data.scene_io import GT_NAME
 from lffnet_arch.utils.file_util import atomic_path
 from lffnet_arch.utils.hdr_util import imwrite_atomic, write_hdr
 
@@ -45,7 +46,6 @@ GAMMA = 2.2
 REF_IDX = 1
 FRAME_NAMES = ('ldr_0.tif', 'ldr_1.tif', 'ldr_2.tif')
 EXPOSURE_NAME = 'exposure.txt'
-GT_NAME = 'HDRImg.hdr'
 MARKER_NAME = 'demo_set.json'
 SCENE_PREFIX = 'demo_'
 SPLITS = ('Training', 'Test')
