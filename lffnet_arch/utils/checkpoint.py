@@ -3,10 +3,12 @@
 Checkpoints use BasicSR's format, ``{'params': state_dict}`` plus ``{'params_ema': ...}`` when EMA is on; loaders read
 ``params_ema`` when present, else ``params``, else accept a bare state dict (as the official AHDRNet code writes).
 :func:`load_network` is the loader that inference (``lffnet_arch.inference.load_model``), the tiling-error script and
-the folding and ONNX export scripts share: architecture options come from an options YAML's ``network_g`` (or an
+the ONNX export script share: architecture options come from an options YAML's ``network_g`` (or an
 architecture's defaults), or are inferred from the state dict's key names and shapes (:func:`infer_network_options`);
 the network is built with BasicSR's ``build_network`` (any architecture in ``ARCH_REGISTRY``) and loaded strictly,
-with an error that says how the weights differ and how to load them.
+with an error that says how the weights differ and how to load them. The folding script, which loads every weight set
+of one checkpoint, uses its parts: :func:`select_params`, :func:`network_options`, :func:`create_network` and
+:func:`load_state_dict_strictly`.
 """
 
 import os
@@ -31,6 +33,7 @@ __all__ = [
     'load_network_options',
     'load_params',
     'load_state_dict_strictly',
+    'network_options',
     'official_ahdrnet_keys',
     'save_atomic',
     'save_checkpoint',
@@ -193,6 +196,16 @@ def _weight(state_dict: dict, name: str, source: str) -> torch.Tensor:
     raise KeyError(f'{source}: no {name}.weight or {name}.W; not an LFFNet/AHDRNet state dict.')
 
 
+def _official_ahdrnet_advice(state_dict: Mapping) -> Optional[str]:
+    """What to do with a state dict that has the official AHDRNet key names (None when it has ours)."""
+    if 'conv1.weight' in state_dict and 'att11.weight' in state_dict:
+        return (
+            'has the official AHDRNet key names; convert it first with '
+            'scripts/model_conversion/convert_official_ahdrnet.py.'
+        )
+    return None
+
+
 def infer_network_options(state_dict: dict, source: str = 'checkpoint') -> dict:
     """Infer ``network_g`` options of an LFFNet or AHDRNet from its state dict's key names and shapes.
 
@@ -210,11 +223,9 @@ def infer_network_options(state_dict: dict, source: str = 'checkpoint') -> dict:
     Raises:
         KeyError: The keys are not those of our LFFNet or AHDRNet.
     """
-    if 'conv1.weight' in state_dict and 'att11.weight' in state_dict:
-        raise KeyError(
-            f'{source} has the official AHDRNet key names; convert it first with '
-            'scripts/model_conversion/convert_official_ahdrnet.py.'
-        )
+    advice = _official_ahdrnet_advice(state_dict)
+    if advice:
+        raise KeyError(f'{source} {advice}')
     if 'conv_first.weight' not in state_dict:
         raise KeyError(
             f'{source}: no conv_first.weight; not an LFFNet/AHDRNet state dict (first keys: {list(state_dict)[:5]}).'
@@ -395,11 +406,9 @@ def _mismatch_message(source: str, net_name: str, expected: Mapping, found: Mapp
         if items
     ]
     message = f'Checkpoint {source} does not fit {net_name}: {"; ".join(parts)}.'
-    if 'conv1.weight' in found and 'att11.weight' in found:
-        return message + (
-            ' It has the official AHDRNet key names; convert it first with '
-            'scripts/model_conversion/convert_official_ahdrnet.py.'
-        )
+    advice = _official_ahdrnet_advice(found)
+    if advice:
+        return f'{message} It {advice}'
     try:
         inferred = infer_network_options(found, source)
     except KeyError:
@@ -454,10 +463,29 @@ def load_state_dict_strictly(
     return net
 
 
-def _network_options(
-    opt: OptionsLike, arch: Optional[str], arch_kwargs: Mapping, state_dict: Mapping, source: str
+def network_options(
+    state_dict: Mapping,
+    opt: OptionsLike = None,
+    arch: Optional[str] = None,
+    source: str = 'checkpoint',
+    arch_kwargs: Optional[Mapping] = None,
 ) -> dict:
-    """Options (with ``type``) from ``opt``, else ``arch``'s defaults, else inferred; ``arch_kwargs`` override."""
+    """The ``network_g`` options of a state dict, chosen as :func:`load_network` chooses them.
+
+    Args:
+        state_dict (Mapping): Weights with our parameter names; read only when the options are inferred.
+        opt (str | PathLike | Mapping, optional): Options YAML or options. Its ``type`` wins over ``arch``.
+        arch (str, optional): Registered architecture name, used when ``opt`` is None or has no ``type``.
+        source (str): Name used in error messages (e.g. the file). Default: 'checkpoint'.
+        arch_kwargs (Mapping, optional): Architecture options overriding the others.
+
+    Returns:
+        dict: Options with ``type`` from ``opt``, else ``arch``'s defaults, else inferred from the weights.
+
+    Raises:
+        FileNotFoundError: Missing options file.
+        KeyError: No ``network_g`` / ``type`` in ``opt``, or options that cannot be inferred.
+    """
     if opt is not None:
         if isinstance(opt, Mapping):
             options = dict(opt.get('network_g', opt))
@@ -477,7 +505,7 @@ def _network_options(
                 f'{error.args[0]} Cannot infer the network options from the weights; give them with an '
                 'options YAML (--opt, opt=) or an architecture name (--arch, arch=).'
             ) from error
-    options.update(arch_kwargs)
+    options.update(arch_kwargs or {})
     return options
 
 
@@ -518,6 +546,6 @@ def load_network(
     """
     source = str(checkpoint)
     state_dict = strip_prefix(load_params(checkpoint, key))
-    options = _network_options(opt, arch, arch_kwargs, state_dict, source)
+    options = network_options(state_dict, opt, arch, source, arch_kwargs)
     net = load_state_dict_strictly(create_network(options), state_dict, source, options)
     return net.to(device).eval(), options

@@ -28,7 +28,15 @@ import torch
 from tqdm import tqdm
 
 from lffnet_arch.archs import fold_doconv
-from lffnet_arch.utils.checkpoint import create_network, load_checkpoint, load_network, save_checkpoint
+from lffnet_arch.utils.checkpoint import (
+    create_network,
+    load_checkpoint,
+    load_state_dict_strictly,
+    network_options,
+    save_checkpoint,
+    select_params,
+    strip_prefix,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,11 +73,15 @@ def fold_network(net: torch.nn.Module, options: dict) -> tuple:
 def fold_checkpoint(args: argparse.Namespace) -> None:
     if args.output.exists() and not args.overwrite:
         raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
+    source = str(args.input)
     checkpoint = load_checkpoint(args.input)
     keys = [key for key in ('params', 'params_ema') if key in checkpoint] or [None]  # None: a bare state dict
-    nets = {}
-    for key in keys:
-        nets[key], options = load_network(args.input, args.opt, key=key)
+    state_dicts = {key: strip_prefix(select_params(checkpoint, source, key)) for key in keys}
+    options = network_options(state_dicts[keys[0]], args.opt, source=source)
+    nets = {
+        key: load_state_dict_strictly(create_network(options), state_dict, source, options).eval()
+        for key, state_dict in state_dicts.items()
+    }
     if options['type'] != 'LFFNet':
         raise ValueError(f'{args.opt or args.input}: only LFFNet has DO-Conv layers to fold, got {options["type"]}.')
     if options.get('doconv', 'fusion') == 'none':
@@ -89,7 +101,7 @@ def fold_checkpoint(args: argparse.Namespace) -> None:
     save_checkpoint(folded, args.output, overwrite=args.overwrite)
 
     plain_options = {**options, 'doconv': 'none'}
-    after = sum(p.numel() for p in create_network(plain_options).parameters())
+    after = sum(v.numel() for v in folded[keys[0] or 'params'].values())  # doconv='none' has no buffers
     print(
         f'Wrote {args.output} ({", ".join(folded)}): {after:,} parameters (was {before:,}).\n'
         f'Load it with network_g: {plain_options}'
