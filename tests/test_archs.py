@@ -5,19 +5,13 @@ import torch
 import torch.nn.functional as F
 from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
+from helpers import randomise_doconv
 
-from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
+from lffnet_arch.archs import AHDRNet, LFFNet, fold_doconv
 
 
 def count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def _randomise_doconv(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, DOConv2d) and module.D is not None:
-                module.D.normal_(std=0.05)
 
 
 def _lq(b=1, t=3, h=16, w=20):
@@ -58,7 +52,7 @@ def test_folded_lffnet_count_and_keys(doconv, unused, expected):
 @pytest.mark.parametrize('doconv', ['fusion', 'rfft'])
 def test_folded_outputs_equal_unfolded(doconv):
     net = LFFNet(num_feat=16, doconv=doconv).eval()
-    _randomise_doconv(net)
+    randomise_doconv(net, std=0.05)
     lq = _lq(h=15, w=22)
     with torch.no_grad():
         expected = net(lq)
@@ -77,7 +71,7 @@ def test_every_used_parameter_gets_a_gradient(arch, unused):
         net = AHDRNet(num_feat=8, official_unused_convs=unused)
     else:
         net = LFFNet(num_feat=8, doconv=arch.split('-')[1], official_unused_convs=unused)
-    _randomise_doconv(net)
+    randomise_doconv(net, std=0.05)
     out = net(_lq(b=2))
     assert out.shape == (2, 3, 16, 20)
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1

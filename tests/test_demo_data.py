@@ -1,13 +1,13 @@
 """Tests for the synthetic demo set: layout, determinism, dynamic range, motion and the honest reference baseline."""
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from helpers import load_script
 
 from lffnet_arch.data.demo import (
     EXPOSURE_NAME,
@@ -171,10 +171,7 @@ def test_ensure_regenerates_only_when_incomplete(tmp_path):
 
 
 def test_script_generates_then_skips_then_refuses(tmp_path, capsys):
-    path = Path(__file__).resolve().parents[1] / 'scripts' / 'data_preparation' / 'generate_demo_set.py'
-    spec = importlib.util.spec_from_file_location('generate_demo_set', path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script('scripts/data_preparation/generate_demo_set.py')
     out = tmp_path / 'demo'
     args = ['--output', str(out), '--num_train', '2', '--num_val', '1', '--size', '32', '48']
     assert script.main(args) == 0

@@ -1,37 +1,19 @@
 """Checkpoint helpers, DO-Conv folding script and official AHDRNet conversion (scripts/model_conversion)."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from helpers import load_script, randomise_doconv
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet
 from lffnet_arch.utils import checkpoint as ckpt
 
-SCRIPTS = Path(__file__).resolve().parents[1] / 'scripts' / 'model_conversion'
-
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f'_script_{name}', SCRIPTS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _num_params(net: torch.nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
-
-
-def _randomise_doconv(net: torch.nn.Module, std: float = 0.1) -> int:
-    """Give every DO-Conv a non-zero D (a fresh one folds trivially); returns how many were changed."""
-    layers = [m for m in net.modules() if isinstance(m, DOConv2d) and m.D is not None]
-    with torch.no_grad():
-        for layer in layers:
-            layer.D.normal_(std=std)
-    return len(layers)
 
 
 def _lq(num_frames: int = 3, size=(16, 16), batch: int = 1) -> torch.Tensor:
@@ -165,10 +147,10 @@ def test_infer_network_options_rejects_official_names():
 def _write_lffnet_checkpoint(path: Path, with_ema: bool = True, **kwargs) -> dict:
     """Save an LFFNet with non-zero D (and a different EMA copy); return the networks by checkpoint key."""
     nets = {'params': LFFNet(**kwargs)}
-    assert _randomise_doconv(nets['params']) > 0
+    assert randomise_doconv(nets['params']) > 0
     if with_ema:
         nets['params_ema'] = LFFNet(**kwargs)
-        _randomise_doconv(nets['params_ema'])
+        randomise_doconv(nets['params_ema'])
     torch.save({key: net.state_dict() for key, net in nets.items()}, path)
     return nets
 
@@ -194,7 +176,7 @@ def _check_folded(path: Path, nets: dict, lq: torch.Tensor, **kwargs) -> LFFNet:
 def test_fold_script_round_trip_small(tmp_path, doconv, official):
     kwargs = dict(num_feat=8, doconv=doconv, official_unused_convs=official)
     nets = _write_lffnet_checkpoint(tmp_path / 'net.pth', **kwargs)
-    script = _load_script('fold_doconv')
+    script = load_script('scripts/model_conversion/fold_doconv.py')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(tmp_path / 'folded.pth')]) == 0
     plain = _check_folded(tmp_path / 'folded.pth', nets, _lq(size=(15, 18)), **kwargs)
     assert not any(isinstance(m, DOConv2d) for m in plain.modules())
@@ -203,10 +185,10 @@ def test_fold_script_round_trip_small(tmp_path, doconv, official):
 def test_fold_script_with_options_yaml_and_bare_state_dict(tmp_path):
     kwargs = dict(num_feat=8, num_exposure=4, ref_idx=2, doconv='rfft')
     net = LFFNet(**kwargs)
-    _randomise_doconv(net)
+    randomise_doconv(net)
     torch.save(net.state_dict(), tmp_path / 'bare.pth')
     (tmp_path / 'opt.yml').write_text(yaml.safe_dump({'name': 'x', 'network_g': {'type': 'LFFNet', **kwargs}}))
-    script = _load_script('fold_doconv')
+    script = load_script('scripts/model_conversion/fold_doconv.py')
     argv = [
         '--input',
         str(tmp_path / 'bare.pth'),
@@ -230,7 +212,7 @@ def test_fold_script_parameter_counts(tmp_path, capsys, doconv, official):
     plain_count = _num_params(LFFNet(**{**kwargs, 'doconv': 'none'}))
     d_count = sum(m.D.numel() for m in nets['params'].modules() if isinstance(m, DOConv2d) and m.D is not None)
     assert d_count > 0 and _num_params(nets['params']) == plain_count + d_count
-    script = _load_script('fold_doconv')
+    script = load_script('scripts/model_conversion/fold_doconv.py')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(tmp_path / 'folded.pth')]) == 0
     assert f'{plain_count:,} parameters (was {plain_count + d_count:,})' in capsys.readouterr().out
     plain = _check_folded(tmp_path / 'folded.pth', nets, _lq(size=(8, 9)), **kwargs)
@@ -241,7 +223,7 @@ def test_fold_script_refuses_overwrite_and_bad_input(tmp_path, capsys):
     _write_lffnet_checkpoint(tmp_path / 'net.pth', with_ema=False, num_feat=8)
     out = tmp_path / 'folded.pth'
     out.write_bytes(b'keep me')
-    script = _load_script('fold_doconv')
+    script = load_script('scripts/model_conversion/fold_doconv.py')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(out)]) == 1
     assert 'already exists' in capsys.readouterr().err and out.read_bytes() == b'keep me'
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(out), '--overwrite']) == 0
@@ -341,7 +323,7 @@ def test_convert_official_matches_functional_forward():
 def test_convert_official_script_with_module_prefix(tmp_path, capsys):
     official = _official_state_dict()
     torch.save({f'module.{k}': v for k, v in official.items()}, tmp_path / 'official.pth')
-    script = _load_script('convert_official_ahdrnet')
+    script = load_script('scripts/model_conversion/convert_official_ahdrnet.py')
     argv = ['--input', str(tmp_path / 'official.pth'), '--output', str(tmp_path / 'ours.pth')]
     assert script.main(argv) == 0
     assert '1,515,139 parameters' in capsys.readouterr().out
@@ -370,7 +352,7 @@ def test_convert_official_reports_missing_and_unexpected_keys(tmp_path, capsys):
     assert "unexpected keys ['RDB4.conv_1x1.weight']" in message
 
     torch.save(official, tmp_path / 'bad.pth')
-    script = _load_script('convert_official_ahdrnet')
+    script = load_script('scripts/model_conversion/convert_official_ahdrnet.py')
     assert script.main(['--input', str(tmp_path / 'bad.pth'), '--output', str(tmp_path / 'out.pth')]) == 1
     assert 'att12.bias' in capsys.readouterr().err and not (tmp_path / 'out.pth').exists()
 
@@ -379,6 +361,6 @@ def test_convert_official_script_rejects_wrong_shapes(tmp_path, capsys):
     official = _official_state_dict()
     official['conv2.weight'] = official['conv2.weight'][:, :128]  # two frames' features instead of three
     torch.save(official, tmp_path / 'bad.pth')
-    script = _load_script('convert_official_ahdrnet')
+    script = load_script('scripts/model_conversion/convert_official_ahdrnet.py')
     assert script.main(['--input', str(tmp_path / 'bad.pth'), '--output', str(tmp_path / 'out.pth')]) == 1
     assert 'conv_merge.weight' in capsys.readouterr().err and not (tmp_path / 'out.pth').exists()

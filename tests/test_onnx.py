@@ -6,11 +6,11 @@ output in [0, 1] with atol 1e-4: observed differences are about 1e-7, while any 
 bin, a swapped frame) moves the output by 1e-2 or more.
 """
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import PixelwiseNet, load_script, randomise_doconv
 
 from lffnet_arch.archs import DOConv2d, LFFNet, RFFTBlock, fold_doconv
 from lffnet_arch.utils.onnx_export import (
@@ -30,13 +30,6 @@ def _require_onnx():
         pytest.importorskip(
             package, reason=f'ONNX export tests need {package} (pip install onnx onnxscript onnxruntime)'
         )
-
-
-def _randomise_doconv(net: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, DOConv2d) and module.D is not None:
-                module.D.normal_(std=0.1)
 
 
 @pytest.mark.parametrize('size', SIZES)
@@ -65,7 +58,7 @@ def test_real_irfft2_matches_torch(size):
 @pytest.mark.parametrize('doconv', [False, True])
 def test_exportable_block_matches_rfft_block(size, doconv):
     block = RFFTBlock(8, doconv=doconv).eval()
-    _randomise_doconv(block)
+    randomise_doconv(block)
     exportable = make_exportable(block)
     assert isinstance(exportable, ExportableRFFTBlock)
     assert not any(isinstance(m, DOConv2d) for m in exportable.modules())
@@ -80,7 +73,7 @@ def test_exportable_block_matches_rfft_block(size, doconv):
 
 def test_make_exportable_leaves_the_model_alone():
     net = LFFNet(num_feat=8).eval()
-    _randomise_doconv(net)
+    randomise_doconv(net)
     exportable = make_exportable(net)
     assert isinstance(net.conv_merge, DOConv2d) and type(net.fusion_blocks[0]) is RFFTBlock
     assert all(isinstance(block, ExportableRFFTBlock) for block in exportable.fusion_blocks)
@@ -97,13 +90,10 @@ def exported(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp('onnx')
     net = LFFNet(num_feat=8).eval()
-    _randomise_doconv(net)
+    randomise_doconv(net)
     folded = fold_doconv(net).eval()
     torch.save({'params': folded.state_dict()}, folder / 'folded.pth')
-    script_path = Path(__file__).resolve().parents[1] / 'scripts' / 'model_conversion' / 'export_onnx.py'
-    spec = importlib.util.spec_from_file_location('_script_export_onnx', script_path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script('scripts/model_conversion/export_onnx.py')
     # --no_optimize halves the export time; the default (optimised) path gives the same graph semantics.
     argv = [
         '--input',
@@ -150,24 +140,10 @@ def test_export_refuses_overwrite(exported, capsys):
         export_onnx(folded, path)
 
 
-class _PixelwiseNet(torch.nn.Module):
-    """A tiny network with LFFNet's interface (1x1 conv over all frames): quick to export."""
-
-    num_exposure, num_in_ch = 3, 6
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(18, 3, 1)
-
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        b, t, c, h, w = lq.shape
-        return torch.sigmoid(self.conv(lq.reshape(b, t * c, h, w)))
-
-
 def test_export_verify_runs_before_the_file_appears(tmp_path):
     """export_onnx checks the temporary file before moving it into place (the script's ONNX Runtime check)."""
     _require_onnx()
-    net, path = _PixelwiseNet().eval(), tmp_path / 'tiny.onnx'
+    net, path = PixelwiseNet().eval(), tmp_path / 'tiny.onnx'
     seen = []
 
     def reject(unchecked: Path) -> None:

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import PixelwiseNet
 from torch import nn
 
 from lffnet_arch.archs import AHDRNet, LFFNet
@@ -17,18 +18,6 @@ from lffnet_arch.utils.tiling import (
     tile_positions,
     tiled_forward,
 )
-
-
-class PixelwiseNet(nn.Module):
-    """A per-pixel network (1x1 conv over all frames): tiling must reproduce its whole-image output exactly."""
-
-    def __init__(self, num_exposure: int = 3) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(6 * num_exposure, 3, 1)
-
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        b, t, c, h, w = lq.shape
-        return torch.sigmoid(self.conv(lq.reshape(b, t * c, h, w)))
 
 
 def psnr_mu(img: torch.Tensor, ref: torch.Tensor) -> float:
@@ -212,6 +201,12 @@ def test_auto_tile_size_fits_budget(monkeypatch, free):
     assert auto_tile_size(128, 'cpu', arch='LFFNet', max_tile=100000) <= tile
     assert auto_tile_size(64, 'cpu', arch='LFFNet', bytes_per_pixel=4 * bpp, max_tile=100000) <= tile
     assert auto_tile_size(64, 'cpu', max_tile=128) <= 128
+    # An architecture without a measurement gets the largest one, scaled by its channels like the others.
+    largest = max(BYTES_PER_PIXEL.values())
+    for feat in (32, 128):
+        assert auto_tile_size(feat, 'cpu', arch=None, max_tile=100000) == auto_tile_size(
+            feat, 'cpu', arch='LFFNet', bytes_per_pixel=largest * feat / 64, max_tile=100000
+        )
 
 
 def test_auto_tile_size_without_memory_info(monkeypatch):

@@ -1,0 +1,53 @@
+"""Helpers shared by several test modules: a tiny network with LFFNet's interface, DO-Conv weights that matter, and
+loading a script (scripts/ is not a package) as a module."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import nn
+
+from lffnet_arch.archs import DOConv2d
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class PixelwiseNet(nn.Module):
+    """A per-pixel network with LFFNet's interface (1x1 conv over all frames): tiling reproduces its whole-image
+    output exactly, and it exports to ONNX quickly.
+
+    ``lq``: (B, T, 6, H, W) -> (B, 3, H, W) in (0, 1).
+    """
+
+    num_in_ch = 6
+
+    def __init__(self, num_exposure: int = 3) -> None:
+        super().__init__()
+        self.num_exposure = num_exposure
+        self.conv = nn.Conv2d(self.num_in_ch * num_exposure, 3, 1)
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        b, t, c, h, w = lq.shape
+        return torch.sigmoid(self.conv(lq.reshape(b, t * c, h, w)))
+
+
+def randomise_doconv(net: nn.Module, std: float = 0.1) -> int:
+    """Give every DO-Conv a non-zero D (a fresh one is zero and folds trivially); returns how many were changed."""
+    layers = [m for m in net.modules() if isinstance(m, DOConv2d) and m.D is not None]
+    with torch.no_grad():
+        for layer in layers:
+            layer.D.normal_(std=std)
+    return len(layers)
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """Import a script by its path from the repository root (e.g. ``scripts/model_conversion/fold_doconv.py``).
+
+    Each call executes the file afresh as module ``_script_<stem>``; nothing is added to ``sys.modules``.
+    """
+    path = ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(f'_script_{path.stem}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
