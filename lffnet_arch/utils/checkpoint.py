@@ -13,7 +13,6 @@ of one checkpoint, uses its parts: :func:`select_params`, :func:`network_options
 
 import os
 import re
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any, Optional, Union
 import torch
 import yaml
 from torch import nn
+
+from lffnet_arch.utils.file_util import atomic_path
 
 __all__ = [
     'PARAM_KEYS',
@@ -120,19 +121,8 @@ def save_atomic(obj: Any, path: PathLike) -> None:
         obj (Any): What to save, e.g. ``{'params': state_dict}`` or a training state.
         path (str | PathLike): Destination; parent folders are created.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
+    with atomic_path(path) as tmp, open(tmp, 'wb') as file:
+        torch.save(obj, file)
 
 
 def save_checkpoint(checkpoint: dict, path: PathLike, overwrite: bool = False) -> None:
