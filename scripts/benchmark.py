@@ -98,7 +98,8 @@ from lffnet_arch.utils.benchmark_util import (  # noqa: E402
     time_interleaved,
     well_exposed_mask,
 )
-from lffnet_arch.utils.checkpoint import load_params, strip_prefix  # noqa: E402
+from lffnet_arch.utils.checkpoint import create_network, load_network, load_network_options  # noqa: E402
+from lffnet_arch.utils.hdr_util import network_input  # noqa: E402
 from lffnet_arch.utils.tiling import tile_positions, tiled_forward  # noqa: E402
 
 DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
@@ -161,23 +162,17 @@ class ModelSpec:
         head = head[: -len(FOLD_SUFFIX)] if self.fold and head.endswith(FOLD_SUFFIX) else head
         return head + sep + tail
 
+    @property
+    def network_options(self) -> dict:
+        """``network_g`` options (with ``type``) of the unfolded network."""
+        return {**self.options, 'type': self.arch}
+
 
 def _parse_value(text: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-
-
-def read_network_options(path: Path, name: str) -> dict:
-    """``network_g`` (with ``type``) of a BasicSR options YAML given as ``--opt NAME=PATH``."""
-    if not path.is_file():
-        raise FileNotFoundError(f'--opt {name}={path}: options file not found.')
-    with open(path, encoding='utf-8') as file:
-        opt = yaml.safe_load(file)
-    if not isinstance(opt, dict) or not isinstance(opt.get('network_g'), dict) or 'type' not in opt['network_g']:
-        raise KeyError(f'--opt {name}={path}: expected a network_g section with a type.')
-    return dict(opt['network_g'])
 
 
 def parse_model_spec(text: str, yaml_options: Optional[dict] = None) -> ModelSpec:
@@ -217,25 +212,13 @@ def parse_model_spec(text: str, yaml_options: Optional[dict] = None) -> ModelSpe
 
 def build_model(spec: ModelSpec) -> torch.nn.Module:
     """The network of a row in eval mode (random weights, DO-Conv folded for ``-folded`` rows)."""
-    try:
-        net = _registry('ARCH_REGISTRY').get(spec.arch)(**spec.options)
-    except TypeError as error:
-        raise ValueError(f'Model {spec.label!r}: invalid options {spec.options} for {spec.arch} ({error}).') from error
+    net = create_network(spec.network_options)
     return (fold_doconv(net) if spec.fold else net).eval()
 
 
 def load_weights(spec: ModelSpec, checkpoint: Path) -> torch.nn.Module:
     """The row's network with ``checkpoint`` loaded strictly (``params_ema``, else ``params``), then folded."""
-    net = build_model(ModelSpec(spec.label, spec.arch, spec.options, fold=False))
-    state_dict = strip_prefix(load_params(checkpoint))
-    try:
-        net.load_state_dict(state_dict, strict=True)
-    except RuntimeError as error:
-        raise ValueError(
-            f'--checkpoint {spec.label}={checkpoint}: the weights do not fit {spec.arch}'
-            f'({spec.options}) ({error}). Give the model options it was trained with, e.g. '
-            f'{spec.arch}:doconv=none for a folded LFFNet checkpoint, or --opt NAME=train.yml.'
-        ) from error
+    net, _ = load_network(checkpoint, spec.network_options)
     return (fold_doconv(net) if spec.fold else net).eval()
 
 
@@ -363,13 +346,6 @@ def run_training(spec: ModelSpec, args: argparse.Namespace, device: torch.device
 # ---------------------------------------------------------------- quality
 
 
-def network_input(ldrs: Sequence[np.ndarray], exposures: Sequence[float], gamma: float = GAMMA) -> torch.Tensor:
-    """lq (1, T, 6, H, W) = cat(L_i, L_i ** gamma / t_i) per frame, as MultiExposureHDRDataset builds it."""
-    ldr = torch.from_numpy(np.stack([np.asarray(x, dtype=np.float32) for x in ldrs])).permute(0, 3, 1, 2)
-    times = torch.as_tensor(np.asarray(exposures, dtype=np.float32)).view(-1, 1, 1, 1)
-    return torch.cat([ldr, ldr**gamma / times], dim=1).unsqueeze(0)
-
-
 def classical_merges(
     ldrs: Sequence[np.ndarray], exposures: Sequence[float], ref_idx: int, gamma: float = GAMMA
 ) -> dict:
@@ -427,7 +403,7 @@ def evaluate_test_set(
     for scene_dir in tqdm(scenes, desc='test set', unit='scene', file=sys.stderr, leave=False):
         scene = read_scene(scene_dir, num_exposure)
         estimates = classical_merges(scene.ldrs, scene.exposures, (num_exposure - 1) // 2)
-        lq = network_input(scene.ldrs, scene.exposures)
+        lq = network_input(scene.ldrs, scene.exposures, GAMMA)
         for name, net in models.items():
             device = next(net.parameters()).device
             with GRAD_MODES[grad_mode]():
@@ -604,7 +580,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def _model_specs(args: argparse.Namespace) -> tuple:
-    yaml_options = {name: read_network_options(path, name) for name, path in args.opt}
+    yaml_options = {name: load_network_options(path) for name, path in args.opt}
     labels = list(dict.fromkeys(args.archs))
     for name in yaml_options:
         if not any(label.partition(':')[0] in (name, name + FOLD_SUFFIX) for label in labels):
@@ -676,9 +652,9 @@ def _latency_section(args: argparse.Namespace, specs: list, device: torch.device
     nets = {spec.label: build_model(spec) for spec in specs}
     params = {label: count_parameters(net) for label, net in nets.items()}
     macs = {
-        (label, size): count_conv_macs(net, *size).total
+        (label, size): count_conv_macs(net, *size)
         for label, net in nets.items()
-        for size in [MAC_SIZE, *args.sizes]
+        for size in dict.fromkeys([MAC_SIZE, *args.sizes])
     }
     del nets
     memory = {} if args.no_memory else _memory_cases(args, specs, settings)
@@ -690,15 +666,15 @@ def _latency_section(args: argparse.Namespace, specs: list, device: torch.device
         for label, times in _timings(args, specs, device, size).items():
             timings[(label, size)] = times
             median = statistics.median(times)
-            gflops = 2 * macs[(label, size)] / median / 1e9
+            gflops = 2 * macs[(label, size)].total / median / 1e9
             peak = memory[(label, size)]['peak_bytes'] if memory else None
             rows.append(
                 [
                     label,
                     params[label],
-                    macs[(label, MAC_SIZE)] / 1e9,
+                    macs[(label, MAC_SIZE)].total / 1e9,
                     f'{size[0]}x{size[1]}',
-                    macs[(label, size)] / 1e9,
+                    macs[(label, size)].total / 1e9,
                     median,
                     min(times),
                     max(times),
@@ -720,7 +696,7 @@ def _latency_section(args: argparse.Namespace, specs: list, device: torch.device
         '% of mm rate',
         memory_name,
     ]
-    notes = _mac_notes()
+    notes = _mac_notes(specs, macs)
     notes.append(
         f'- Latency: {args.warmup} warm-up and {args.runs} timed rounds in which the models take turns '
         '(so a change in machine load hits them alike), batch 1, random input (1, T, 6, H, W).'
@@ -740,10 +716,18 @@ def _latency_section(args: argparse.Namespace, specs: list, device: torch.device
     return render, timings
 
 
-def _mac_notes() -> list:
-    """Count the paper's configurations and say whether they reproduce ARCHITECTURE.md §5."""
-    ahdrnet = count_conv_macs(_registry('ARCH_REGISTRY').get('AHDRNet')(), *MAC_SIZE)
-    lffnet = count_conv_macs(_registry('ARCH_REGISTRY').get('LFFNet')(), *MAC_SIZE)
+def _mac_notes(specs: list, macs: dict) -> list:
+    """Say whether the paper's configurations reproduce ARCHITECTURE.md §5 (``REFERENCE_GMACS``).
+
+    Args:
+        specs (list[ModelSpec]): The rows; an unfolded row without options is its architecture's paper configuration.
+        macs (dict): (label, size) -> ``MacCount`` of the rows, at ``MAC_SIZE`` among others.
+    """
+    paper = {s.arch: macs[(s.label, MAC_SIZE)] for s in specs if not s.options and not s.fold}
+    for arch in ('AHDRNet', 'LFFNet'):
+        if arch not in paper:  # not a row of this run
+            paper[arch] = count_conv_macs(create_network({'type': arch}), *MAC_SIZE)
+    ahdrnet, lffnet = paper['AHDRNet'], paper['LFFNet']
     counted = {
         'AHDRNet': ahdrnet.total,
         'LFFNet': lffnet.total,
@@ -751,12 +735,13 @@ def _mac_notes() -> list:
     }
     agree = all(round(counted[k] / 1e9) == v for k, v in REFERENCE_GMACS.items())
     verdict = 'reproducing' if agree else 'which DIFFERS from'
+    reference = ', '.join(f'{gmacs:,} G' for gmacs in REFERENCE_GMACS.values())
     return [
         f'- MACs: conv multiply-accumulates for one frame triple at H x W = {MAC_SIZE[0]} x {MAC_SIZE[1]} '
         '(ARCHITECTURE.md §5: FFTs excluded, the frequency-branch 1x1 convs on H x (W/2+1) bins included), counted '
         f'with forward hooks on meta tensors: AHDRNet {ahdrnet.total / 1e9:,.1f} G, LFFNet {lffnet.total / 1e9:,.1f} '
-        f'G ({lffnet.spatial / 1e9:,.1f} G without the frequency-branch convs), {verdict} §5 (2,170 G, 1,382 G, '
-        '1,308 G). GFLOP/s = 2 x MACs @size / median latency.',
+        f'G ({lffnet.spatial / 1e9:,.1f} G without the frequency-branch convs), {verdict} §5 ({reference}). '
+        'GFLOP/s = 2 x MACs @size / median latency.',
     ]
 
 

@@ -4,10 +4,10 @@ Usage:
     python scripts/benchmark_data.py [--input datasets/Kalantari/Training_sub128] [--lmdb PATH.lmdb]
         [--num_scenes 64] [--size 128] [--samples 256] [--batch_size 8] [--workers 0 1 2]
 
-Without --input, a temporary synthetic Kalantari-layout set of --num_scenes scenes of --size x --size pixels
-(three 16-bit TIFF frames, exposure.txt, HDRImg.hdr) is generated. Without --lmdb, the LMDB is built from the
-input folder into a temporary folder with scripts/data_preparation/create_lmdb_hdr.py. Each configuration reads
---samples training samples (random --size crop, flips and rotations) through a torch DataLoader and prints a
+Without --input, a temporary Kalantari-layout set of --num_scenes demo scenes (lffnet_arch.data.demo) of --size x
+--size pixels (three 16-bit TIFF frames, exposure.txt, HDRImg.hdr) is generated. Without --lmdb, the LMDB is built
+from the input folder into a temporary folder with scripts/data_preparation/create_lmdb_hdr.py. Each configuration
+reads --samples training samples (random --size crop, flips and rotations) through a torch DataLoader and prints a
 markdown table; the first batch (worker start-up) is not timed.
 """
 
@@ -25,27 +25,17 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import lffnet_arch  # noqa: F401
 
-import cv2
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from lffnet_arch.data import MultiExposureHDRDataset
-from lffnet_arch.utils.hdr_util import write_hdr
+from lffnet_arch.data.demo import synthesize_scene, write_scene
 
 
-def make_synthetic(root: Path, num_scenes: int, size: int, seed: int = 0) -> Path:
-    """Write ``num_scenes`` random smooth scenes in the Kalantari layout (EV 0, 2, 4)."""
-    rng = np.random.default_rng(seed)
+def make_synthetic(root: Path, num_scenes: int, size: int) -> Path:
+    """Write ``num_scenes`` demo scenes (``lffnet_arch.data.demo``, seeds 0, 1, ...) in the Kalantari layout."""
     for index in tqdm(range(num_scenes), desc='synthetic', unit='scene'):
-        scene = root / f'{index:04d}'
-        scene.mkdir(parents=True)
-        radiance = cv2.resize(rng.random((size // 8, size // 8, 3), dtype=np.float32), (size, size))
-        for i, ev in enumerate((0, 2, 4)):
-            ldr = np.clip(radiance * 2.0**ev, 0, 1) ** (1 / 2.2)
-            cv2.imwrite(str(scene / f'frame_{i}.tif'), np.round(ldr[..., ::-1] * 65535).astype(np.uint16))
-        (scene / 'exposure.txt').write_text('0\n2\n4\n')
-        write_hdr(scene / 'HDRImg.hdr', radiance)
+        write_scene(root / f'{index:04d}', synthesize_scene((size, size), seed=index))
     return root
 
 

@@ -13,6 +13,7 @@ import torch
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
 from lffnet_arch.data.demo import synthesize_scene, write_scene
 from lffnet_arch.utils.benchmark_util import (
+    REFERENCE_GMACS,
     count_conv_macs,
     count_parameters,
     fit_scale,
@@ -23,6 +24,7 @@ from lffnet_arch.utils.benchmark_util import (
     time_interleaved,
     well_exposed_mask,
 )
+from lffnet_arch.utils.checkpoint import load_network_options
 from lffnet_arch.utils.hdr_util import MU
 
 SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'benchmark.py'
@@ -85,6 +87,14 @@ def test_mac_counter_matches_layer_sum_and_section5():
     assert count_conv_macs(fold_doconv(LFFNet()), height, width).total == lffnet.total
 
 
+def test_mac_note_counts_paper_configurations_missing_from_rows(bench):
+    assert REFERENCE_GMACS == {'AHDRNet': 2170, 'LFFNet': 1382, 'LFFNet without frequency-branch convs': 1308}
+    spec = bench.parse_model_spec('AHDRNet:num_feat=8')  # not the paper's configuration: ignored by the note
+    macs = {(spec.label, bench.MAC_SIZE): count_conv_macs(AHDRNet(num_feat=8), *bench.MAC_SIZE)}
+    (note,) = bench._mac_notes([spec], macs)
+    assert 'AHDRNet 2,170.' in note and 'reproducing §5 (2,170 G, 1,382 G, 1,308 G)' in note
+
+
 def test_mac_counter_odd_width_batch_and_untouched_net():
     net = LFFNet(num_feat=8, num_block=2)
     weight = net.conv_first.weight.clone()
@@ -142,7 +152,8 @@ def test_parse_model_spec(bench, tmp_path):
         bench.parse_model_spec('LFFNet:doconv')
     opt = tmp_path / 'net.yml'
     opt.write_text('network_g:\n  type: AHDRNet\n  num_feat: 16\n')
-    options = bench.read_network_options(opt, 'small')
+    options = load_network_options(opt)
+    assert options == {'type': 'AHDRNet', 'num_feat': 16}
     spec = bench.parse_model_spec('small:num_block=2', {'small': options})
     assert (spec.arch, spec.options) == ('AHDRNet', {'num_feat': 16, 'num_block': 2})
 
@@ -361,6 +372,8 @@ def test_quality_table_with_checkpoints(bench, tmp_path):
 
     specs = [bench.parse_model_spec(label), bench.parse_model_spec('LFFNet-folded:num_feat=8')]
     models = {s.label: bench.load_weights(s, checkpoint) for s in specs}
+    with pytest.raises(ValueError, match='holds DO-Conv factors'):
+        bench.load_weights(bench.parse_model_spec('LFFNet:num_feat=8,doconv=none'), checkpoint)
     results, count = bench.evaluate_test_set(test_set, models)
     assert count == 2
     for metric in ('PSNR-mu', 'PSNR-L'):  # folding does not change the function
