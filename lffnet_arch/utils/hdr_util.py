@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
 
-import cv2  # OPENCV_IO_ENABLE_OPENEXR is set by lffnet_arch/__init__.py, which always runs first
+import cv2
 import numpy as np
 import torch
 
+from lffnet_arch.utils.exr_io import read_exr, write_exr
 from lffnet_arch.utils.file_util import atomic_path
 
 __all__ = [
@@ -154,21 +155,17 @@ def read_ldr(path: PathLike) -> np.ndarray:
 
 
 def exr_supported() -> bool:
-    """Whether this OpenCV build can encode (and so decode) OpenEXR; the opencv-python 5.0 wheel cannot."""
-    try:
-        return bool(cv2.imencode('.exr', np.zeros((1, 1, 3), np.float32))[0])
-    except cv2.error:
-        return False
+    """Whether ``.exr`` files can be read and written: always, through the OpenEXR bindings (:mod:`exr_io`)."""
+    return True
 
 
 def read_hdr(path: PathLike) -> np.ndarray:
-    """Read a linear HDR image (Radiance ``.hdr``, or ``.exr`` where OpenCV supports it) as float32 RGB (H, W, 3)."""
+    """Read a linear HDR image as float32 RGB (H, W, 3): Radiance ``.hdr`` through OpenCV, ``.exr`` through
+    :func:`lffnet_arch.utils.exr_io.read_exr` (luminance/chroma, luminance-only, multi-view and non-Rec.709 files
+    converted to linear Rec.709 RGB)."""
     path = Path(path)
-    if path.suffix.lower() == '.exr' and not exr_supported():
-        raise ValueError(
-            f'Cannot read {path}: this OpenCV build ({cv2.__version__}) has no OpenEXR support. '
-            'Convert it to Radiance .hdr, or install an OpenCV build with OpenEXR.'
-        )
+    if path.suffix.lower() == '.exr':
+        return read_exr(path)
     img = _decode(_read_bytes(path), cv2.IMREAD_UNCHANGED, f'HDR image {path}')
     if img.dtype != np.float32:
         raise ValueError(f'HDR image {path} decoded as {img.dtype}; expected floating-point data (.hdr or .exr).')
@@ -186,12 +183,16 @@ def imwrite_atomic(path: PathLike, img: np.ndarray, params: tuple = ()) -> None:
 
 
 def write_hdr(path: PathLike, hdr: np.ndarray) -> None:
-    """Write a linear float RGB image (H, W, 3) as ``.hdr`` (RGBE) or ``.exr`` (where supported)."""
+    """Write a linear float RGB image (H, W, 3) as ``.hdr`` (RGBE, about 1% precision) or ``.exr`` (float32,
+    lossless), atomically."""
     path = Path(path)
-    if path.suffix.lower() not in ('.hdr', '.exr'):
+    suffix = path.suffix.lower()
+    if suffix not in ('.hdr', '.exr'):
         raise ValueError(f'HDR output must end in .hdr or .exr, got {path}.')
-    if path.suffix.lower() == '.exr' and not exr_supported():
-        raise ValueError(f'Cannot write {path}: this OpenCV build ({cv2.__version__}) has no OpenEXR support.')
+    if suffix == '.exr':
+        with atomic_path(path) as tmp:
+            write_exr(tmp, hdr)
+        return
     imwrite_atomic(path, np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32))
 
 
