@@ -96,13 +96,18 @@ class SimulatedBracketDataset(data.Dataset):
         self.style_names, self.style_weights, self.settings = parse_styles(opt.get('styles'), base)
         self.ref_idx = self.settings[0].reference
         roots = opt['dataroot'] if isinstance(opt['dataroot'], (list, tuple)) else [opt['dataroot']]
-        self.maps = load_radiance_maps(
-            [os.path.expanduser(str(r)) for r in roots],
-            include=opt.get('include'),
-            exclude=opt.get('exclude'),
-            max_latitude=float(opt.get('max_latitude', 45.0)),
-            min_size=max(canvas_size(settings, self.size) for settings in self.settings),
-        )
+        # Each bracket is cut from a crop of the canvas size, larger than gt_size when the camera moves.
+        min_size = max(canvas_size(settings, self.size) for settings in self.settings)
+        try:
+            self.maps = load_radiance_maps(
+                [os.path.expanduser(str(r)) for r in roots],
+                include=opt.get('include'),
+                exclude=opt.get('exclude'),
+                max_latitude=float(opt.get('max_latitude', 45.0)),
+                min_size=min_size,
+            )
+        except ValueError as err:
+            raise ValueError(f'SimulatedBracketDataset (gt_size {self.size}, crops of {min_size} px): {err}') from err
 
     def __len__(self) -> int:
         return self.num_samples
