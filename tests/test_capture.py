@@ -243,3 +243,36 @@ def test_the_real_training_corpus_and_its_holdout():
     assert set(holdout) <= set(names) and len(holdout) == 9
     assert opt['datasets']['val_kalantari']['include'] == holdout
     assert [p.split('/')[-1] for p in opt['datasets']['train']['dataroot']] == folders
+
+
+def test_simulate_brackets_script_writes_what_the_dataset_gives(corpus, tmp_path, capsys):
+    """The written Kalantari-layout scenes read back through MultiExposureHDRDataset as the online samples."""
+    import json
+
+    from lffnet_arch.data import MultiExposureHDRDataset
+    from tests.helpers import load_script
+
+    script = load_script('scripts/data_preparation/simulate_brackets.py')
+    out = tmp_path / 'sim'
+    argv = ['--input', str(corpus), '--output', str(out), '--num', '4', '--size', '32', '--seed', '3']
+    assert script.main(argv + ['--styles', 'handheld']) == 0
+    assert script.main(argv + ['--styles', 'handheld']) == 1  # no overwrite
+    assert 'already exists' in capsys.readouterr().err
+    assert sorted(p.name for p in (out / 'sim_0001').iterdir()) == [
+        'HDRImg.exr',
+        'exposure.txt',
+        'ldr_0.jpg',
+        'ldr_1.jpg',
+        'ldr_2.jpg',
+    ]
+    record = json.loads((out / 'simulated_set.json').read_text())
+    assert len(record['scenes']) == 4 and record['photos'] == ['pano', 'room', 'street']
+    online = SimulatedBracketDataset(
+        {'dataroot': [str(corpus)], 'gt_size': 32, 'num_samples': 4, 'seed': 3, 'styles': ['handheld']}
+    )
+    disk = MultiExposureHDRDataset({'dataroot': str(out), 'phase': 'val'})
+    for i in range(4):
+        torch.testing.assert_close(disk[i]['lq'], online[i]['lq'], atol=1e-6, rtol=0)
+        torch.testing.assert_close(disk[i]['gt'], online[i]['gt'], atol=0, rtol=0)
+    assert script.main(argv + ['--styles', 'kalantari', '--overwrite']) == 0
+    assert (out / 'sim_0000' / 'ldr_0.tif').is_file()
