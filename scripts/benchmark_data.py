@@ -29,13 +29,14 @@ import torch
 from tqdm import tqdm
 
 from lffnet_arch.data import MultiExposureHDRDataset
-from lffnet_arch.data.demo import synthesize_scene, write_scene
+from lffnet_arch.data.demo import demo_bracket
+from lffnet_arch.data.simulated_set import write_bracket
 
 
 def make_synthetic(root: Path, num_scenes: int, size: int) -> Path:
-    """Write ``num_scenes`` demo scenes (``lffnet_arch.data.demo``, seeds 0, 1, ...) in the Kalantari layout."""
+    """Write ``num_scenes`` demo brackets (``lffnet_arch.data.demo``, seeds 0, 1, ...) in the Kalantari layout."""
     for index in tqdm(range(num_scenes), desc='synthetic', unit='scene'):
-        write_scene(root / f'{index:04d}', synthesize_scene((size, size), seed=index))
+        write_bracket(root / f'{index:04d}', demo_bracket(size, seed=index))
     return root
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
-from lffnet_arch.data.demo import synthesize_scene, write_scene
+from lffnet_arch.data.demo import demo_bracket
+from lffnet_arch.data.simulated_set import write_bracket
 from lffnet_arch.utils.benchmark_util import (
     REFERENCE_GMACS,
     count_conv_macs,
@@ -274,10 +275,10 @@ def test_training_table_skips_folded_rows(bench):
 # ---------------------------------------------------------------- classical merges and quality
 
 
-def scene_arrays(size=(48, 64), seed=3):
-    scene = synthesize_scene(size, seed=seed)
-    ldrs = [ldr.astype(np.float32) / 65535 for ldr in scene.ldrs]
-    return ldrs, 2.0 ** np.asarray(scene.exposures), scene.gt
+def scene_arrays(size=64, seed=3):
+    bracket = demo_bracket(size, seed=seed)
+    ldrs = [ldr.astype(np.float32) / 65535 for ldr in bracket.ldrs]
+    return ldrs, 2.0 ** np.asarray(bracket.evs), bracket.gt
 
 
 def psnr_mu_by_hand(x, y):
@@ -333,7 +334,7 @@ def test_fit_scale_and_mask():
 def test_quality_table_with_checkpoints(bench, tmp_path):
     test_set = tmp_path / 'Test'
     for index in range(2):
-        write_scene(test_set / f'scene_{index}', synthesize_scene((40, 56), seed=index))
+        write_bracket(test_set / f'scene_{index}', demo_bracket(48, seed=index))
     net = LFFNet(num_feat=8)
     with torch.no_grad():  # a non-zero D, so that folding has something to fold (a fresh D is zero)
         for layer in net.modules():

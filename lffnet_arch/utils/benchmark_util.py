@@ -38,6 +38,7 @@ __all__ = [
     'linearize_display',
     'matmul_gflops',
     'merge_debevec',
+    'merge_debevec_calibrated',
     'merge_mertens',
     'peak_rss_bytes',
     'reference_frame_hdr',
@@ -355,6 +356,27 @@ def merge_debevec(ldrs: Sequence[np.ndarray], exposures: Sequence[float], gamma:
             continue
         return np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32), bits
     raise AssertionError('unreachable')  # the 8-bit attempt either returns or raises
+
+
+def merge_debevec_calibrated(ldrs: Sequence[np.ndarray], exposures: Sequence[float]) -> np.ndarray:
+    """OpenCV's ``CalibrateDebevec`` on the frames themselves, then ``MergeDebevec`` with that response.
+
+    The classical pipeline for a bracket of unknown camera response (for example JPEGs through a camera's tone
+    curve). OpenCV calibrates 8-bit images only, so the frames are rounded to 8 bits. The recovered response is
+    known up to a factor, so the radiance has an arbitrary scale: score it after fitting one global scale.
+
+    Args:
+        ldrs (sequence of np.ndarray): T RGB frames (H, W, 3) in [0, 1].
+        exposures (sequence of float): Exposure times t_i.
+
+    Returns:
+        np.ndarray: (H, W, 3) float32 linear RGB radiance, relative scale.
+    """
+    times = _check_bracket(ldrs, exposures, 'merge_debevec_calibrated').astype(np.float32)
+    frames = [np.round(np.clip(ldr, 0, 1)[..., ::-1] * 255).astype(np.uint8) for ldr in ldrs]
+    response = cv2.createCalibrateDebevec().process(frames, times.copy())
+    hdr = cv2.createMergeDebevec().process(frames, times.copy(), response)
+    return np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32)
 
 
 def merge_mertens(ldrs: Sequence[np.ndarray]) -> np.ndarray:
