@@ -202,3 +202,14 @@ def test_validation_skips_a_metric_whose_package_is_missing(demo_root, monkeypat
     model.opt['val']['tonemap'] = 'filmic'
     with pytest.raises(ValueError, match='val.tonemap'):
         model.nondist_validation(DataLoader(dataset), 0, None, save_img=False)
+
+
+def test_cpu_benchmark_times_an_adapted_network_beside_lffnet():
+    from helpers import load_script
+
+    report = load_script('scripts/benchmark.py').main(
+        ['--opt', f'SwinIR={REPO / "options" / "train" / "SwinIR" / "train_SwinIR_demo.yml"}', '--archs', 'LFFNet',
+         '--sizes', '16x24', '--runs', '1', '--warmup', '0', '--no_memory', '--no_train']
+    )  # fmt: skip
+    rows = [line.split(' | ')[0].strip('| ') for line in report.splitlines() if line.startswith('| ')]
+    assert 'SwinIR' in rows and 'LFFNet' in rows
