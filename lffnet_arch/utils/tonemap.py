@@ -10,7 +10,7 @@ and bright results are compared on the same footing:
 - ``mantiuk``: OpenCV's ``TonemapMantiuk`` (Mantiuk et al. 2006), local contrast, scale 0.7, gamma 2.2.
 
 ``drago`` is the default of the previews (inference ``--tonemap``, validation ``val.tonemap``): on real HDR
-photographs (an indoor church, a window-lit hall and a lit workshop) it kept the most local contrast with natural
+photographs (an indoor church, a glass-walled corridor and a lit workshop) it kept the most local contrast with natural
 colours, where Reinhard washed the brightest scene out, Mantiuk looked flat and mu-law dimmed the mid-tones.
 
 OpenCV's operators adapt to the statistics of what they are given, so images that must be compared (a prediction
