@@ -33,7 +33,11 @@ setup(
     packages=find_packages(include=['lffnet_arch', 'lffnet_arch.*']),
     python_requires='>=3.9',
     install_requires=read_requirements('requirements.txt'),
-    extras_require={'test': read_requirements('requirements-test.txt')},
+    extras_require={
+        'test': read_requirements('requirements-test.txt'),
+        # ColorVideoVDP (calculate_cvvdp); its display models and calibration ship in the package.
+        'metrics': ['cvvdp>=0.5'],
+    },
     entry_points={
         'console_scripts': [
             'lffnet-train=lffnet_arch.train:main',

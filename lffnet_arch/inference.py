@@ -39,10 +39,10 @@ from lffnet_arch.utils.hdr_util import (
     ldr_to_float,
     network_input,
     read_ldr,
-    tonemap_preview,
     write_hdr,
 )
 from lffnet_arch.utils.tiling import BYTES_PER_PIXEL, auto_tile_size, module_device, tiled_forward
+from lffnet_arch.utils.tonemap import DEFAULT_TONEMAPPER, TONEMAPPERS, tonemap
 
 __all__ = [
     'ALIGN_METHODS',
@@ -523,6 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--precision', choices=tuple(PRECISIONS), default='fp32', help='default: fp32')
     parser.add_argument('--align', choices=ALIGN_METHODS, help='global pre-alignment of the frames (default: none)')
     parser.add_argument('--gamma', type=float, default=2.2, help='LDR gamma (default: 2.2)')
+    parser.add_argument(
+        '--tonemap',
+        choices=TONEMAPPERS,
+        default=DEFAULT_TONEMAPPER,
+        help='tone mapper of the .png preview (default: %(default)s)',
+    )
     parser.add_argument('--device', help='cpu, cuda or cuda:N (default: cuda when available, else cpu)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     return parser
@@ -607,7 +613,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                 tiles.close()
         for path in outputs[name]:
             if path.suffix == '.png':
-                imwrite_atomic(path, np.ascontiguousarray(tonemap_preview(hdr)[..., ::-1]))
+                imwrite_atomic(path, np.ascontiguousarray(tonemap(hdr, args.tonemap)[..., ::-1]))
             else:
                 write_hdr(path, hdr)
 

@@ -39,7 +39,8 @@ What it measures (every row under the same settings, printed above the tables):
 - Training (unless --no_train): iterations per second at batch 8 of 128 x 128 patches with LFFNet's losses
   (L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images) and Adam (lr 2e-4), median of --train_iters iterations
   after --train_warmup; ``-folded`` rows are skipped (folding is an inference transform).
-- Quality (--test_set, Kalantari layout): PSNR-mu, PSNR-L, SSIM-mu, SSIM-L (ARCHITECTURE.md §7) of every model
+- Quality (--test_set, Kalantari layout): PSNR-mu, PSNR-L, SSIM-mu, SSIM-L (ARCHITECTURE.md §7), PU21-PSNR,
+  PU21-SSIM and, with the metrics extra, ColorVideoVDP (``lffnet_arch.metrics.perceptual_metric``) of every model
   given a --checkpoint (NAME=PATH; a ``NAME-folded`` row uses NAME's checkpoint unless it has its own), beside the
   reference frame alone (L_ref ** 2.2 / t_ref), OpenCV's MergeDebevec (the data's response L ** 2.2 and the exposure
   times; radiance) and MergeMertens (display-referred; linearised with ** 2.2). Debevec and Mertens are scaled by
@@ -81,6 +82,12 @@ from lffnet_arch.metrics.hdr_metric import (  # noqa: E402
     calculate_psnr_mu,
     calculate_ssim_l,
     calculate_ssim_mu,
+)
+from lffnet_arch.metrics.perceptual_metric import (  # noqa: E402
+    calculate_cvvdp,
+    calculate_pu21_psnr,
+    calculate_pu21_ssim,
+    cvvdp_available,
 )
 from lffnet_arch.utils.benchmark_util import (  # noqa: E402
     REFERENCE_GMACS,
@@ -126,7 +133,9 @@ METRICS = (
     ('PSNR-L', calculate_psnr_l),
     ('SSIM-mu', calculate_ssim_mu),
     ('SSIM-L', calculate_ssim_l),
-)
+    ('PU21-PSNR', calculate_pu21_psnr),
+    ('PU21-SSIM', calculate_pu21_ssim),
+) + ((('ColorVideoVDP (JOD)', calculate_cvvdp),) if cvvdp_available() else ())
 ROW_REFERENCE = 'Reference frame (L^2.2 / t)'
 ROW_DEBEVEC = 'MergeDebevec (OpenCV)'
 ROW_MERTENS = 'MergeMertens (OpenCV) †'
@@ -849,6 +858,8 @@ def _quality_section(args: argparse.Namespace, specs: list, checkpoints: dict, d
         '',
         '- Metrics of ARCHITECTURE.md §7 (values clipped to [0, 1], mu = 5000, whole image), mean over scenes; '
         f'networks on {how}, input cat(L, L^2.2 / t) with t = 2^EV.',
+        '- PU21-PSNR (RGB, peak 256) and PU21-SSIM (luminance), banding_glare encoding, and ColorVideoVDP (when the '
+        'metrics extra is installed) on absolute luminance: the GT maximum shown at 1000 cd/m^2.',
         '- Reference frame: the reference LDR frame alone in the HDR domain, L_ref^2.2 / t_ref.',
         "- MergeDebevec: cv2.createMergeDebevec with the data's response L^2.2 and the exposure times t = 2^EV "
         "(radiance); scaled by the least-squares factor matching L_ref^2.2 / t_ref on the reference's well-exposed "

@@ -365,7 +365,8 @@ def test_quality_table_with_checkpoints(bench, tmp_path):
         ]
     )
     headers, rows = parse_table(report.split('### Quality')[1], 'Method')
-    assert headers == ['Method', 'PSNR-mu', 'PSNR-L', 'SSIM-mu', 'SSIM-L']
+    assert headers[:7] == ['Method', 'PSNR-mu', 'PSNR-L', 'SSIM-mu', 'SSIM-L', 'PU21-PSNR', 'PU21-SSIM']
+    assert headers[7:] == (['ColorVideoVDP (JOD)'] if bench.cvvdp_available() else [])
     names = [r[0] for r in rows]
     assert names == [bench.ROW_REFERENCE, bench.ROW_DEBEVEC, bench.ROW_MERTENS, label, 'LFFNet-folded:num_feat=8']
     assert all(math.isfinite(number(c)) for r in rows for c in r[1:])

@@ -1,5 +1,6 @@
-"""Architectures; importing this package registers ``AHDRNet`` and ``LFFNet`` in BasicSR's ``ARCH_REGISTRY``."""
+"""Architectures; importing this package registers ``AHDRNet``, ``LFFNet`` and ``HDRAdapter`` in ``ARCH_REGISTRY``."""
 
+from lffnet_arch.archs.adapter_arch import HDRAdapter
 from lffnet_arch.archs.ahdrnet_arch import DRDB, AHDRNet
 from lffnet_arch.archs.attention_hdr import AttentionGuidedHDRNet, SpatialAttention
 from lffnet_arch.archs.doconv import DOConv2d, fold_doconv
@@ -11,6 +12,7 @@ __all__ = [
     'AttentionGuidedHDRNet',
     'DOConv2d',
     'DRDB',
+    'HDRAdapter',
     'LFFNet',
     'RFFTBlock',
     'SpatialAttention',

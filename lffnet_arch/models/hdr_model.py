@@ -13,8 +13,11 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from tqdm import tqdm
 
+from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
+from lffnet_arch.metrics.perceptual_metric import metric_unavailable
 from lffnet_arch.utils.checkpoint import save_atomic
-from lffnet_arch.utils.hdr_util import imwrite_atomic, tonemap_preview, write_hdr
+from lffnet_arch.utils.hdr_util import imwrite_atomic, write_hdr
+from lffnet_arch.utils.tonemap import DEFAULT_TONEMAPPER, check_tonemapper, comparison_image, tonemap
 
 __all__ = ['HDRModel']
 
@@ -37,7 +40,10 @@ class HDRModel(SRModel):
     - ``test``: whole-image inference, or tiled when ``val.tile_size`` is set (the log says so: the RFFT blocks see
       the whole input, so tiled results differ).
     - ``nondist_validation``: HDR metrics on float linear HDR (not 8-bit images), saving ``.hdr`` and a tonemapped
-      ``.png`` per image.
+      ``.png`` per image (``val.tonemap``: mulaw, reinhard, drago (default) or mantiuk), and with
+      ``val.save_comparison: true`` a ``_comparison.png`` per scene: the input frames, the prediction and the GT
+      tone-mapped alike, and the mu-law error map. A metric whose optional package is missing (ColorVideoVDP without
+      the ``metrics`` extra) is skipped with a warning that says how to install it.
     - ``save_network`` / ``save_training_state``: written atomically.
 
     With ``val.report_baseline: true`` the log also gives every metric for the trivial baseline that returns the
@@ -46,7 +52,7 @@ class HDRModel(SRModel):
     dataset and logged again at every later one.
 
     Extra options read: ``train.losses``, ``val.tile_size``, ``val.tile_overlap``, ``val.save_img``, ``val.pbar``,
-    ``val.report_baseline``.
+    ``val.report_baseline``, ``val.tonemap``, ``val.save_comparison``.
     """
 
     def init_training_settings(self) -> None:
@@ -119,7 +125,9 @@ class HDRModel(SRModel):
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img) -> None:
         dataset_name = dataloader.dataset.opt['name']
         val_opt = self.opt['val']
-        metric_opts = val_opt.get('metrics') or {}
+        metric_opts = self._runnable_metrics(val_opt.get('metrics') or {})
+        check_tonemapper(val_opt.get('tonemap', DEFAULT_TONEMAPPER), 'val.tonemap')
+        save_comparison = save_img and val_opt.get('save_comparison', False)
         if val_opt.get('tile_size'):
             get_root_logger().info(
                 f'Validation on {dataset_name} runs in {val_opt["tile_size"]}px tiles '
@@ -147,6 +155,8 @@ class HDRModel(SRModel):
             pred = _to_hwc(self.output[0])
             if save_img:
                 self._save_result(pred, name, dataset_name, current_iter)
+            if save_comparison and hasattr(self, 'gt'):
+                self._save_comparison(pred, name, dataset_name, current_iter)
             if metric_opts and hasattr(self, 'gt'):
                 gt = _to_hwc(self.gt[0])
                 if baseline is not None:
@@ -178,14 +188,36 @@ class HDRModel(SRModel):
                     + ', '.join(f'{name}: {value:.4f}' for name, value in self._baselines[dataset_name].items())
                 )
 
-    def _save_result(self, pred: np.ndarray, name: str, dataset_name: str, current_iter) -> None:
+    def _runnable_metrics(self, metric_opts: dict) -> dict:
+        """``val.metrics`` less those whose optional package is missing, each reported once in the log."""
+        runnable = {}
+        for name, opt_ in metric_opts.items():
+            reason = metric_unavailable(opt_.get('type', ''))
+            if reason is None:
+                runnable[name] = opt_
+            elif name not in getattr(self, '_skipped_metrics', set()):
+                self._skipped_metrics = getattr(self, '_skipped_metrics', set()) | {name}
+                get_root_logger().warning(f'Skipping val.metrics.{name}: {reason}')
+        return runnable
+
+    def _result_stem(self, name: str, dataset_name: str, current_iter) -> str:
         if self.opt['is_train']:
-            stem = osp.join(self.opt['path']['visualization'], name, f'{name}_{current_iter}')
-        else:
-            suffix = self.opt['val'].get('suffix') or self.opt['name']
-            stem = osp.join(self.opt['path']['visualization'], dataset_name, f'{name}_{suffix}')
+            return osp.join(self.opt['path']['visualization'], name, f'{name}_{current_iter}')
+        suffix = self.opt['val'].get('suffix') or self.opt['name']
+        return osp.join(self.opt['path']['visualization'], dataset_name, f'{name}_{suffix}')
+
+    def _save_result(self, pred: np.ndarray, name: str, dataset_name: str, current_iter) -> None:
+        stem = self._result_stem(name, dataset_name, current_iter)
         write_hdr(f'{stem}.hdr', pred)
-        imwrite_atomic(f'{stem}.png', tonemap_preview(pred)[..., ::-1])
+        imwrite_atomic(f'{stem}.png', tonemap(pred, self.opt['val'].get('tonemap', DEFAULT_TONEMAPPER))[..., ::-1])
+
+    def _save_comparison(self, pred: np.ndarray, name: str, dataset_name: str, current_iter) -> None:
+        """``<stem>_comparison.png``: inputs, prediction, GT and error map (:func:`comparison_image`)."""
+        gt = _to_hwc(self.gt[0])
+        ldrs = [_to_hwc(self.lq[0, frame, 0:3]) for frame in range(self.lq.shape[1])]
+        label = f'{self.opt["name"]}, PSNR-mu {calculate_psnr_mu(pred, gt):.2f} dB'
+        picture = comparison_image(ldrs, pred, gt, self.opt['val'].get('tonemap', DEFAULT_TONEMAPPER), label)
+        imwrite_atomic(f'{self._result_stem(name, dataset_name, current_iter)}_comparison.png', picture[..., ::-1])
 
     @master_only
     def save_network(self, net, net_label, current_iter, param_key='params') -> None:
