@@ -1,4 +1,5 @@
-"""The training sampler of ``lffnet_arch/train.py``: BasicSR's enlarged, sharded shuffle, resumable mid-epoch."""
+"""What ``lffnet_arch/train.py`` needs for exact resume: a sampler resumable mid-epoch that tells datasets the
+epoch, and the random generator states of the process in a form ``torch.load(weights_only=True)`` reads."""
 
 import random
 from typing import Any, Union
@@ -81,9 +82,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate(_as_python_state(state['python']))
     numpy_state = state['numpy']
     key = numpy_state['key'].numpy().astype(np.uint32)
-    np.random.set_state(
-        ('MT19937', key, numpy_state['pos'], numpy_state['has_gauss'], numpy_state['cached_gaussian'])
-    )
+    np.random.set_state(('MT19937', key, numpy_state['pos'], numpy_state['has_gauss'], numpy_state['cached_gaussian']))
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
