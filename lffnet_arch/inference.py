@@ -19,6 +19,7 @@ import contextlib
 import math
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ from tqdm import tqdm
 
 from lffnet_arch.data.scene_io import list_frames, read_exposure_file
 from lffnet_arch.utils.checkpoint import OptionsLike, load_network
+from lffnet_arch.utils.file_util import remove_stale_temporaries
 from lffnet_arch.utils.hdr_util import (
     exr_supported,
     imwrite_atomic,
@@ -58,6 +60,9 @@ __all__ = [
 PathLike = Union[str, os.PathLike]
 PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 ALIGN_METHODS = ('mtb', 'ecc')
+# Largest ratio of the longest to the shortest exposure time accepted: 2 ** 20, 20 stops, far beyond any bracket
+# (Kalantari's span 4 stops); larger ratios come from wrong units or typos and overflow L ** gamma / t.
+MAX_EXPOSURE_RATIO = 2.0**20
 EXIF_IFD = 0x8769
 EXIF_EXPOSURE_TIME = 33434
 _ECC_MOTIONS = {'translation': cv2.MOTION_TRANSLATION, 'euclidean': cv2.MOTION_EUCLIDEAN, 'affine': cv2.MOTION_AFFINE}
@@ -354,6 +359,13 @@ def _check_bracket(frames: list[np.ndarray], times: np.ndarray, num_exposure: Op
         raise ValueError(f'Exposure times must be finite and positive; got {times.tolist()}.')
     if np.unique(times).size != times.size:
         raise ValueError(f'Exposure times must differ; got duplicates in {times.tolist()}.')
+    with np.errstate(over='ignore'):
+        ratio = float(times.max() / times.min())
+    if not (math.isfinite(ratio) and ratio <= MAX_EXPOSURE_RATIO):
+        raise ValueError(
+            f'Exposure times {times.tolist()} span a ratio of {ratio:g} between the longest and the shortest; '
+            f'expected at most {MAX_EXPOSURE_RATIO:g} (20 stops). Give the times in one unit (seconds).'
+        )
 
 
 @contextlib.contextmanager
@@ -434,8 +446,9 @@ def fuse(
 
     Raises:
         ValueError: Fewer than 2 frames, frames of different sizes (named), non-RGB or out-of-range frames,
-            duplicate or non-positive exposure times, as many exposures as frames not given, T different from the
-            network's ``num_exposure``, or an invalid ``ref_idx`` / ``precision`` / ``align``.
+            duplicate, non-positive or non-finite exposure times or a longest-to-shortest ratio above
+            :data:`MAX_EXPOSURE_RATIO`, as many exposures as frames not given, T different from the network's
+            ``num_exposure``, an invalid ``ref_idx`` / ``precision`` / ``align``, or a non-finite network output.
     """
     frames = [_frame_to_float(f, i) for i, f in enumerate(frames)]
     times = np.asarray(exposures, dtype=np.float64).ravel()
@@ -459,7 +472,14 @@ def fuse(
             out = model(lq.to(device))
         else:
             out = tiled_forward(model, lq, tile, tile_overlap, progress)
-    return np.ascontiguousarray(out[0].float().permute(1, 2, 0).cpu().numpy())
+    hdr = np.ascontiguousarray(out[0].float().permute(1, 2, 0).cpu().numpy())
+    finite = np.isfinite(hdr)
+    if not finite.all():
+        raise ValueError(
+            f'The network output has {int((~finite).sum())} NaN/Inf values of {hdr.size}: its weights are probably '
+            'broken (e.g. a run that diverged); nothing is written.'
+        )
+    return hdr
 
 
 # ---------------------------------------------------------------- command line
@@ -576,9 +596,32 @@ def _resolve_device(device: Optional[str]) -> torch.device:
     return device
 
 
+def check_output_folder(output: Path) -> None:
+    """Make sure ``output`` is a writable folder, or can be created as one, before any work is done.
+
+    Nothing is created: the check writes and removes a temporary file in ``output`` or in its nearest existing
+    ancestor, where the folder would be created.
+
+    Raises:
+        ValueError: ``output`` is a file, lies under a file, or cannot be written to or created.
+    """
+    existing = next(p for p in [output, *output.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        where = 'is a file' if existing == output else f'lies under {existing}, which is a file'
+        raise ValueError(f'--output {output} {where}; expected a folder.')
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f'--output {output}: cannot write in {existing} ({error.strerror or error}).') from error
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     scenes = find_brackets(args.input)
     output = Path(args.output)
+    check_output_folder(output)
+    for path, pid in remove_stale_temporaries(output):
+        warnings.warn(f'Removed {path}, left by an interrupted run (process {pid}, no longer running).', stacklevel=2)
     outputs = {name: _output_paths(output, name) for name, _ in scenes}
     existing = [str(p) for paths in outputs.values() for p in paths if p.exists()]
     if existing and not args.overwrite:
@@ -611,11 +654,14 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         finally:
             if tiles is not None:
                 tiles.close()
+        # Without --overwrite each file is finished exclusively: a concurrent run that wrote it first is not replaced.
         for path in outputs[name]:
             if path.suffix == '.png':
-                imwrite_atomic(path, np.ascontiguousarray(tonemap(hdr, args.tonemap)[..., ::-1]))
+                imwrite_atomic(
+                    path, np.ascontiguousarray(tonemap(hdr, args.tonemap)[..., ::-1]), overwrite=args.overwrite
+                )
             else:
-                write_hdr(path, hdr)
+                write_hdr(path, hdr, overwrite=args.overwrite)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -631,7 +677,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         _run(args, parser)
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f'error: {message}', file=sys.stderr)
         return 1

@@ -1,10 +1,16 @@
 """Test HDR fusion networks with BasicSR's options: ``python lffnet_arch/test.py -opt OPTIONS.yml``.
 
 Writes results/<name>/ (per-image ``.hdr`` and tonemapped ``.png`` plus the metrics in the log) under the repository
-root when run as a script, under the working directory as the installed ``lffnet-test`` command. Any architecture
-registered in BasicSR that maps (B, T, 6, H, W) to (B, 3, H, W) is tested with the same metrics.
+root when run as a script, under the working directory as the installed ``lffnet-test`` command; relative paths in
+the options file are read against that same root. Any architecture registered in BasicSR that maps (B, T, 6, H, W)
+to (B, 3, H, W) is tested with the same metrics.
+
+BasicSR's ``test_pipeline`` with its loggers and builders, but the options are read by
+:func:`lffnet_arch.utils.options.parse_options` (no ``exec`` / ``eval`` of ``--force_yml``, paths resolved), and
+``path.pretrain_network_g`` is loaded by ``HDRModel.load_network`` with ``torch.load(weights_only=True)``.
 """
 
+import logging
 import os.path as osp
 import sys
 
@@ -13,12 +19,40 @@ if __name__ == '__main__' and __package__ in (None, ''):
 
 import lffnet_arch  # noqa: E402,F401  (registers the plugin and applies lffnet_arch.compat before basicsr runs)
 
+__all__ = ['main', 'run']
 
-def run(root_path: str) -> None:
-    """Run BasicSR's test pipeline with ``root_path`` as the root of experiments/ and results/."""
-    from basicsr.test import test_pipeline
 
-    test_pipeline(root_path)
+def run(root_path: str, argv=None) -> None:
+    """Test every ``datasets`` entry with ``root_path`` as the root of results/ and of relative paths.
+
+    Args:
+        root_path (str): The run's root.
+        argv (sequence of str, optional): Command-line arguments; default ``sys.argv[1:]``.
+    """
+    import torch
+    from basicsr.data import build_dataloader, build_dataset
+    from basicsr.models import build_model
+    from basicsr.utils import get_env_info, get_root_logger, get_time_str, make_exp_dirs
+    from basicsr.utils.options import dict2str
+
+    from lffnet_arch.utils.options import parse_options
+
+    opt, _ = parse_options(root_path, is_train=False, argv=argv)
+    torch.backends.cudnn.benchmark = True
+    make_exp_dirs(opt)
+    log_file = osp.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
+    logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
+    logger.info(get_env_info())
+    logger.info(dict2str(opt))
+    loaders = []
+    for _, dataset_opt in sorted(opt['datasets'].items()):
+        test_set = build_dataset(dataset_opt)
+        loaders.append(build_dataloader(test_set, dataset_opt, opt['num_gpu'], opt['dist'], None, opt['manual_seed']))
+        logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
+    model = build_model(opt)
+    for loader in loaders:
+        logger.info(f'Testing {loader.dataset.opt["name"]}...')
+        model.validation(loader, current_iter=opt['name'], tb_logger=None, save_img=opt['val']['save_img'])
 
 
 def main() -> None:

@@ -186,3 +186,34 @@ def test_run_jobs_ordered_unordered_and_errors(workers):
         list(run_jobs(_square_unless_three, [1, 3, 5], workers))
     with pytest.raises(ValueError, match='workers'):
         list(run_jobs(_square_unless_three, items, 0))
+
+
+def test_partial_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path, caplog):
+    make_scene(tmp_path / 'in', 's1', 16, 16)
+    dead_pid = int(
+        subprocess.run(
+            [sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    dead = tmp_path / f'.x.lmdb.partial-{dead_pid}'
+    live = tmp_path / f'.x.lmdb.partial-{os.getppid()}'  # a concurrent build: its process is running
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / 'data.mdb').write_bytes(b'half written')
+    with caplog.at_level('WARNING', logger='lffnet_arch'):
+        build_lmdb(tmp_path / 'in', tmp_path / 'x.lmdb')
+    assert not dead.exists() and live.exists()
+    assert f'Removed {dead}, left by an interrupted run (process {dead_pid}' in caplog.text
+    assert (tmp_path / 'x.lmdb' / 'meta_info.txt').is_file()
+
+
+def test_corrupt_jpeg_is_refused_by_the_lmdb_script(tmp_path):
+    scene = make_scene(tmp_path / 'in', 's1', 48, 64, dtype=np.uint8, ext='.jpg')
+    data = (scene / 'frame_0.jpg').read_bytes()
+    middle = len(data) // 2
+    (scene / 'frame_0.jpg').write_bytes(data[:middle] + bytes(range(50, 250)) + data[middle + 200 :])
+    with pytest.raises(ValueError, match=r'frame_0\.jpg: the image data is corrupt'):
+        build_lmdb(tmp_path / 'in', tmp_path / 'x.lmdb')
+    (scene / 'frame_0.jpg').write_bytes(b'')
+    with pytest.raises(ValueError, match=r'frame_0\.jpg: the file is empty'):
+        extract(tmp_path / 'in', tmp_path / 'out')

@@ -165,7 +165,7 @@ def test_train_crop_and_augment_identical_for_all_frames_and_gt(tmp_path):
     positions = np.arange(height * width).reshape(height, width)
     dataset = make_dataset(tmp_path, phase='train', gt_size=size, use_hflip=True, use_rot=True)
     windows, transforms = set(), set()
-    random.seed(0)
+    np.random.seed(0)
     for _ in range(24):
         item = dataset[0]
         assert item['lq'].shape == (3, 6, size, size) and item['gt'].shape == (3, size, size)
@@ -345,3 +345,48 @@ def test_scene_names_that_collide_are_refused_and_files_found_once(tmp_path, mon
     monkeypatch.setattr(scene_io, 'list_frames', lambda *a: pytest.fail('frames listed again'))
     monkeypatch.setattr(scene_io, 'read_exposure_file', lambda *a: pytest.fail('exposure file read again'))
     assert dataset[0]['lq'].shape == (3, 6, 32, 40)
+
+
+def test_huge_gt_is_refused_naming_file_and_value(tmp_path):
+    scene = make_scene(tmp_path, 'huge_gt', 8, 8)
+    write_hdr(scene / 'HDRImg.hdr', structured_gt(8, 8, peak=1e36))
+    with pytest.raises(ValueError, match=r'HDRImg\.hdr of scene .*huge_gt reaches 9\.9\d*e\+35, above gt_max = 1e\+06'):
+        make_dataset(tmp_path)[0]
+    assert make_dataset(tmp_path, gt_max=1e37)[0]['gt'].max() > 1e35  # the option is the documented bound
+    write_hdr(scene / 'HDRImg.hdr', structured_gt(8, 8, peak=500.0))  # relative units (Memorial): accepted
+    assert make_dataset(tmp_path)[0]['gt'].max() == pytest.approx(500, rel=1e-2)
+    with pytest.raises(ValueError, match='gt_max must be a positive number'):
+        make_dataset(tmp_path, gt_max=0)
+
+
+def test_corrupt_jpeg_frame_is_refused_by_the_dataset(tmp_path):
+    scene = make_scene(tmp_path, 'jpeg_scene', 48, 64, dtype=np.uint8, ext='.jpg')
+    data = (scene / 'frame_1.jpg').read_bytes()
+    middle = len(data) // 2
+    (scene / 'frame_1.jpg').write_bytes(data[:middle] + bytes(range(100, 200)) * 2 + data[middle + 200 :])
+    with pytest.raises(ValueError, match=r'frame_1\.jpg: the image data is corrupt'):
+        make_dataset(tmp_path)[0]
+
+
+def test_random_draws_derive_from_seed_epoch_and_index(tmp_path):
+    """Crops and flips depend only on (seed, epoch, index): equal in any process or worker, new each epoch."""
+    from torch.utils.data import DataLoader
+
+    for name in ('a', 'b'):
+        make_scene(tmp_path, name, 24, 32)
+    opts = {'phase': 'train', 'gt_size': 12, 'use_hflip': True, 'use_rot': True, 'seed': 5}
+    dataset, again = make_dataset(tmp_path, **opts), make_dataset(tmp_path, **opts)
+    assert MultiExposureHDRDataset.takes_epoch is True
+    np.random.seed(1)
+    first = dataset[(0, 1)]['lq']
+    np.random.seed(2)  # the global generators play no part
+    random.seed(3)
+    assert torch.equal(again[(0, 1)]['lq'], first)
+    assert not torch.equal(dataset[(1, 1)]['lq'], first)
+    assert not torch.equal(make_dataset(tmp_path, **{**opts, 'seed': 6})[(0, 1)]['lq'], first)
+    crops = {tuple(dataset[(epoch, 0)]['lq'][0, 0, 0, :3].tolist()) for epoch in range(12)}
+    assert len(crops) > 6  # each epoch draws anew
+    indices = [(epoch, i) for epoch in (0, 1) for i in (0, 1)]
+    in_workers = list(DataLoader(dataset, sampler=indices, batch_size=None, num_workers=2))
+    for (epoch, i), item in zip(indices, in_workers):
+        assert torch.equal(item['lq'], dataset[(epoch, i)]['lq'])

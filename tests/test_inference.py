@@ -550,3 +550,121 @@ def test_script_subprocess(tmp_path, checkpoint):
     )
     assert result.returncode == 0, result.stderr
     assert read_hdr(tmp_path / 'out' / 'scene.hdr').shape == (H, W, 3)
+
+
+# ---------------------------------------------------------------- refusing bad numbers, files and outputs
+
+
+def test_exposure_times_whose_ratio_overflows_are_refused(lffnet):
+    frames = render(radiance())
+    with pytest.raises(ValueError, match=r'span a ratio of inf .* at most 1\.04858e\+06'):
+        fuse(frames, (1e-300, 1.0, 1e300), lffnet)
+    with pytest.raises(ValueError, match='span a ratio of 1e\\+07'):
+        fuse(frames, (1e-7, 1e-6, 1.0), lffnet)
+    assert np.isfinite(fuse(frames, (1 / 8000, 1 / 60, 1.0), lffnet)).all()  # 13 stops: a real bracket
+
+
+def test_cli_refuses_overflowing_exposures(tmp_path, checkpoint, capsys):
+    write_jpeg_bracket(tmp_path / 'b')
+    argv = ['--input', str(tmp_path / 'b'), '--output', str(tmp_path / 'out'), '--checkpoint', str(checkpoint)]
+    assert main(argv + ['--opt', str(_options(tmp_path)), '--exposures', '1e-300', '1', '1e300']) == 1
+    assert 'span a ratio of inf' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_non_finite_output_is_refused_and_nothing_written(tmp_path, lffnet, capsys):
+    with torch.no_grad():
+        for param in lffnet.parameters():
+            param.fill_(float('nan'))  # the weights of a run that diverged
+    with pytest.raises(ValueError, match='network output has .* NaN/Inf values'):
+        fuse(render(radiance()), TIMES, lffnet)
+    write_jpeg_bracket(tmp_path / 'b')
+    argv = ['--input', str(tmp_path / 'b'), '--output', str(tmp_path / 'out')]
+    assert main(argv + ['--checkpoint', str(save_net(lffnet, tmp_path / 'nan.pth')), '--opt', str(_options(tmp_path))])
+    assert 'NaN/Inf' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('name', ['garbage.jpg', 'empty.jpg'])
+def test_cli_refuses_a_corrupt_frame_naming_it(tmp_path, checkpoint, capsys, name):
+    write_jpeg_bracket(tmp_path / 'b')
+    data = (tmp_path / 'b' / 'IMG_1.jpg').read_bytes()
+    middle = len(data) // 2
+    broken = data[:middle] + bytes(range(0, 250, 2)) * 2 + data[middle + 250 :] if name == 'garbage.jpg' else b''
+    (tmp_path / 'b' / 'IMG_1.jpg').write_bytes(broken)
+    argv = ['--input', str(tmp_path / 'b'), '--output', str(tmp_path / 'out'), '--checkpoint', str(checkpoint)]
+    assert main(argv + ['--opt', str(_options(tmp_path))]) == 1
+    err = capsys.readouterr().err
+    assert 'IMG_1.jpg' in err and ('corrupt' in err or 'empty' in err)
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    if os.geteuid() == 0:  # root writes anywhere permissions allow; sysfs refuses new entries even to root
+        return Path('/sys/lffnet_output_test')
+    folder = tmp_path / 'read_only'
+    folder.mkdir()
+    folder.chmod(0o500)
+    return folder / 'out'
+
+
+@pytest.mark.parametrize('case', ['file', 'under a file', 'not writable'])
+def test_cli_checks_the_output_before_fusing(tmp_path, checkpoint, capsys, monkeypatch, case):
+    import lffnet_arch.inference as inference
+
+    write_jpeg_bracket(tmp_path / 'b')
+    (tmp_path / 'taken').write_text('a file')
+    output = {
+        'file': tmp_path / 'taken',
+        'under a file': tmp_path / 'taken' / 'out',
+        'not writable': _unwritable_folder(tmp_path),
+    }[case]
+    monkeypatch.setattr(inference, 'fuse', lambda *a, **k: pytest.fail('fused before checking --output'))
+    argv = ['--input', str(tmp_path / 'b'), '--output', str(output), '--checkpoint', str(checkpoint)]
+    assert main(argv + ['--opt', str(_options(tmp_path))]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f'error: --output {output}') and len(err.splitlines()) == 1, err
+    assert {'file': 'is a file', 'under a file': 'which is a file', 'not writable': 'cannot write'}[case] in err
+
+
+def test_concurrent_runs_never_replace_each_others_files(tmp_path, checkpoint, monkeypatch, capsys):
+    """Both runs pass the existence check; the one that finishes second fails instead of replacing the first."""
+    import lffnet_arch.inference as inference
+
+    write_jpeg_bracket(tmp_path / 'b')
+    out = tmp_path / 'out'
+    argv = ['--input', str(tmp_path / 'b'), '--output', str(out), '--checkpoint', str(checkpoint)]
+    argv += ['--opt', str(_options(tmp_path))]
+    real_fuse = inference.fuse
+
+    def fuse_while_another_run_finishes(*args, **kwargs):
+        hdr = real_fuse(*args, **kwargs)
+        out.mkdir(exist_ok=True)
+        (out / 'b.hdr').write_bytes(b'the other run')
+        return hdr
+
+    monkeypatch.setattr(inference, 'fuse', fuse_while_another_run_finishes)
+    assert main(argv) == 1
+    assert 'appeared while this run was writing it' in capsys.readouterr().err
+    assert (out / 'b.hdr').read_bytes() == b'the other run'
+    assert not list(out.glob('.*.tmp'))
+    assert main(argv + ['--overwrite']) == 0  # asked for: replaced
+    assert (out / 'b.hdr').read_bytes() != b'the other run'
+
+
+def test_cli_removes_temporaries_of_killed_runs_only(tmp_path, checkpoint):
+    write_jpeg_bracket(tmp_path / 'b')
+    out = tmp_path / 'out'
+    out.mkdir()
+    dead_pid = int(
+        subprocess.run(
+            [sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    dead = out / f'.b.hdr.{dead_pid}.x1y2z3ab.tmp'
+    live = out / f'.c.hdr.{os.getppid()}.x1y2z3ab.tmp'
+    dead.write_bytes(b'killed')
+    live.write_bytes(b'still being written')
+    argv = ['--input', str(tmp_path / 'b'), '--output', str(out), '--checkpoint', str(checkpoint)]
+    with pytest.warns(UserWarning, match=rf'Removed {dead}, left by an interrupted run \(process {dead_pid}'):
+        assert main(argv + ['--opt', str(_options(tmp_path))]) == 0
+    assert not dead.exists() and live.exists() and (out / 'b.hdr').is_file()

@@ -2,7 +2,6 @@
 
 import importlib.util
 import io
-import random
 import shutil
 import sys
 from pathlib import Path
@@ -52,8 +51,7 @@ def test_lmdb_equals_folder_bit_for_bit_after_source_removed(tmp_path):
     make_scene(src, 'scene.8bit', 24, 32, evs=(0.0, 3.0, 6.0), dtype=np.uint8, ext='.png')
     disk_val = [make_dataset(src)[i] for i in range(2)]
     disk = make_dataset(src, phase='train', gt_size=16, use_hflip=True, use_rot=True)
-    random.seed(3)
-    disk_train = [disk[i % 2] for i in range(6)]
+    disk_train = [disk[(i // 2, i % 2)] for i in range(6)]  # (epoch, index): the sampler's way
     out = build_lmdb(src, tmp_path / 'Training.lmdb')
     shutil.rmtree(src)
 
@@ -66,9 +64,8 @@ def test_lmdb_equals_folder_bit_for_bit_after_source_removed(tmp_path):
         assert_items_equal(item, disk_val[i])
         assert item['lq_path'] == item['key'] and item['gt_path'] == f'{item["key"]}/gt'
     train = lmdb_dataset(out, phase='train', gt_size=16, use_hflip=True, use_rot=True)
-    random.seed(3)
     for i in range(6):
-        assert_items_equal(train[i % 2], disk_train[i])
+        assert_items_equal(train[(i // 2, i % 2)], disk_train[i])
 
 
 def test_schema_keys_and_meta_info(tmp_path):

@@ -2,7 +2,9 @@
 
 import os
 import re
+import signal
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +15,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Runs BasicSR's pipeline exactly as ``python lffnet_arch/train.py`` does, with ``root`` in place of the repository
-# root, so tests write nothing into the checkout.
-TRAIN = 'import sys, lffnet_arch; from basicsr.train import train_pipeline; train_pipeline(sys.argv.pop(1))'
-TEST = 'import sys, lffnet_arch; from basicsr.test import test_pipeline; test_pipeline(sys.argv.pop(1))'
+# Runs the training / test entry point exactly as ``python lffnet_arch/train.py`` does, with ``root`` in place of the
+# repository root, so tests write nothing into the checkout.
+TRAIN = 'import sys; from lffnet_arch.train import run; run(sys.argv.pop(1))'
+TEST = 'import sys; from lffnet_arch.test import run; run(sys.argv.pop(1))'
 
 
 @pytest.fixture(scope='module')
@@ -86,11 +88,16 @@ def _write(opt: dict, path: Path) -> Path:
     return path
 
 
-def _run(code: str, root: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+def _run(code: str, root: Path, *args: str, cwd: Path, ok: bool = True, env=None) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, '-c', code, str(root), *args], cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, '-c', code, str(root), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})},
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (result.returncode == 0) == ok, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
@@ -115,6 +122,10 @@ def test_two_iterations_train_validate_and_checkpoint(demo_root, tmp_path):
     assert re.search(r'# psnr_mu: \d+\.\d+', log)
     ckpt = torch.load(exp / 'models' / 'net_g_2.pth', weights_only=True)
     assert set(ckpt) == {'params', 'params_ema'}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for made in (exp / 'models' / 'net_g_2.pth', exp / 'training_states' / '2.state', exp / 'tiny.yml'):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o666 & ~umask, made  # the umask's mode, not a temporary's 0600
     assert (exp / 'models' / 'net_g_latest.pth').is_file()
     assert (exp / 'training_states' / '2.state').is_file()
     assert not list(exp.rglob('*.tmp'))
@@ -187,25 +198,51 @@ def test_console_command_writes_under_the_working_directory(demo_root, tmp_path)
     assert (tmp_path / 'experiments' / 'console' / 'models' / 'net_g_1.pth').is_file()
 
 
+def _relative_options(demo_root: Path, root: Path, name: str, total_iter: int) -> dict:
+    """Options whose dataset paths are relative to the run's root, as the shipped options files are."""
+    opt = _options(demo_root, name, total_iter=total_iter)
+    for dataset in opt['datasets'].values():
+        dataset['dataroot'] = os.path.relpath(dataset['dataroot'], root)
+    return opt
+
+
+def _dead_pid() -> int:
+    code = 'import os; print(os.getpid())'
+    return int(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout)
+
+
 def test_resume_restores_optimizer_and_scheduler_from_another_directory(demo_root, tmp_path):
+    """Relative dataset paths resolve against the run's root from any directory; an old training state (no
+    sampler position, no generator states) still resumes, with a warning; leftovers of a killed save are removed."""
     root, elsewhere = tmp_path / 'root', tmp_path / 'elsewhere'
     root.mkdir()
     elsewhere.mkdir()
-    opt_file = _write(_options(demo_root, 'resume', total_iter=2), tmp_path / 'resume.yml')
+    opt_file = _write(_relative_options(demo_root, root, 'resume', total_iter=2), tmp_path / 'resume.yml')
+    assert not os.path.isabs(yaml.safe_load(opt_file.read_text())['datasets']['train']['dataroot'])
     _run(TRAIN, root, '-opt', str(opt_file), cwd=root)
-    states = root / 'experiments' / 'resume' / 'training_states'
+    exp = root / 'experiments' / 'resume'
+    recorded = yaml.safe_load((exp / 'resume.yml').read_text())
+    assert recorded['datasets']['train']['dataroot'] == str(demo_root / 'Training')  # resolved paths recorded
+    states = exp / 'training_states'
     saved = torch.load(states / '2.state', weights_only=False)
+    assert {'sampler', 'rng'} <= set(saved)
+    torch.save({k: v for k, v in saved.items() if k not in ('sampler', 'rng')}, states / '2.state')  # an old state
+    stale = exp / 'models' / f'.net_g_4.pth.{_dead_pid()}.k2j4h5g6.tmp'
+    live = exp / 'models' / f'.net_g_4.pth.{os.getpid()}.k2j4h5g6.tmp'
+    stale.write_bytes(b'killed while saving')
+    live.write_bytes(b'another run saving now')
 
     # Saved states load back into a fresh model unchanged (optimizer moments, learning rate, scheduler).
-    import basicsr.train
     from basicsr.models import build_model
+
+    from lffnet_arch.train import load_resume_state
 
     opt = _options(demo_root, 'resume', total_iter=4)
     opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=True)
     opt['path'].update(training_states=str(states), models=str(root / 'experiments' / 'resume' / 'models'))
     for phase, dataset in opt['datasets'].items():
         dataset['phase'] = phase
-    state = basicsr.train.load_resume_state(opt)
+    state = load_resume_state(opt)
     model = build_model(opt)
     model.resume_training(state)
     loaded = model.optimizers[0].state_dict()
@@ -216,11 +253,14 @@ def test_resume_restores_optimizer_and_scheduler_from_another_directory(demo_roo
     assert model.get_current_learning_rate() == [saved['optimizers'][0]['param_groups'][0]['lr']]
 
     # The run resumes from another working directory and continues at iteration 3.
-    opt_file = _write(_options(demo_root, 'resume', total_iter=4), tmp_path / 'resume4.yml')
+    opt_file = _write(_relative_options(demo_root, root, 'resume', total_iter=4), tmp_path / 'resume4.yml')
     _run(TRAIN, root, '-opt', str(opt_file), '--auto_resume', cwd=elsewhere)
     logs = sorted((root / 'experiments' / 'resume').glob('train_resume_*.log'))
     resumed_log = logs[-1].read_text()
     assert 'Resuming training from epoch' in resumed_log and ', iter: 2.' in resumed_log
+    assert 'holds no sampler position and random generator states' in resumed_log
+    assert f'Removed {stale}, left by an interrupted run' in resumed_log
+    assert not stale.exists() and live.exists()
     assert _logged_iters(resumed_log.split('Start training from')[1])[0] == 3
     final = torch.load(states / '4.state', weights_only=False)
     adam_steps = {int(s['step']) for s in final['optimizers'][0]['state'].values()}
@@ -271,7 +311,6 @@ DIST_SCRIPT = """
 import json, os, sys
 import torch
 import lffnet_arch
-from basicsr.train import train_pipeline
 from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 from lffnet_arch.data.hdr_dataset import MultiExposureHDRDataset
 from lffnet_arch.models.hdr_model import HDRModel
@@ -290,13 +329,15 @@ class RecordingHDRDataset(MultiExposureHDRDataset):
 
 @MODEL_REGISTRY.register()
 class RecordingHDRModel(HDRModel):
-    def save(self, epoch, current_iter):
-        super().save(epoch, current_iter)
+    def save(self, epoch, current_iter, extra_state=None):
+        super().save(epoch, current_iter, extra_state)
         state = self.get_bare_model(self.net_g).state_dict()
         torch.save(state, os.path.join(OUT, f"weights_{os.environ['RANK']}_{current_iter}.pth"))
 
 
-train_pipeline(sys.argv.pop(1))
+from lffnet_arch.train import run
+
+run(sys.argv.pop(1))
 """
 
 
@@ -347,3 +388,203 @@ def test_two_process_gloo_training(demo_root, tmp_path):
     params = dict(init.named_parameters())
     unchanged = [name for name, value in params.items() if torch.equal(value, weights[0][name])]
     assert not unchanged
+
+
+# ---------------------------------------------------------------- reliability of the training entry point
+
+
+def test_runs_exactly_total_iter_and_validates_once_at_the_end(demo_root, tmp_path):
+    """4 scenes in batches of 3 give one batch per epoch; BasicSR's epoch arithmetic stopped at iteration 3."""
+    opt = _options(demo_root, 'exact', total_iter=4)
+    opt['datasets']['train']['batch_size_per_gpu'] = 3
+    opt['val']['val_freq'] = 2
+    opt['logger']['save_checkpoint_freq'] = 4
+    _run(TRAIN, tmp_path, '-opt', str(_write(opt, tmp_path / 'exact.yml')), cwd=tmp_path)
+    exp = tmp_path / 'experiments' / 'exact'
+    log = next(exp.glob('train_exact_*.log')).read_text()
+    assert _logged_iters(log) == [1, 2, 3, 4]
+    assert (exp / 'models' / 'net_g_4.pth').is_file() and (exp / 'training_states' / '4.state').is_file()
+    assert log.count('Validation demo_val') == 2  # at 2 and at 4, the end: not again
+    scene = _val_scene(demo_root)
+    assert sorted(p.name for p in (exp / 'visualization' / scene).glob('*.hdr')) == [f'{scene}_2.hdr', f'{scene}_4.hdr']
+    assert 'eta: -' not in log and 'day' not in log
+
+
+def test_hostile_force_yml_is_refused_and_runs_nothing(demo_root, tmp_path):
+    marker = tmp_path / 'pwned'
+    opt_file = _write(_options(demo_root, 'hostile'), tmp_path / 'hostile.yml')
+    for entry in (
+        f'name=[__import__("os").system("touch {marker}")]',
+        f'name"]=1;import os;os.system("touch {marker}");x["a=1',
+    ):
+        result = _run(TRAIN, tmp_path, '-opt', str(opt_file), '--force_yml', entry, cwd=tmp_path, ok=False)
+        assert 'ValueError: --force_yml' in result.stderr
+    result = _run(
+        TEST,
+        tmp_path,
+        '-opt',
+        str(opt_file),
+        '--force_yml',
+        f'name=!!python/object/apply:os.system ["touch {marker}"]',
+        cwd=tmp_path,
+        ok=False,
+    )
+    assert 'ValueError: --force_yml' in result.stderr
+    assert not marker.exists() and not (tmp_path / 'experiments').exists()
+
+
+class _Payload:
+    """Unpickling this runs ``touch <marker>``: what a hostile checkpoint holds."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+def test_checkpoints_load_weights_only_whatever_the_environment(demo_root, tmp_path):
+    """path.pretrain_network_g in test.py and the network loaded on resume refuse a pickled payload even with
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (BasicSR's torch.load would run it)."""
+    marker = tmp_path / 'pwned'
+    hostile = tmp_path / 'hostile.pth'
+    torch.save({'params': _Payload(marker)}, hostile)
+    env = {'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'}
+    opt = _options(demo_root, 'wo_test')
+    opt['datasets'] = {'test_1': opt['datasets']['val']}
+    opt['path'] = {'pretrain_network_g': str(hostile), 'strict_load_g': True}
+    opt['val'].pop('val_freq')
+    result = _run(TEST, tmp_path, '-opt', str(_write(opt, tmp_path / 't.yml')), cwd=tmp_path, ok=False, env=env)
+    assert 'weights_only=True' in result.stderr and not marker.exists()
+
+    opt_file = _write(_options(demo_root, 'wo_resume', total_iter=2), tmp_path / 'r.yml')
+    _run(TRAIN, tmp_path, '-opt', str(opt_file), cwd=tmp_path, env=env)
+    models = tmp_path / 'experiments' / 'wo_resume' / 'models'
+    torch.save({'params': _Payload(marker), 'params_ema': _Payload(marker)}, models / 'net_g_2.pth')
+    opt_file = _write(_options(demo_root, 'wo_resume', total_iter=4), tmp_path / 'r.yml')
+    result = _run(TRAIN, tmp_path, '-opt', str(opt_file), '--auto_resume', cwd=tmp_path, ok=False, env=env)
+    assert 'weights_only=True' in result.stderr and not marker.exists()
+
+
+def test_non_finite_loss_stops_training_before_anything_is_saved(demo_root, tmp_path):
+    from lffnet_arch.data.demo import generate_demo_set
+    from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
+
+    data = generate_demo_set(tmp_path / 'data', num_train=2, num_val=1, size=(32, 48), seed=4)
+    gt_file = sorted((data / 'Training').iterdir())[0] / 'HDRImg.hdr'
+    write_hdr(gt_file, read_hdr(gt_file) * 1e36)  # finite but absurd: every loss overflows
+    opt = _options(data, 'nan', total_iter=2)
+    opt['datasets']['train']['gt_max'] = 1e38  # let it through the dataset's bound
+    result = _run(TRAIN, tmp_path, '-opt', str(_write(opt, tmp_path / 'nan.yml')), cwd=tmp_path, ok=False)
+    assert 'FloatingPointError: Non-finite training at iteration 1: l_l1:' in result.stderr
+    assert sorted(p.name for p in (data / 'Training').iterdir())[0] in result.stderr  # the batch's scene names
+    exp = tmp_path / 'experiments' / 'nan'
+    assert not list((exp / 'models').iterdir()) and not list((exp / 'training_states').iterdir())
+    assert 'Non-finite training at iteration 1' in next(exp.glob('train_nan_*.log')).read_text()
+
+    del opt['datasets']['train']['gt_max']  # by default the dataset refuses it, naming the file and the value
+    result = _run(TRAIN, tmp_path, '-opt', str(_write(opt, tmp_path / 'nan.yml')), cwd=tmp_path, ok=False)
+    assert f'Ground truth {gt_file}' in result.stderr and 'above gt_max = 1e+06' in result.stderr
+
+
+# Kills its own process (SIGKILL, nothing cleaned up) right after the save at iteration KILL_AT.
+KILLING_TRAIN = """
+import os, signal, sys
+import lffnet_arch
+from basicsr.utils.registry import MODEL_REGISTRY
+from lffnet_arch.models.hdr_model import HDRModel
+from lffnet_arch.train import run
+
+
+@MODEL_REGISTRY.register()
+class KilledHDRModel(HDRModel):
+    def save(self, epoch, current_iter, extra_state=None):
+        super().save(epoch, current_iter, extra_state)
+        if current_iter == int(os.environ['KILL_AT']):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+run(sys.argv.pop(1))
+"""
+
+
+def _losses_by_iter(log_text: str) -> dict:
+    lines = re.findall(r'iter:\s*([\d,]+), lr:.*?\] (l_.*)', log_text)
+    return {int(i.replace(',', '')): re.sub(r'\s+', ' ', losses).strip() for i, losses in lines}
+
+
+def test_killed_and_resumed_run_logs_the_losses_of_an_uninterrupted_one(demo_root, tmp_path):
+    """Killed mid-epoch (4 scenes, batches of 2, killed after iteration 3), resumed with --auto_resume: iterations 4
+    to 6 log the losses of the run never interrupted, with 0 or 2 data-loader workers, and end with the same
+    weights."""
+
+    def options(name: str, workers: int, model_type: str = 'HDRModel') -> Path:
+        opt = _options(demo_root, name, total_iter=6, model_type=model_type)
+        opt['datasets']['train']['num_worker_per_gpu'] = workers
+        opt['logger']['save_checkpoint_freq'] = 1
+        opt.pop('val')
+        opt['datasets'].pop('val')
+        return _write(opt, tmp_path / f'{name}.yml')
+
+    _run(TRAIN, tmp_path, '-opt', str(options('straight', 0)), cwd=tmp_path)
+    straight = tmp_path / 'experiments' / 'straight'
+    expected = _losses_by_iter(next(straight.glob('train_*.log')).read_text())
+    assert sorted(expected) == [1, 2, 3, 4, 5, 6]
+    final = torch.load(straight / 'models' / 'net_g_6.pth', weights_only=True)
+    for workers in (0, 2):
+        name = f'killed_{workers}'
+        killed = _run(
+            KILLING_TRAIN,
+            tmp_path,
+            '-opt',
+            str(options(name, workers, 'KilledHDRModel')),
+            cwd=tmp_path,
+            ok=False,
+            env={'KILL_AT': '3'},
+        )
+        assert killed.returncode == -signal.SIGKILL
+        _run(TRAIN, tmp_path, '-opt', str(options(name, workers)), '--auto_resume', cwd=tmp_path)
+        logs = sorted((tmp_path / 'experiments' / name).glob('train_*.log'))
+        first, resumed = (_losses_by_iter(log.read_text()) for log in logs)
+        assert sorted(first) == [1, 2, 3] and sorted(resumed) == [4, 5, 6]
+        assert {**first, **resumed} == expected, workers
+        weights = torch.load(tmp_path / 'experiments' / name / 'models' / 'net_g_6.pth', weights_only=True)
+        for key in ('params', 'params_ema'):
+            for param, value in final[key].items():
+                torch.testing.assert_close(weights[key][param], value, rtol=0, atol=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _torchrun(script: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={_free_port()}']
+    cmd += [str(script), str(root), *args, '--launcher', 'pytorch']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_two_process_gloo_run_validates_saves_and_resumes(demo_root, tmp_path):
+    """torchrun with 2 processes, no EMA: rank 0 validates with the unwrapped network (a DDP forward waited for the
+    other rank, which had left), saves, and the run resumes."""
+    script = tmp_path / 'launch.py'
+    script.write_text('import sys\nfrom lffnet_arch.train import run\n\nrun(sys.argv.pop(1))\n')
+    for total_iter, extra in ((2, ()), (4, ('--auto_resume',))):
+        opt = _options(demo_root, 'ddp_val', total_iter=total_iter)
+        opt['datasets']['train']['batch_size_per_gpu'] = 1
+        opt['train']['ema_decay'] = 0
+        _torchrun(script, tmp_path, '-opt', str(_write(opt, tmp_path / 'ddp_val.yml')), *extra)
+    exp = tmp_path / 'experiments' / 'ddp_val'
+    logs = [log.read_text() for log in sorted(exp.glob('train_ddp_val_*.log'))]
+    assert len(logs) == 2 and 'Resuming training from epoch' in logs[1]
+    assert re.search(r'Validation demo_val\s+# psnr_mu: \d+\.\d+', logs[0])
+    assert _logged_iters(logs[1]) == [3, 4] and re.search(r'# psnr_mu: \d+\.\d+', logs[1])
+    for name in ('net_g_2.pth', 'net_g_4.pth', 'net_g_latest.pth'):
+        assert set(torch.load(exp / 'models' / name, weights_only=True)) == {'params'}
+    scene = _val_scene(demo_root)
+    assert (exp / 'visualization' / scene / f'{scene}_4.hdr').is_file()

@@ -2,12 +2,11 @@
 
 import os
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import lmdb
 import numpy as np
 import torch
-from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
@@ -73,6 +72,16 @@ class MultiExposureHDRDataset(data.Dataset):
             - use_rot (bool): Random vertical flip and transpose (rotations) in phase 'train'. Default False.
             - phase (str): 'train' crops and augments; 'val' / 'test' return whole images. BasicSR sets it.
               Default 'test'.
+            - gt_max (float): Largest GT value accepted; a scene above it is refused, naming the file and the
+              value (NaN / Inf / negative GT always are). Default ``scene_io.GT_MAX`` (1e6), far above real
+              radiance in any unit; relative-unit GTs are normalised by whoever loads them, not refused.
+            - seed (int): Seed of the crops and flips. ``lffnet_arch/train.py`` sets it to ``manual_seed``.
+              Default 0.
+
+    Random crops and flips are drawn from a generator seeded with (seed, epoch, index) when the sampler passes
+    ``(epoch, index)`` (``takes_epoch``; the training sampler of ``lffnet_arch/train.py`` does): a sample is the
+    same in any worker process and after a resume, and differs between epochs. A plain int index (another
+    sampler) draws from NumPy's global generator, as BasicSR's datasets do.
 
     Each item is a dict:
         - lq (Tensor): (T, 6, H, W) float32, per frame cat(L_i, L_i ** gamma / t_i) on channels, RGB, L in [0, 1].
@@ -82,6 +91,8 @@ class MultiExposureHDRDataset(data.Dataset):
         - lq_path (str): The scene folder (disk) or the sample's LMDB key prefix (lmdb).
         - gt_path (str): The GT file (disk) or its LMDB key (lmdb).
     """
+
+    takes_epoch = True  # __getitem__ accepts (epoch, index) and derives its random draws from (seed, epoch, index)
 
     def __init__(self, opt: dict):
         super().__init__()
@@ -104,6 +115,10 @@ class MultiExposureHDRDataset(data.Dataset):
         self.use_hflip = bool(opt.get('use_hflip', False))
         self.use_rot = bool(opt.get('use_rot', False))
         self.phase = opt.get('phase', 'test')
+        self.gt_max = float(opt.get('gt_max', scene_io.GT_MAX))
+        if not self.gt_max > 0:
+            raise ValueError(f'MultiExposureHDRDataset: gt_max must be a positive number, got {opt.get("gt_max")!r}.')
+        self.seed = int(opt.get('seed', 0))
         self.backend = (opt.get('io_backend') or {}).get('type', 'disk')
         if self.backend == 'disk':
             self.samples = self._scan_folder()
@@ -117,12 +132,18 @@ class MultiExposureHDRDataset(data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: Union[int, tuple]) -> dict:
+        epoch, index = index if isinstance(index, tuple) else (None, index)
         sample = self.samples[index]
         ldrs, gt = self._read_disk(sample) if self.backend == 'disk' else self._read_lmdb(sample)
         if self.phase == 'train':
-            ldrs, gt = self._crop_and_augment(ldrs, gt, sample.key)
+            ldrs, gt = self._crop_and_augment(ldrs, gt, sample.key, self._rng(epoch, index))
         return self._pack(ldrs, gt, sample)
+
+    def _rng(self, epoch: Optional[int], index: int) -> np.random.Generator:
+        if epoch is None:
+            return np.random.default_rng(np.random.randint(0, 2**31))
+        return np.random.default_rng([self.seed, int(epoch), int(index)])
 
     # ------------------------------------------------------------------ scanning
 
@@ -150,7 +171,7 @@ class MultiExposureHDRDataset(data.Dataset):
     # ------------------------------------------------------------------ reading
 
     def _read_disk(self, sample: _Sample) -> tuple:
-        scene = scene_io.read_scene_files(sample.files)
+        scene = scene_io.read_scene_files(sample.files, gt_max=self.gt_max)
         return scene.ldrs, scene.gt
 
     def _lmdb_get(self, sample: _Sample, key: str) -> bytes:
@@ -177,29 +198,38 @@ class MultiExposureHDRDataset(data.Dataset):
                 f'LMDB {self.root}, sample {sample.key!r}: {META_INFO} gives shape {expected}, the stored '
                 f'frames and GT have {found}.'
             )
-        scene_io.validate_gt(gt, source, f'{source}/gt')
+        scene_io.validate_gt(gt, source, f'{source}/gt', self.gt_max)
         scene_io.warn_gt_above_one(gt, source, f'{source}/gt')
         return ldrs, gt
 
     # ------------------------------------------------------------------ training transforms
 
-    def _crop_and_augment(self, ldrs: list, gt: np.ndarray, key: str) -> tuple:
-        """One random window and one flip/rotation for every frame and the GT."""
+    def _crop_and_augment(self, ldrs: list, gt: np.ndarray, key: str, rng: np.random.Generator) -> tuple:
+        """One random window and one flip/rotation, the same for every frame and the GT, drawn from ``rng``."""
+        images = ldrs + [gt]
         if self.gt_size is not None:
-            ldrs, gt = self._random_crop(ldrs, gt, int(self.gt_size), key)
-        if self.use_hflip or self.use_rot:
-            *ldrs, gt = augment(ldrs + [gt], self.use_hflip, self.use_rot)
-        return ldrs, gt
+            images = self._random_crop(images, int(self.gt_size), key, rng)
+        hflip = self.use_hflip and rng.random() < 0.5
+        vflip = self.use_rot and rng.random() < 0.5
+        transpose = self.use_rot and rng.random() < 0.5
+        if hflip:
+            images = [img[:, ::-1] for img in images]
+        if vflip:
+            images = [img[::-1] for img in images]
+        if transpose:  # with the flips, all 8 rotations and reflections (as BasicSR's augment)
+            images = [img.transpose(1, 0, 2) for img in images]
+        return images[:-1], images[-1]
 
-    def _random_crop(self, ldrs: list, gt: np.ndarray, size: int, key: str) -> tuple:
-        height, width = gt.shape[:2]
+    def _random_crop(self, images: list, size: int, key: str, rng: np.random.Generator) -> list:
+        height, width = images[-1].shape[:2]
         if size > height or size > width:
             raise ValueError(
                 f'gt_size {size} is larger than sample {key!r} ({height} x {width}) in {self.root}; '
                 'lower gt_size or use larger patches.'
             )
-        gt, ldrs = paired_random_crop(gt, ldrs, size, 1, key)  # views; BasicSR's augment flips them in place
-        return (ldrs if isinstance(ldrs, list) else [ldrs]), gt  # it unwraps a single frame
+        top = int(rng.integers(0, height - size + 1))
+        left = int(rng.integers(0, width - size + 1))
+        return [img[top : top + size, left : left + size] for img in images]
 
     def _pack(self, ldrs: list, gt: np.ndarray, sample: _Sample) -> dict:
         exposures = scene_io.ev_to_exposure(sample.evs)

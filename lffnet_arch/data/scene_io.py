@@ -13,7 +13,9 @@ float32 ``.npy`` bytes, and ``meta_info.txt`` holds one line ``<sample> (<h>,<w>
 Arrays are RGB (H, W, 3); BGR exists only at the cv2 decode/encode boundary.
 """
 
+import glob
 import io
+import logging
 import math
 import os
 import re
@@ -28,9 +30,11 @@ import cv2
 import numpy as np
 
 # read_ldr_raw and ldr_to_float are re-exported: the data scripts and the tests use them through this module.
+from lffnet_arch.utils.file_util import stale_owner
 from lffnet_arch.utils.hdr_util import decode_ldr_raw, ldr_to_float, read_hdr, read_ldr_raw
 
 __all__ = [
+    'GT_MAX',
     'GT_NAME',
     'HDR_EXTENSIONS',
     'LDR_EXTENSIONS',
@@ -67,6 +71,10 @@ LDR_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 HDR_EXTENSIONS = ('.hdr', '.exr')
 GT_NAME = 'HDRImg.hdr'
 META_INFO = 'meta_info.txt'
+# Largest ground-truth value accepted by default. Real linear radiance in any unit a data set uses (Kalantari's GT
+# peaks near 1, relative-unit scenes such as Debevec's Memorial at a few hundred) stays far below it; values near
+# RGBE's 1e38 limit come from broken files and make every loss overflow.
+GT_MAX = 1e6
 
 # Scenes whose GT above 1 was already reported, so each is warned about once per process.
 _warned_gt_above_one = set()
@@ -226,8 +234,8 @@ def find_gt(scene_dir: PathLike) -> Path:
     return candidates[0]
 
 
-def validate_gt(gt: np.ndarray, scene: str, source: str) -> None:
-    """Raise ValueError naming ``scene`` and ``source`` unless the GT is finite and non-negative."""
+def validate_gt(gt: np.ndarray, scene: str, source: str, gt_max: float = GT_MAX) -> None:
+    """Raise ValueError naming ``scene`` and ``source`` unless the GT is finite, non-negative and at most ``gt_max``."""
     finite = np.isfinite(gt)
     if not finite.all():
         raise ValueError(
@@ -238,6 +246,12 @@ def validate_gt(gt: np.ndarray, scene: str, source: str) -> None:
         raise ValueError(
             f'Ground truth {source} of scene {scene} has {int((gt < 0).sum())} negative values '
             f'(min {float(gt.min()):g}); expected non-negative linear HDR values.'
+        )
+    peak = float(gt.max()) if gt.size else 0.0
+    if peak > gt_max:
+        raise ValueError(
+            f'Ground truth {source} of scene {scene} reaches {peak:g}, above gt_max = {gt_max:g}; a broken file, or a '
+            'GT in other units: normalise it, or raise the dataset option gt_max.'
         )
 
 
@@ -298,7 +312,7 @@ def find_scene_files(
     return SceneFiles(scene_dir, paths, evs, find_gt(scene_dir) if with_gt else None)
 
 
-def read_scene_files(files: SceneFiles, keep_raw: bool = False) -> Scene:
+def read_scene_files(files: SceneFiles, keep_raw: bool = False, gt_max: float = GT_MAX) -> Scene:
     """Decode and validate the frames and GT that :func:`find_scene_files` found (see :func:`read_scene`)."""
     raw = [read_ldr_raw(p) for p in files.frames]
     shapes = {p.name: img.shape[:2] for p, img in zip(files.frames, raw)}
@@ -308,7 +322,7 @@ def read_scene_files(files: SceneFiles, keep_raw: bool = False) -> Scene:
         shapes[files.gt.name] = gt.shape[:2]
     _check_same_size(shapes, files.scene_dir)
     if gt is not None:
-        validate_gt(gt, str(files.scene_dir), str(files.gt))
+        validate_gt(gt, str(files.scene_dir), str(files.gt), gt_max)
         warn_gt_above_one(gt, str(files.scene_dir), str(files.gt))
     return Scene(
         name=sanitize_name(files.scene_dir.name),
@@ -328,6 +342,7 @@ def read_scene(
     exposure_file: str = 'exposure.txt',
     with_gt: bool = True,
     keep_raw: bool = False,
+    gt_max: float = GT_MAX,
 ) -> Scene:
     """Read and validate one scene.
 
@@ -337,16 +352,17 @@ def read_scene(
         exposure_file: Name of the exposure file inside the scene folder.
         with_gt: Read the ground truth too.
         keep_raw: Also keep the frames' integers (``Scene.raw_ldrs``) for lossless re-encoding.
+        gt_max: Largest GT value accepted (:data:`GT_MAX` by default).
 
     Returns:
         Scene: frames float32 RGB in [0, 1], exposures t = 2 ** EV, GT float32 RGB (or None).
 
     Raises:
         FileNotFoundError: Missing scene folder, exposure file, frame or GT.
-        ValueError: Wrong number of frames, malformed or non-increasing exposures, undecodable image, frames or GT of
-            different sizes, NaN/Inf/negative GT.
+        ValueError: Wrong number of frames, malformed or non-increasing exposures, an undecodable, truncated or
+            corrupt image (named), frames or GT of different sizes, NaN/Inf/negative GT or GT above ``gt_max``.
     """
-    return read_scene_files(find_scene_files(scene_dir, num_exposure, exposure_file, with_gt), keep_raw)
+    return read_scene_files(find_scene_files(scene_dir, num_exposure, exposure_file, with_gt), keep_raw, gt_max)
 
 
 def sample_names(scene_dirs: Sequence[Path]) -> list[str]:
@@ -470,8 +486,10 @@ def _parse_evs(text: str) -> Optional[np.ndarray]:
 def staged_output_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Build an output folder in a hidden sibling and move it into place only when the block finishes.
 
-    An interrupted or failed run therefore never leaves a folder at ``path`` that looks complete; its partial
-    sibling ``.<name>.partial-<pid>`` is removed on errors (and can be deleted by hand after a kill).
+    An interrupted or failed run therefore never leaves a folder at ``path`` that looks complete. Its partial
+    sibling ``.<name>.partial-<pid>`` is removed on errors; one left by a killed run (its process is gone) is removed
+    by the next run for the same ``path``, with a warning on the ``lffnet_arch`` logger. A concurrent run's partial
+    folder (its process still running) is never touched.
 
     Args:
         path: The final folder (a patch folder or a ``.lmdb`` folder).
@@ -483,6 +501,7 @@ def staged_output_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f'Output {path} already exists; pass --overwrite to replace it.')
+    _remove_stale_siblings(path)
     tmp = path.with_name(f'.{path.name}.partial-{os.getpid()}')
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -501,3 +520,16 @@ def staged_output_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]
         shutil.rmtree(old)
     else:
         old.unlink()
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    """Remove ``.<name>.partial-<pid>`` / ``.<name>.old-<pid>`` folders of ``path`` left by dead processes."""
+    if not path.parent.is_dir():
+        return
+    for sibling in sorted(path.parent.glob(f'.{glob.escape(path.name)}.*-*')):
+        pid = stale_owner(sibling)
+        if pid is not None and sibling.is_dir():
+            shutil.rmtree(sibling, ignore_errors=True)
+            logging.getLogger('lffnet_arch').warning(
+                'Removed %s, left by an interrupted run (process %d, no longer running).', sibling, pid
+            )

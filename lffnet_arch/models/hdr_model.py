@@ -2,6 +2,7 @@
 
 from collections import OrderedDict
 from os import path as osp
+from typing import Optional
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
 from lffnet_arch.metrics.perceptual_metric import metric_unavailable
-from lffnet_arch.utils.checkpoint import save_atomic
+from lffnet_arch.utils.checkpoint import load_checkpoint, save_atomic, strip_prefix
 from lffnet_arch.utils.hdr_util import imwrite_atomic, write_hdr
 from lffnet_arch.utils.tonemap import DEFAULT_TONEMAPPER, check_tonemapper, comparison_image, tonemap
 
@@ -36,15 +37,22 @@ class HDRModel(SRModel):
 
     - ``init_training_settings``: builds every loss listed under ``train.losses`` (a mapping name -> loss options;
       BasicSR's ``pixel_opt`` is accepted too and logged as ``l_pix``), plus EMA, optimizer and schedulers as SRModel.
-    - ``optimize_parameters``: sums the losses, logs each as ``l_<name>`` and the sum as ``l_total``.
+    - ``feed_data``: also keeps the batch's sample names (``key``) for error messages.
+    - ``optimize_parameters``: sums the losses, logs each as ``l_<name>`` and the sum as ``l_total``; a non-finite
+      loss or gradient raises FloatingPointError (iteration, losses, sample names) before the optimizer steps.
     - ``test``: whole-image inference, or tiled when ``val.tile_size`` is set (the log says so: the RFFT blocks see
-      the whole input, so tiled results differ).
+      the whole input, so tiled results differ). Runs the unwrapped network: in distributed training only rank 0
+      validates, and a DDP forward would wait for the other ranks.
     - ``nondist_validation``: HDR metrics on float linear HDR (not 8-bit images), saving ``.hdr`` and a tonemapped
       ``.png`` per image (``val.tonemap``: mulaw, reinhard, drago (default) or mantiuk), and with
       ``val.save_comparison: true`` a ``_comparison.png`` per scene: the input frames, the prediction and the GT
       tone-mapped alike, and the mu-law error map. A metric whose optional package is missing (ColorVideoVDP without
-      the ``metrics`` extra) is skipped with a warning that says how to install it.
-    - ``save_network`` / ``save_training_state``: written atomically.
+      the ``metrics`` extra) is skipped with a warning that says how to install it. A non-finite output raises
+      ValueError instead of being written.
+    - ``load_network``: reads the checkpoint with ``torch.load(weights_only=True)`` (pretrained and resumed
+      networks), whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says.
+    - ``save`` / ``save_network`` / ``save_training_state``: written atomically; ``save`` takes extra training-state
+      entries (the sampler position and random generator states of ``lffnet_arch/train.py``).
 
     With ``val.report_baseline: true`` the log also gives every metric for the trivial baseline that returns the
     reference frame's HDR-domain image (channels 3:6 of ``lq`` at the network's ``ref_idx``, or the middle frame for
@@ -93,6 +101,10 @@ class HDRModel(SRModel):
             losses[name] = build_loss(dict(loss_opt)).to(self.device)
         return losses
 
+    def feed_data(self, data: dict) -> None:
+        super().feed_data(data)
+        self.batch_keys = list(data.get('key', []))
+
     def optimize_parameters(self, current_iter: int) -> None:
         self.optimizer_g.zero_grad()
         self.output = self.net_g(self.lq)
@@ -102,13 +114,50 @@ class HDRModel(SRModel):
         l_total = sum(loss_dict.values())
         loss_dict['l_total'] = l_total
         l_total.backward()
+        self._check_finite(loss_dict, current_iter)
         self.optimizer_g.step()
         self.log_dict = self.reduce_loss_dict(loss_dict)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
 
+    def _check_finite(self, loss_dict: dict, current_iter: int) -> None:
+        """Raise FloatingPointError when a loss or the gradient norm is NaN/Inf (checked after backward, so in DDP,
+        where gradients are averaged, every rank sees a non-finite gradient and stops together)."""
+        grads = [p.grad for p in self.net_g.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+        values = {name: float(value.detach()) for name, value in loss_dict.items()}
+        if all(np.isfinite(v) for v in values.values()) and torch.isfinite(grad_norm):
+            return
+        losses = ', '.join(f'{name}: {value:.4e}' for name, value in values.items())
+        raise FloatingPointError(
+            f'Non-finite training at iteration {current_iter}: {losses}; gradient norm {float(grad_norm):.4e}; '
+            f'batch samples {self.batch_keys}. Stopped before the optimizer step; check these samples (the dataset '
+            'option gt_max bounds the GT) and the learning rate.'
+        )
+
+    def load_network(self, net, load_path: str, strict: bool = True, param_key: str = 'params') -> None:
+        """Load ``param_key`` (``params`` when it is absent) of the checkpoint at ``load_path`` into ``net``.
+
+        The checkpoint is read with ``torch.load(weights_only=True)`` (``utils.checkpoint.load_checkpoint``), so a
+        pickled payload is refused; BasicSR's loader would unpickle anything when ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+        is set. A DataParallel ``module.`` prefix is removed; key differences are logged as BasicSR does.
+        """
+        net = self.get_bare_model(net)
+        checkpoint = load_checkpoint(load_path)
+        if param_key is not None:
+            if param_key not in checkpoint and 'params' in checkpoint:
+                get_root_logger().info(f'Loading: {param_key} does not exist in {load_path}, use params.')
+                param_key = 'params'
+            if param_key not in checkpoint:
+                raise KeyError(f'Checkpoint {load_path} has no {param_key!r}; found {sorted(checkpoint)}.')
+            checkpoint = checkpoint[param_key]
+        get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
+        state_dict = strip_prefix(checkpoint)
+        self._print_different_keys_loading(net, state_dict, strict)
+        net.load_state_dict(state_dict, strict=strict)
+
     def test(self) -> None:
-        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
+        net = self.get_bare_model(self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g)
         was_training = net.training
         net.eval()
         tile_size = self.opt.get('val', {}).get('tile_size')
@@ -153,6 +202,12 @@ class HDRModel(SRModel):
             self.feed_data(val_data)
             self.test()
             pred = _to_hwc(self.output[0])
+            finite = np.isfinite(pred)
+            if not finite.all():
+                raise ValueError(
+                    f'Validation on {dataset_name} at {current_iter}: the output for {name} has '
+                    f'{int((~finite).sum())} NaN/Inf values; nothing written.'
+                )
             if save_img:
                 self._save_result(pred, name, dataset_name, current_iter)
             if save_comparison and hasattr(self, 'gt'):
@@ -232,8 +287,22 @@ class HDRModel(SRModel):
             save_dict[key] = OrderedDict((k.removeprefix('module.'), v.cpu()) for k, v in state.items())
         save_atomic(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
+    def save(self, epoch: int, current_iter: int, extra_state: Optional[dict] = None) -> None:
+        """Save the network(s) (``net_g_<iter>.pth``, with ``params_ema`` under EMA) and the training state.
+
+        Args:
+            epoch (int): Current epoch (-1 with ``current_iter`` -1: only ``net_g_latest.pth``).
+            current_iter (int): Current iteration, -1 for the latest.
+            extra_state (dict, optional): More training-state entries, e.g. ``{'sampler': ..., 'rng': ...}``.
+        """
+        if hasattr(self, 'net_g_ema'):
+            self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'])
+        else:
+            self.save_network(self.net_g, 'net_g', current_iter)
+        self.save_training_state(epoch, current_iter, extra_state)
+
     @master_only
-    def save_training_state(self, epoch, current_iter) -> None:
+    def save_training_state(self, epoch, current_iter, extra_state: Optional[dict] = None) -> None:
         if current_iter == -1:
             return
         state = {
@@ -241,5 +310,6 @@ class HDRModel(SRModel):
             'iter': current_iter,
             'optimizers': [o.state_dict() for o in self.optimizers],
             'schedulers': [s.state_dict() for s in self.schedulers],
+            **(extra_state or {}),
         }
         save_atomic(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))

@@ -110,7 +110,7 @@ def select_params(checkpoint: dict, source: str = 'checkpoint', key: Optional[st
     return OrderedDict(state_dict)
 
 
-def save_atomic(obj: Any, path: PathLike) -> None:
+def save_atomic(obj: Any, path: PathLike, overwrite: bool = True) -> None:
     """``torch.save`` atomically: write a temporary file beside ``path``, fsync it, then ``os.replace`` it into place.
 
     An interrupted save therefore never leaves a truncated file under the final name, and an existing file is only
@@ -120,9 +120,12 @@ def save_atomic(obj: Any, path: PathLike) -> None:
     Args:
         obj (Any): What to save, e.g. ``{'params': state_dict}`` or a training state.
         path (str | PathLike): Destination; parent folders are created.
+        overwrite (bool): Replace an existing file; False raises FileExistsError if ``path`` exists when the write
+            finishes, even if another process created it meanwhile. Default: True.
     """
-    with atomic_path(path) as tmp, open(tmp, 'wb') as file:
-        torch.save(obj, file)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, 'wb') as file:
+            torch.save(obj, file)
 
 
 def save_checkpoint(checkpoint: dict, path: PathLike, overwrite: bool = False) -> None:
@@ -139,7 +142,7 @@ def save_checkpoint(checkpoint: dict, path: PathLike, overwrite: bool = False) -
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f'{path} already exists; pass overwrite=True (--overwrite) to replace it.')
-    save_atomic(checkpoint, path)
+    save_atomic(checkpoint, path, overwrite=overwrite)
 
 
 def strip_prefix(state_dict: dict, prefix: str = 'module.') -> dict[str, torch.Tensor]:

@@ -5,9 +5,13 @@ rounds to 8 bit), which is wrong for 16-bit LDR frames and float HDR images; the
 counterparts. Arrays are RGB (H, W, 3); BGR exists only at the cv2 read/write boundary.
 """
 
+import contextlib
 import math
 import os
-from collections.abc import Sequence
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -78,10 +82,61 @@ def _read_bytes(path: PathLike) -> np.ndarray:
     return np.fromfile(str(path), dtype=np.uint8)
 
 
+# libjpeg reports damaged data as warnings on stderr and still returns an image (with garbage where the data was
+# damaged); these messages (libjpeg's JWRN_EXTRANEOUS_DATA, JWRN_HIT_MARKER, JWRN_HUFF_BAD_CODE, JWRN_JPEG_EOF,
+# JWRN_NOT_SEQUENTIAL, JWRN_BOGUS_PROGRESSION) make it an error.
+_DECODER_CORRUPTION = (
+    'Corrupt JPEG data',
+    'Premature end of JPEG file',
+    'Invalid SOS parameters',
+    'Inconsistent progression sequence',
+)
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decoder_messages() -> Iterator[list]:
+    """Collect what native decoders write to file descriptor 2 while the block runs.
+
+    libjpeg (inside OpenCV) prints its corruption warnings with ``fprintf(stderr)``, out of Python's reach, so the
+    descriptor itself is pointed at a temporary file. Yields a list that holds the captured lines afterwards. A lock
+    serialises the redirection between threads; another thread's output in that window is captured too, so callers
+    write back what they do not use.
+    """
+    messages = []
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode('utf-8', errors='replace')
+            messages.extend(line for line in text.splitlines() if line.strip())
+
+
 def _decode(buf: Union[bytes, np.ndarray], flags: int, source: str) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), flags)
+    """cv2.imdecode that raises ValueError naming ``source`` for empty, undecodable, oversized or corrupt data."""
+    data = np.frombuffer(buf, dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError(f'Cannot decode {source}: the file is empty (0 bytes).')
+    with _decoder_messages() as messages:
+        try:
+            img = cv2.imdecode(data, flags)
+        except cv2.error as error:  # e.g. a header claiming more pixels than OpenCV accepts (CV_IO_MAX_IMAGE_PIXELS)
+            reason = str(error).strip().splitlines()[-1]
+            raise ValueError(f'Cannot decode {source}: OpenCV refused it ({reason}).') from error
+    corruption = [line for line in messages if line.startswith(_DECODER_CORRUPTION)]
+    if corruption:
+        raise ValueError(f'Cannot decode {source}: the image data is corrupt ({"; ".join(corruption[:3])}).')
     if img is None:
-        raise ValueError(f'Cannot decode {source}: not an image format OpenCV can read, or corrupt.')
+        detail = f' ({"; ".join(messages[:2])})' if messages else ''
+        raise ValueError(f'Cannot decode {source}: not an image format OpenCV can read, or truncated/corrupt{detail}.')
+    if messages:  # nothing wrong with the image: pass the decoder's (or another thread's) output on
+        os.write(2, ('\n'.join(messages) + '\n').encode('utf-8'))
     return img
 
 
@@ -172,28 +227,44 @@ def read_hdr(path: PathLike) -> np.ndarray:
     return np.ascontiguousarray(_to_rgb(img))
 
 
-def imwrite_atomic(path: PathLike, img: np.ndarray, params: tuple = ()) -> None:
-    """Write an image through cv2 to a temporary file and rename it, so no partial file is left behind."""
+def imwrite_atomic(path: PathLike, img: np.ndarray, params: tuple = (), overwrite: bool = True) -> None:
+    """Write an image through cv2 to a temporary file and rename it, so no partial file is left behind.
+
+    Args:
+        path (str | PathLike): The file; its suffix picks the format.
+        img (np.ndarray): BGR image as ``cv2.imencode`` takes it.
+        params (tuple): ``cv2.imencode`` parameters.
+        overwrite (bool): Replace an existing file; False fails with FileExistsError if ``path`` exists when the
+            write finishes (see :func:`~lffnet_arch.utils.file_util.atomic_path`). Default: True.
+    """
     path = Path(path)
     ok, buf = cv2.imencode(path.suffix, img, list(params))
     if not ok:
         raise ValueError(f'OpenCV cannot encode {path.suffix} images (writing {path}).')
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         buf.tofile(str(tmp))
 
 
-def write_hdr(path: PathLike, hdr: np.ndarray) -> None:
+def write_hdr(path: PathLike, hdr: np.ndarray, overwrite: bool = True) -> None:
     """Write a linear float RGB image (H, W, 3) as ``.hdr`` (RGBE, about 1% precision) or ``.exr`` (float32,
-    lossless), atomically."""
+    lossless), atomically.
+
+    Raises:
+        ValueError: Another suffix, or non-finite values (RGBE would store them as garbage).
+        FileExistsError: ``overwrite`` is False and ``path`` exists.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in ('.hdr', '.exr'):
         raise ValueError(f'HDR output must end in .hdr or .exr, got {path}.')
+    finite = np.isfinite(hdr)
+    if not finite.all():
+        raise ValueError(f'Refusing to write {path}: the image has {int((~finite).sum())} NaN/Inf values.')
     if suffix == '.exr':
-        with atomic_path(path) as tmp:
+        with atomic_path(path, overwrite=overwrite) as tmp:
             write_exr(tmp, hdr)
         return
-    imwrite_atomic(path, np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32))
+    imwrite_atomic(path, np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32), overwrite=overwrite)
 
 
 def tonemap_preview(hdr: np.ndarray, percentile: float = 99.5, mu: float = MU) -> np.ndarray:
