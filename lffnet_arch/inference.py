@@ -8,7 +8,7 @@ Typical use::
     frames, times = read_bracket('my_bracket/')          # exposure times in seconds
     hdr = fuse(frames, times, net, tile_size=512)        # (H, W, 3) float32 linear HDR
 
-Conventions (ARCHITECTURE.md §10): frames are sorted by exposure time and the times divided by the shortest, so the
+Conventions (docs/design.md §10): frames are sorted by exposure time and the times divided by the shortest, so the
 network sees t = 1 for the shortest frame as in training; the network input of frame i is cat(L_i, L_i ** gamma /
 t_i). Exposure times come from, in this order of priority: explicit values, an ``exposure.txt`` next to the frames
 (EV values, t = 2 ** EV, as in Kalantari's data set), the frames' EXIF ``ExposureTime``.
@@ -36,7 +36,6 @@ from lffnet_arch.data.scene_io import list_frames, read_exposure_file
 from lffnet_arch.utils.checkpoint import OptionsLike, load_network
 from lffnet_arch.utils.file_util import remove_stale_temporaries
 from lffnet_arch.utils.hdr_util import (
-    exr_supported,
     imwrite_atomic,
     ldr_to_float,
     network_input,
@@ -512,7 +511,7 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``lffnet-inference`` / ``scripts/inference_hdr.py`` argument parser."""
     parser = argparse.ArgumentParser(
-        description='Fuse exposure brackets into linear HDR images (<name>.hdr, <name>.exr where OpenCV supports it, '
+        description='Fuse exposure brackets into linear HDR images (<name>.hdr, <name>.exr '
         'and a tonemapped <name>.png preview).'
     )
     parser.add_argument(
@@ -583,7 +582,7 @@ def find_brackets(inputs: Sequence[str]) -> list[tuple[str, Union[Path, list[Pat
 
 
 def _output_paths(output: Path, name: str) -> list[Path]:
-    suffixes = ['.hdr'] + (['.exr'] if exr_supported() else []) + ['.png']
+    suffixes = ['.hdr', '.exr', '.png']
     return [output / f'{name}{suffix}' for suffix in suffixes]
 
 

@@ -22,7 +22,7 @@ defines a model NAME from the ``network_g`` section of a BasicSR options YAML; N
 
 What it measures (every row under the same settings, printed above the tables):
 - Params: ``sum(p.numel() for p in net.parameters())``.
-- MACs: conv multiply-accumulates for one frame triple at 1000 x 1500 (ARCHITECTURE.md §5: FFTs excluded, the
+- MACs: conv multiply-accumulates for one frame triple at 1000 x 1500 (docs/design.md §5: FFTs excluded, the
   frequency-branch 1x1 convs on H x (W/2 + 1) bins included), counted with forward hooks on meta tensors; the note
   under the table says whether the §5 figures (AHDRNet 2,170 G, LFFNet 1,382 G) are reproduced.
 - Latency: median over --runs timed rounds after --warmup ones; in every round the models take turns (one forward
@@ -39,7 +39,7 @@ What it measures (every row under the same settings, printed above the tables):
 - Training (unless --no_train): iterations per second at batch 8 of 128 x 128 patches with LFFNet's losses
   (L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images) and Adam (lr 2e-4), median of --train_iters iterations
   after --train_warmup; ``-folded`` rows are skipped (folding is an inference transform).
-- Quality (--test_set, Kalantari layout): PSNR-mu, PSNR-L, SSIM-mu, SSIM-L (ARCHITECTURE.md §7), PU21-PSNR,
+- Quality (--test_set, Kalantari layout): PSNR-mu, PSNR-L, SSIM-mu, SSIM-L (docs/design.md §7), PU21-PSNR,
   PU21-SSIM and, with the metrics extra, ColorVideoVDP (``lffnet_arch.metrics.perceptual_metric``) of every model
   given a --checkpoint (NAME=PATH; a ``NAME-folded`` row uses NAME's checkpoint unless it has its own), beside the
   reference frame alone (L_ref ** 2.2 / t_ref), OpenCV's MergeDebevec (the data's response L ** 2.2 and the exposure
@@ -110,14 +110,14 @@ from lffnet_arch.utils.hdr_util import network_input  # noqa: E402
 from lffnet_arch.utils.tiling import tile_positions, tiled_forward  # noqa: E402
 
 DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
-MAC_SIZE = (1000, 1500)  # H x W of the MAC convention (ARCHITECTURE.md §5)
+MAC_SIZE = (1000, 1500)  # H x W of the MAC convention (docs/design.md §5)
 FOLD_SUFFIX = '-folded'
 RESULT_PREFIX = 'BENCHMARK_RESULT '
 GAMMA = 2.2
 GB = 1e9
 MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
 GRAD_MODES = {'inference': torch.inference_mode, 'no_grad': torch.no_grad}
-# LFFNet's objective (ARCHITECTURE.md §6) and optimiser (options/train/LFFNet/train_LFFNet_Kalantari.yml).
+# LFFNet's objective (docs/design.md §6) and optimiser (options/train/LFFNet/train_LFFNet_Kalantari.yml).
 TRAIN_LOSSES = (
     ('MuLawL1Loss', 1.0),
     ('MultiScaleCharbonnierLoss', 1.0),
@@ -726,7 +726,7 @@ def _latency_section(args: argparse.Namespace, specs: list, device: torch.device
 
 
 def _mac_notes(specs: list, macs: dict) -> list:
-    """Say whether the paper's configurations reproduce ARCHITECTURE.md §5 (``REFERENCE_GMACS``).
+    """Say whether the paper's configurations reproduce docs/design.md §5 (``REFERENCE_GMACS``).
 
     Args:
         specs (list[ModelSpec]): The rows; an unfolded row without options is its architecture's paper configuration.
@@ -747,7 +747,7 @@ def _mac_notes(specs: list, macs: dict) -> list:
     reference = ', '.join(f'{gmacs:,} G' for gmacs in REFERENCE_GMACS.values())
     return [
         f'- MACs: conv multiply-accumulates for one frame triple at H x W = {MAC_SIZE[0]} x {MAC_SIZE[1]} '
-        '(ARCHITECTURE.md §5: FFTs excluded, the frequency-branch 1x1 convs on H x (W/2+1) bins included), counted '
+        '(docs/design.md §5: FFTs excluded, the frequency-branch 1x1 convs on H x (W/2+1) bins included), counted '
         f'with forward hooks on meta tensors: AHDRNet {ahdrnet.total / 1e9:,.1f} G, LFFNet {lffnet.total / 1e9:,.1f} '
         f'G ({lffnet.spatial / 1e9:,.1f} G without the frequency-branch convs), {verdict} §5 ({reference}). '
         'GFLOP/s = 2 x MACs @size / median latency.',
@@ -856,7 +856,7 @@ def _quality_section(args: argparse.Namespace, specs: list, checkpoints: dict, d
         '',
         markdown_table(['Method', *(m for m, _ in METRICS)], rows),
         '',
-        '- Metrics of ARCHITECTURE.md §7 (values clipped to [0, 1], mu = 5000, whole image), mean over scenes; '
+        '- Metrics of docs/design.md §7 (values clipped to [0, 1], mu = 5000, whole image), mean over scenes; '
         f'networks on {how}, input cat(L, L^2.2 / t) with t = 2^EV.',
         '- PU21-PSNR (RGB, peak 256) and PU21-SSIM (luminance), banding_glare encoding, and ColorVideoVDP (when the '
         'metrics extra is installed) on absolute luminance: the GT maximum shown at 1000 cd/m^2.',

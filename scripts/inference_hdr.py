@@ -7,7 +7,7 @@ Usage::
         [--precision fp32|fp16|bf16] [--align mtb|ecc] [--device cpu|cuda] [--overwrite]
 
 ``--input`` is a folder holding one bracket, the frame files of one bracket, or a folder of bracket folders. Each
-scene gives ``<name>.hdr`` (``<name>.exr`` too where OpenCV supports OpenEXR) and a tonemapped ``<name>.png`` in
+scene gives ``<name>.hdr``, ``<name>.exr`` and a tonemapped ``<name>.png`` in
 ``--output``. Exposure times: ``--exposures`` (seconds, file-name order), else ``exposure.txt`` in the bracket folder
 (EV per line), else EXIF ``ExposureTime``. The same command is installed as ``lffnet-inference``; this file only
 calls :func:`lffnet_arch.inference.main`.

@@ -125,7 +125,7 @@ METRICS = {
 def demo_root(tmp_path_factory):
     from lffnet_arch.data.demo import generate_demo_set
 
-    return generate_demo_set(tmp_path_factory.mktemp('demo'), num_train=3, num_val=1, size=(32, 48), seed=5)
+    return generate_demo_set(tmp_path_factory.mktemp('demo'), num_train=3, num_val=1, size=32, seed=5)
 
 
 def _shipped_options(kind: str, name: str, demo_root: Path) -> dict:

@@ -84,7 +84,7 @@ def test_every_used_parameter_gets_a_gradient(arch, unused):
 
 
 def _reference_ahdrnet_forward(net: AHDRNet, lq: torch.Tensor) -> torch.Tensor:
-    """AHDRNet's forward written from the design table (ARCHITECTURE.md §2), reading the weights by name."""
+    """AHDRNet's forward written from the design table (docs/design.md §2), reading the weights by name."""
     sd = net.state_dict()
 
     def conv(name, x, dilation=1):

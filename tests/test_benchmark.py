@@ -60,12 +60,12 @@ def number(cell: str) -> float:
 
 
 def drdb_macs_per_pixel(feat: int = 64, growth: int = 32, layers: int = 6) -> int:
-    """Dense 3x3 layers (64 + 32 j -> 32) and the 1x1 fusion (256 -> 64) of one DRDB (ARCHITECTURE.md §2)."""
+    """Dense 3x3 layers (64 + 32 j -> 32) and the 1x1 fusion (256 -> 64) of one DRDB (docs/design.md §2)."""
     return sum((feat + j * growth) * growth * 9 for j in range(layers)) + (feat + layers * growth) * feat
 
 
 def ahdrnet_macs_per_pixel(feat: int = 64, frames: int = 3) -> int:
-    """Conv MACs per output pixel of AHDRNet, summed layer by layer from ARCHITECTURE.md §2."""
+    """Conv MACs per output pixel of AHDRNet, summed layer by layer from docs/design.md §2."""
     align = frames * 6 * feat * 9 + (frames - 1) * (2 * feat * 2 * feat * 9 + 2 * feat * feat * 9)
     fusion = frames * feat * feat * 9 + 3 * drdb_macs_per_pixel(feat) + 3 * feat * feat + feat * feat * 9
     return align + fusion + feat * feat * 9 + feat * 3 * 9
@@ -76,7 +76,7 @@ def test_mac_counter_matches_layer_sum_and_section5():
     ahdrnet = count_conv_macs(AHDRNet(), height, width)
     assert ahdrnet.total == ahdrnet_macs_per_pixel() * height * width
     assert ahdrnet.frequency == 0
-    assert round(ahdrnet.total / 1e9) == 2170  # ARCHITECTURE.md §5
+    assert round(ahdrnet.total / 1e9) == 2170  # docs/design.md §5
 
     lffnet = count_conv_macs(LFFNet(), height, width)
     bins = height * (width // 2 + 1)

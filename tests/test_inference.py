@@ -16,7 +16,7 @@ from test_tiling import with_varied_output
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
 from lffnet_arch.inference import align_frames, fuse, load_model, main, read_bracket, read_exif_exposure
-from lffnet_arch.utils.hdr_util import exr_supported, mu_law, read_hdr, read_ldr
+from lffnet_arch.utils.hdr_util import mu_law, read_hdr, read_ldr
 from lffnet_arch.utils.tiling import auto_tile_size
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -380,7 +380,7 @@ def test_missing_checkpoint(tmp_path):
 
 
 def outputs_of(folder: Path, name: str) -> list:
-    return [folder / f'{name}.hdr', folder / f'{name}.png'] + ([folder / f'{name}.exr'] if exr_supported() else [])
+    return [folder / f'{name}.hdr', folder / f'{name}.png', folder / f'{name}.exr']
 
 
 def test_cli_jpeg_bracket_and_overwrite(tmp_path, checkpoint, capsys):

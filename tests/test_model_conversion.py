@@ -250,7 +250,7 @@ def test_fold_script_refuses_overwrite_and_bad_input(tmp_path, capsys):
 
 
 def _official_shapes(nf: int = 64, growth: int = 32, num_layer: int = 6) -> dict:
-    """Conv shapes (out, in, k) of the official AHDRNet, from the design table (ARCHITECTURE.md §2)."""
+    """Conv shapes (out, in, k) of the official AHDRNet, from the design table (docs/design.md §2)."""
     shapes = {
         'conv1': (nf, 6, 3),
         'att11': (2 * nf, 2 * nf, 3),

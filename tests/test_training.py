@@ -25,7 +25,7 @@ TEST = 'import sys; from lffnet_arch.test import run; run(sys.argv.pop(1))'
 def demo_root(tmp_path_factory):
     from lffnet_arch.data.demo import generate_demo_set
 
-    return generate_demo_set(tmp_path_factory.mktemp('demo'), num_train=4, num_val=1, size=(32, 48), seed=3)
+    return generate_demo_set(tmp_path_factory.mktemp('demo'), num_train=4, num_val=1, size=32, seed=3)
 
 
 def _options(demo_root: Path, name: str, total_iter: int = 2, **overrides) -> dict:
@@ -470,7 +470,7 @@ def test_non_finite_loss_stops_training_before_anything_is_saved(demo_root, tmp_
     from lffnet_arch.data.demo import generate_demo_set
     from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
 
-    data = generate_demo_set(tmp_path / 'data', num_train=2, num_val=1, size=(32, 48), seed=4)
+    data = generate_demo_set(tmp_path / 'data', num_train=2, num_val=1, size=32, seed=4)
     gt_file = sorted((data / 'Training').iterdir())[0] / 'HDRImg.hdr'
     write_hdr(gt_file, read_hdr(gt_file) * 1e36)  # finite but absurd: every loss overflows
     opt = _options(data, 'nan', total_iter=2)

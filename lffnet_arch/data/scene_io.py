@@ -5,7 +5,7 @@ file with one EV value per line in the same order, and a linear HDR ground truth
 helpers are shared by :class:`~lffnet_arch.data.hdr_dataset.MultiExposureHDRDataset`, the data preparation
 scripts and inference; nothing here is registered in BasicSR.
 
-The second half fixes the LMDB schema (ARCHITECTURE §10, documented in ``datasets/README.md``): frame ``i`` of a
+The second half fixes the LMDB schema (docs/design.md §8 and ``datasets/README.md``): frame ``i`` of a
 sample is stored under ``<sample>/ldr_<i>`` (``i`` from 0) as PNG bytes of its original integers (16-bit for
 16-bit sources, 8-bit for 8-bit ones, so decoding gives bit-identical floats), the GT under ``<sample>/gt`` as
 float32 ``.npy`` bytes, and ``meta_info.txt`` holds one line ``<sample> (<h>,<w>,3) <EV_1>,<EV_2>,...`` per sample.
@@ -378,7 +378,7 @@ def sample_names(scene_dirs: Sequence[Path]) -> list[str]:
     return list(owners)
 
 
-# ---------------------------------------------------------------- LMDB schema (ARCHITECTURE §10)
+# ---------------------------------------------------------------- LMDB schema (docs/design.md §8)
 
 
 def ldr_key(sample: str, index: int) -> str:

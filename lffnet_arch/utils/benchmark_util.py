@@ -2,7 +2,7 @@
 classical multi-exposure merges (reference frame, OpenCV's Debevec and Mertens) that the quality table lists beside
 the networks.
 
-MAC convention (ARCHITECTURE.md §5): multiply-accumulates of every convolution for one frame triple (batch 1),
+MAC convention (docs/design.md §5): multiply-accumulates of every convolution for one frame triple (batch 1),
 bias additions, activations and the FFTs excluded; the 1x1 convolutions of the RFFT frequency branches run on the
 H x (W // 2 + 1) bins of ``rfft2`` and are counted there. :func:`count_conv_macs` counts them with forward hooks on a
 copy of the network moved to the ``meta`` device, so any size is counted exactly without computing anything.
@@ -47,7 +47,7 @@ __all__ = [
     'well_exposed_mask',
 ]
 
-# Conv GMACs at 1000 x 1500 of the paper's configurations, as ARCHITECTURE.md §5 quotes them.
+# Conv GMACs at 1000 x 1500 of the paper's configurations, as docs/design.md §5 quotes them.
 REFERENCE_GMACS = {'AHDRNet': 2170, 'LFFNet': 1382, 'LFFNet without frequency-branch convs': 1308}
 
 _CONV_TYPES = (nn.Conv2d, DOConv2d)

@@ -204,7 +204,7 @@ def infer_network_options(state_dict: dict, source: str = 'checkpoint') -> dict:
 
     Everything that changes a parameter's name or shape is recovered: ``type``, ``num_in_ch``, ``num_out_ch``,
     ``num_exposure``, ``num_feat``, ``num_block``, ``official_unused_convs`` and LFFNet's ``doconv``. ``ref_idx``
-    leaves no trace in the weights; it is set to the default (T - 1) // 2 (ARCHITECTURE.md §10).
+    leaves no trace in the weights; it is set to the default (T - 1) // 2 (docs/design.md §10).
 
     Args:
         state_dict (dict): Our parameter names (convert official AHDRNet weights first).

@@ -26,7 +26,6 @@ __all__ = [
     'LDR_DECODE_FLAGS',
     'MU',
     'decode_ldr_raw',
-    'exr_supported',
     'imwrite_atomic',
     'ldr_to_float',
     'ldr_to_hdr',
@@ -207,11 +206,6 @@ def read_ldr(path: PathLike) -> np.ndarray:
     by 255, whatever the file format.
     """
     return ldr_to_float(read_ldr_raw(path), str(path))
-
-
-def exr_supported() -> bool:
-    """Whether ``.exr`` files can be read and written: always, through the OpenEXR bindings (:mod:`exr_io`)."""
-    return True
 
 
 def read_hdr(path: PathLike) -> np.ndarray:
