@@ -169,7 +169,7 @@ def test_swinir_trains_and_tests_through_the_projects_commands(demo_root, tmp_pa
         assert re.search(r'# cvvdp: \d+\.\d+', log)
     scene = sorted(p.name for p in (demo_root / 'Test').iterdir())[0]
     picture = cv2.imread(str(exp / 'visualization' / scene / f'{scene}_2_comparison.png'))
-    assert picture is not None and picture.shape == (2 * (32 * 6 + 24), 3 * 48 * 6, 3)  # 48 px enlarged 6x to 256+
+    assert picture is not None and picture.shape == (2 * (32 * 8 + 24), 3 * 32 * 8, 3)  # 32 px enlarged 8x to 256
 
     checkpoint = exp / 'models' / 'net_g_latest.pth'
     assert set(torch.load(checkpoint, weights_only=True)) == {'params'}  # the demo recipe has no EMA

@@ -471,7 +471,7 @@ def test_non_finite_loss_stops_training_before_anything_is_saved(demo_root, tmp_
     from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
 
     data = generate_demo_set(tmp_path / 'data', num_train=2, num_val=1, size=32, seed=4)
-    gt_file = sorted((data / 'Training').iterdir())[0] / 'HDRImg.hdr'
+    gt_file = sorted((data / 'Training').iterdir())[0] / 'HDRImg.exr'
     write_hdr(gt_file, read_hdr(gt_file) * 1e36)  # finite but absurd: every loss overflows
     opt = _options(data, 'nan', total_iter=2)
     opt['datasets']['train']['gt_max'] = 1e38  # let it through the dataset's bound
