@@ -10,11 +10,13 @@ One bracket is made from a crop of a radiance map (a linear HDR photograph, :mod
 3. **Exposure ladder.** T frames ``stops`` apart; the reference frame is metered so that the log-average luminance
    of its crop lands at a random ``key_level`` of the sensor's full scale. EVs are written relative to the
    shortest frame (EV 0, t = 1), as the networks expect.
-4. **Sensor.** Linear signal = radiance x exposure (full scale 1); shot noise (variance ``shot_noise`` x signal) and
-   read noise (standard deviation ``read_noise``) are added in this linear domain; the raw value then clips at
+4. **Sensor.** Linear signal = radiance x exposure (full scale 1), plus optional veiling glare (``flare``: a
+   fraction of the frame's mean signal, the light the lens scatters); shot noise (variance ``shot_noise`` x signal)
+   and read noise (standard deviation ``read_noise``) are added in this linear domain; the raw value then clips at
    full scale, per channel, exactly where a sensor saturates, before any tone curve.
 5. **Camera response** (the in-camera rendering): a pure gamma, the sRGB curve, or ``filmic`` (sRGB followed by an
-   S-shaped contrast curve that adds the toe and shoulder of in-camera JPEG rendering).
+   S-shaped contrast curve that adds the toe and shoulder of in-camera JPEG rendering), then an optional pedestal
+   (``black_level``: lifted blacks of some renderings and of film scans).
 6. **Encoding.** 16-bit or 8-bit quantisation, then optional JPEG compression (8-bit only).
 
 The ground truth is the reference frame's scene radiance in the units of the shortest frame's sensor signal
@@ -27,7 +29,7 @@ the same in any process, with any number of data-loader workers, and after a res
 Two styles are predefined (:data:`STYLES`); every knob of :class:`CaptureSettings` can be overridden on top of a
 style. ``kalantari``: a tripod, gamma 2.2, 16-bit TIFF-like frames 2 or 3 stops apart, low noise (the Kalantari
 2017 protocol). ``handheld``: a phone or compact camera: 1 to 3 stops, JPEG at quality 75-97 through a random
-tone curve, more noise, camera shake.
+tone curve, more noise, camera shake, up to 2% veiling glare and a black pedestal of up to 0.06.
 """
 
 import math
@@ -78,6 +80,11 @@ class CaptureSettings:
         object_speed: (low, high) object displacement per frame, as a fraction of the crop side.
         object_stops: (low, high) object brightness relative to the background, in stops.
         scale: (low, high) downscaling of the radiance map before cropping, log-uniform (1 = native pixels).
+        flare: (low, high) veiling glare: light scattered by the lens, added uniformly to each frame's linear signal
+            as this fraction of the frame's mean (unclipped) signal per channel; it lifts dark regions of long
+            exposures. (0, 0) for none.
+        black_level: (low, high) pedestal of the encoded values, y -> b + (1 - b) y after the tone curve (lifted
+            blacks of some camera renderings and of film scans). (0, 0) for none.
     """
 
     num_exposure: int = 3
@@ -99,6 +106,8 @@ class CaptureSettings:
     object_speed: tuple = (0.03, 0.12)
     object_stops: tuple = (-3.0, 3.0)
     scale: tuple = (1.0, 2.0)
+    flare: tuple = (0.0, 0.0)
+    black_level: tuple = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.num_exposure < 2:
@@ -148,6 +157,8 @@ STYLES = {
         max_rotation=1.0,
         max_translation=4.0,
         num_objects=(0, 2),
+        flare=(0.0, 0.02),
+        black_level=(0.0, 0.06),
     ),
 }
 
@@ -320,6 +331,8 @@ def _centre(scene: np.ndarray, size: int) -> np.ndarray:
 def _encode(rng: np.random.Generator, x: np.ndarray, settings: CaptureSettings, response: dict) -> tuple:
     """Clipped linear frame -> stored integers (and the JPEG file), through the tone curve and quantisation."""
     y = camera_response(x, response['kind'], response['gamma'], response['contrast'])
+    if response['black_level']:
+        y = response['black_level'] + (1.0 - response['black_level']) * y
     if settings.bit_depth == 16:
         return np.round(y * 65535).astype(np.uint16), None
     ldr = np.round(y * 255).astype(np.uint8)
@@ -384,9 +397,14 @@ def simulate_bracket(maps: Sequence[RadianceMap], settings: CaptureSettings, siz
     kind = str(rng.choice(settings.responses))
     response = {'kind': kind, 'gamma': _uniform(rng, settings.gamma), 'contrast': _uniform(rng, settings.contrast)}
     shot, read = _log_uniform(rng, settings.shot_noise), _log_uniform(rng, settings.read_noise)
+    # Drawn last (and only when their range is not (0, 0)), so styles without them keep their brackets.
+    flare = _uniform(rng, settings.flare)
+    response['black_level'] = _uniform(rng, settings.black_level)
     ldrs, jpegs = [], []
     for i, scene in enumerate(scenes):
         signal = scene.astype(np.float64) * (t_short * 2.0 ** evs[i])
+        if flare:
+            signal = signal + flare * signal.mean(axis=(0, 1))
         noisy = signal + np.sqrt(shot * np.minimum(signal, 4.0) + read**2) * rng.standard_normal(signal.shape)
         stored, jpeg = _encode(rng, np.clip(noisy, 0.0, 1.0), settings, response)
         ldrs.append(stored)
@@ -398,6 +416,7 @@ def simulate_bracket(maps: Sequence[RadianceMap], settings: CaptureSettings, siz
         'response': response,
         'shot_noise': shot,
         'read_noise': read,
+        'flare': flare,
         'camera_poses': poses,
         'num_objects': len(objects),
     }
