@@ -8,6 +8,7 @@ import torch.nn.functional as F
 import yaml
 from helpers import load_script, randomise_doconv
 
+from lffnet_arch import archs
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet
 from lffnet_arch.utils import checkpoint as ckpt
 
@@ -126,7 +127,7 @@ def test_load_network_any_registered_arch(tmp_path):
 )
 def test_infer_network_options_rebuilds_the_network(arch, kwargs):
     net = {'LFFNet': LFFNet, 'AHDRNet': AHDRNet}[arch](num_feat=8, **kwargs)
-    options = ckpt.infer_network_options(net.state_dict())
+    options = archs.infer_network_options(net.state_dict())
     assert options['type'] == arch and options['num_feat'] == 8
     for key, value in kwargs.items():
         if key != 'ref_idx':  # not stored in the weights; the default (T - 1) // 2 is used
@@ -138,7 +139,7 @@ def test_infer_network_options_rebuilds_the_network(arch, kwargs):
 
 def test_infer_network_options_rejects_official_names():
     with pytest.raises(KeyError, match='convert_official_ahdrnet'):
-        ckpt.infer_network_options({'conv1.weight': torch.zeros(1), 'att11.weight': torch.zeros(1)})
+        archs.infer_network_options({'conv1.weight': torch.zeros(1), 'att11.weight': torch.zeros(1)})
 
 
 # ---------------------------------------------------------------- fold_doconv.py
@@ -304,13 +305,13 @@ def _official_forward(p: dict, lq: torch.Tensor) -> torch.Tensor:
 def test_official_state_dict_matches_the_design_table():
     state = _official_state_dict()
     assert sum(v.numel() for v in state.values()) == 1_515_139
-    assert sorted(state) == sorted(ckpt.official_ahdrnet_keys())
+    assert sorted(state) == sorted(archs.official_ahdrnet_keys())
 
 
 def test_convert_official_matches_functional_forward():
     official = _official_state_dict()
     net = AHDRNet(official_unused_convs=True).eval()
-    net.load_state_dict(ckpt.convert_official_ahdrnet_state_dict(official), strict=True)
+    net.load_state_dict(archs.convert_official_ahdrnet_state_dict(official), strict=True)
     lq = _lq(size=(16, 16))
     with torch.no_grad():
         expected = _official_forward(official, lq)
@@ -342,11 +343,11 @@ def test_convert_official_script_with_module_prefix(tmp_path, capsys):
 
 
 def test_convert_official_reports_missing_and_unexpected_keys(tmp_path, capsys):
-    official = {k: torch.zeros(1) for k in ckpt.official_ahdrnet_keys()}
+    official = {k: torch.zeros(1) for k in archs.official_ahdrnet_keys()}
     del official['att12.bias'], official['RDB3.conv_1x1.weight']
     official['RDB4.conv_1x1.weight'] = torch.zeros(1)
     with pytest.raises(KeyError) as info:
-        ckpt.convert_official_ahdrnet_state_dict(official)
+        archs.convert_official_ahdrnet_state_dict(official)
     message = str(info.value)
     assert "missing keys ['att12.bias', 'RDB3.conv_1x1.weight']" in message
     assert "unexpected keys ['RDB4.conv_1x1.weight']" in message

@@ -12,7 +12,6 @@ of one checkpoint, uses its parts: :func:`select_params`, :func:`network_options
 """
 
 import os
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,20 +21,18 @@ import torch
 import yaml
 from torch import nn
 
+from lffnet_arch.archs.state_dict import infer_network_options, loading_advice
 from lffnet_arch.utils.file_util import atomic_path
 
 __all__ = [
     'PARAM_KEYS',
-    'convert_official_ahdrnet_state_dict',
     'create_network',
-    'infer_network_options',
     'load_checkpoint',
     'load_network',
     'load_network_options',
     'load_params',
     'load_state_dict_strictly',
     'network_options',
-    'official_ahdrnet_keys',
     'save_atomic',
     'save_checkpoint',
     'select_params',
@@ -175,85 +172,6 @@ def load_network_options(opt_path: PathLike) -> dict:
     return options
 
 
-def _indices(state_dict: dict, prefix: str) -> list:
-    """Sorted distinct integers ``k`` of keys ``<prefix>.<k>.*``."""
-    pattern = re.compile(rf'^{re.escape(prefix)}\.(\d+)\.')
-    return sorted({int(m.group(1)) for m in map(pattern.match, state_dict) if m})
-
-
-def _weight(state_dict: dict, name: str, source: str) -> torch.Tensor:
-    """The kernel of conv ``name``: ``<name>.weight`` (nn.Conv2d) or ``<name>.W`` (DOConv2d)."""
-    for key in (f'{name}.weight', f'{name}.W'):
-        if key in state_dict:
-            return state_dict[key]
-    raise KeyError(f'{source}: no {name}.weight or {name}.W; not an LFFNet/AHDRNet state dict.')
-
-
-def _official_ahdrnet_advice(state_dict: Mapping) -> Optional[str]:
-    """What to do with a state dict that has the official AHDRNet key names (None when it has ours)."""
-    if 'conv1.weight' in state_dict and 'att11.weight' in state_dict:
-        return (
-            'has the official AHDRNet key names; convert it first with '
-            'scripts/model_conversion/convert_official_ahdrnet.py.'
-        )
-    return None
-
-
-def infer_network_options(state_dict: dict, source: str = 'checkpoint') -> dict:
-    """Infer ``network_g`` options of an LFFNet or AHDRNet from its state dict's key names and shapes.
-
-    Everything that changes a parameter's name or shape is recovered: ``type``, ``num_in_ch``, ``num_out_ch``,
-    ``num_exposure``, ``num_feat``, ``num_block``, ``official_unused_convs`` and LFFNet's ``doconv``. ``ref_idx``
-    leaves no trace in the weights; it is set to the default (T - 1) // 2 (docs/design.md §10).
-
-    Args:
-        state_dict (dict): Our parameter names (convert official AHDRNet weights first).
-        source (str): Name used in error messages. Default: 'checkpoint'.
-
-    Returns:
-        dict: Options including ``type``, ready for :func:`create_network`.
-
-    Raises:
-        KeyError: The keys are not those of our LFFNet or AHDRNet.
-    """
-    advice = _official_ahdrnet_advice(state_dict)
-    if advice:
-        raise KeyError(f'{source} {advice}')
-    if 'conv_first.weight' not in state_dict:
-        raise KeyError(
-            f'{source}: no conv_first.weight; not an LFFNet/AHDRNet state dict (first keys: {list(state_dict)[:5]}).'
-        )
-    if 'fusion_blocks.0.frequency.0.weight' in state_dict:
-        arch = 'LFFNet'
-    elif 'fusion_blocks.0.conv_fuse.weight' in state_dict:
-        arch = 'AHDRNet'
-    else:
-        raise KeyError(
-            f'{source}: found neither fusion_blocks.0.frequency.0.weight (LFFNet RFFT block) nor '
-            'fusion_blocks.0.conv_fuse.weight (AHDRNet DRDB).'
-        )
-    conv_first = state_dict['conv_first.weight']
-    num_exposure = len(_indices(state_dict, 'attention')) + 1
-    options = {
-        'type': arch,
-        'num_in_ch': conv_first.shape[1],
-        'num_out_ch': _weight(state_dict, 'conv_last', source).shape[0],
-        'num_exposure': num_exposure,
-        'ref_idx': (num_exposure - 1) // 2,
-        'num_feat': conv_first.shape[0],
-        'num_block': len(_indices(state_dict, 'fusion_blocks')),
-        'official_unused_convs': any(k.startswith('unused_att_convs.') for k in state_dict),
-    }
-    if arch == 'LFFNet':
-        if 'conv_merge.W' in state_dict:
-            options['doconv'] = 'fusion'
-        elif 'fusion_blocks.0.spatial.0.W' in state_dict:
-            options['doconv'] = 'rfft'
-        else:
-            options['doconv'] = 'none'
-    return options
-
-
 def create_network(options: Mapping) -> nn.Module:
     """Build the network that ``options`` (``network_g`` with ``type``) describe, with BasicSR's ``build_network``.
 
@@ -285,82 +203,6 @@ def create_network(options: Mapping) -> nn.Module:
         raise ValueError(f'Invalid options for {arch}: {options} ({error}).') from error
 
 
-def official_ahdrnet_keys(num_block: int = 3, num_layer: int = 6) -> list:
-    """Parameter names of the official AHDRNet (qingsenyangit/AHDRNet ``model.py``), without ``module.``."""
-    convs = ['conv1', 'att11', 'att12', 'attConv1', 'att31', 'att32', 'attConv3', 'conv2']
-    for block in range(1, num_block + 1):
-        convs += [f'RDB{block}.dense_layers.{j}.conv' for j in range(num_layer)] + [f'RDB{block}.conv_1x1']
-    convs += ['GFF_1x1', 'GFF_3x3', 'conv_up', 'conv3']
-    return [f'{conv}.{kind}' for conv in convs for kind in ('weight', 'bias')]
-
-
-# Official conv name -> ours (lffnet_arch/archs/attention_hdr.py, ahdrnet_arch.py). Frame 1 is the short exposure
-# (att11/att12, attention.0), frame 3 the long one (att31/att32, attention.1); frame 2 is the reference.
-_OFFICIAL_TO_OURS = {
-    'conv1': 'conv_first',
-    'att11': 'attention.0.conv_hidden',
-    'att12': 'attention.0.conv_mask',
-    'att31': 'attention.1.conv_hidden',
-    'att32': 'attention.1.conv_mask',
-    'attConv1': 'unused_att_convs.0',
-    'attConv3': 'unused_att_convs.1',
-    'conv2': 'conv_merge',
-    'GFF_1x1': 'gff_1x1',
-    'GFF_3x3': 'gff_3x3',
-    'conv_up': 'conv_up',
-    'conv3': 'conv_last',
-}
-_OFFICIAL_DENSE = re.compile(r'^RDB(\d+)\.dense_layers\.(\d+)\.conv$')
-_OFFICIAL_FUSE = re.compile(r'^RDB(\d+)\.conv_1x1$')
-
-
-def _our_conv_name(official: str) -> str:
-    if official in _OFFICIAL_TO_OURS:
-        return _OFFICIAL_TO_OURS[official]
-    match = _OFFICIAL_DENSE.match(official)
-    if match:
-        return f'fusion_blocks.{int(match.group(1)) - 1}.dense_layers.{match.group(2)}'
-    match = _OFFICIAL_FUSE.match(official)
-    if match:
-        return f'fusion_blocks.{int(match.group(1)) - 1}.conv_fuse'
-    raise AssertionError(f'unmapped official conv {official}')  # every expected key is covered above
-
-
-def convert_official_ahdrnet_state_dict(
-    state_dict: dict, num_block: int = 3, num_layer: int = 6, source: str = 'checkpoint'
-) -> dict[str, torch.Tensor]:
-    """Rename an official AHDRNet state dict to ours; loads into ``AHDRNet(official_unused_convs=True)`` strictly.
-
-    Args:
-        state_dict (dict): Official parameter names (``conv1.weight``, ``att11.bias``, ``RDB1.conv_1x1.weight``,
-            ...), optionally all prefixed with ``module.`` by DataParallel.
-        num_block (int): DRDBs in the official network. Default: 3.
-        num_layer (int): Dense layers per DRDB. Default: 6.
-        source (str): Name used in error messages (e.g. the file). Default: 'checkpoint'.
-
-    Returns:
-        OrderedDict[str, Tensor]: Our names (``conv_first.weight``, ``attention.0.conv_hidden.bias``,
-        ``fusion_blocks.0.conv_fuse.weight``, ...), same tensors.
-
-    Raises:
-        KeyError: Expected official keys are missing or unknown keys are present (both listed).
-    """
-    state_dict = strip_prefix(state_dict, 'module.')
-    expected = official_ahdrnet_keys(num_block, num_layer)
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = sorted(set(state_dict) - set(expected))
-    if missing or unexpected:
-        raise KeyError(
-            f'{source} is not an official AHDRNet state dict ({num_block} DRDBs of {num_layer} layers): '
-            f'missing keys {missing}; unexpected keys {unexpected}.'
-        )
-    converted = OrderedDict()
-    for key in expected:
-        conv, kind = key.rsplit('.', 1)
-        converted[f'{_our_conv_name(conv)}.{kind}'] = state_dict[key]
-    return converted
-
-
 def load_params(path: PathLike, key: Optional[str] = None) -> dict[str, torch.Tensor]:
     """:func:`load_checkpoint` then :func:`select_params`: the weights inference and folding use."""
     return select_params(load_checkpoint(path), source=str(path), key=key)
@@ -371,10 +213,6 @@ def load_params(path: PathLike, key: Optional[str] = None) -> dict[str, torch.Te
 
 def _shape(tensor: torch.Tensor) -> tuple:
     return tuple(tensor.shape)
-
-
-def _has_doconv_keys(keys) -> bool:
-    return any(k.endswith(('.W', '.D', '.D_diag')) for k in keys)
 
 
 def _net_name(options: Mapping) -> str:
@@ -399,35 +237,7 @@ def _mismatch_message(source: str, net_name: str, expected: Mapping, found: Mapp
         if items
     ]
     message = f'Checkpoint {source} does not fit {net_name}: {"; ".join(parts)}.'
-    advice = _official_ahdrnet_advice(found)
-    if advice:
-        return f'{message} It {advice}'
-    try:
-        inferred = infer_network_options(found, source)
-    except KeyError:
-        inferred = None
-    if inferred is not None and inferred['type'] != net_name.split('(')[0]:
-        return message + (
-            f' It is an {inferred["type"]} checkpoint (network_g {inferred}): use --arch '
-            f'{inferred["type"]} (arch=...), the options YAML it was trained with (--opt), or neither '
-            'to infer the options from the weights.'
-        )
-    if _has_doconv_keys(found) and not _has_doconv_keys(expected):
-        message += (
-            " The checkpoint holds DO-Conv factors (W, D) but the network has plain convolutions (doconv='none'"
-            " or folded): build it with the options it was trained with (doconv='fusion' or 'rfft', e.g. "
-            '--opt with the training YAML), or fold the checkpoint first with fold_doconv and load the result '
-            "with the folded options (doconv='none')."
-        )
-    elif _has_doconv_keys(expected) and not _has_doconv_keys(found):
-        message += (
-            ' The checkpoint holds plain convolution weights where the network expects DO-Conv factors (W, D):'
-            " it was folded with fold_doconv or trained with doconv='none'; load it with the folded options "
-            "(doconv='none')."
-        )
-    if inferred is not None:
-        message += f' Its weights look like network_g {inferred}; pass matching --opt / --arch options.'
-    return message
+    return message + loading_advice(net_name.split('(')[0], expected, found, source)
 
 
 def load_state_dict_strictly(

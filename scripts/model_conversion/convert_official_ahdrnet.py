@@ -23,14 +23,8 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     import lffnet_arch  # noqa: F401
 
-from lffnet_arch.utils.checkpoint import (
-    convert_official_ahdrnet_state_dict,
-    create_network,
-    infer_network_options,
-    load_params,
-    load_state_dict_strictly,
-    save_checkpoint,
-)
+from lffnet_arch.archs import convert_official_ahdrnet_state_dict, infer_network_options
+from lffnet_arch.utils.checkpoint import create_network, load_params, load_state_dict_strictly, save_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:
