@@ -20,7 +20,7 @@ _DEPLOY_API = ('fuse', 'load_model', 'read_bracket')
 
 def __getattr__(name: str):
     if name in _DEPLOY_API:
-        from lffnet_arch import inference
+        from lffnet_arch import deploy
 
-        return getattr(inference, name)
+        return getattr(deploy, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

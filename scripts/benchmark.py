@@ -34,7 +34,7 @@ What it measures (every row under the same settings, printed above the tables):
   so the peaks do not mix: on the CPU the case process's own ``VmHWM`` (Linux; ``ru_maxrss`` elsewhere, which Linux
   carries over from the parent across ``execve``), the whole process (Python, torch, model and forward pass);
   ``torch.cuda.max_memory_allocated`` on a GPU. --no_memory skips it.
-- Tiled case (--tiled_case HxW --tile N): a random H x W bracket through ``lffnet_arch.inference.fuse`` with tiled
+- Tiled case (--tiled_case HxW --tile N): a random H x W bracket through ``lffnet_arch.deploy.fuse`` with tiled
   inference, always in a process of its own: wall time and peak memory.
 - Training (unless --no_train): iterations per second at batch 8 of 128 x 128 patches with LFFNet's losses
   (L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images) and Adam (lr 2e-4), median of --train_iters iterations
@@ -77,6 +77,7 @@ from tqdm import tqdm  # noqa: E402
 import lffnet_arch  # noqa: E402,F401  (before basicsr: applies the compat shim)
 from lffnet_arch.archs import fold_doconv  # noqa: E402
 from lffnet_arch.data.scene_io import list_scenes, read_scene  # noqa: E402
+from lffnet_arch.deploy.model import create_network, load_network, load_network_options  # noqa: E402
 from lffnet_arch.metrics.hdr_metric import (  # noqa: E402
     calculate_psnr_l,
     calculate_psnr_mu,
@@ -105,7 +106,6 @@ from lffnet_arch.utils.benchmark_util import (  # noqa: E402
     time_interleaved,
     well_exposed_mask,
 )
-from lffnet_arch.utils.checkpoint import create_network, load_network, load_network_options  # noqa: E402
 from lffnet_arch.utils.hdr_util import network_input  # noqa: E402
 from lffnet_arch.utils.tiling import tile_positions, tiled_forward  # noqa: E402
 
@@ -282,7 +282,7 @@ def run_memory_case(case: dict) -> dict:
 
 def run_tiled_case(case: dict) -> dict:
     """One random bracket through ``inference.fuse`` with tiles; returns ``seconds``, ``tiles``, memory."""
-    from lffnet_arch.inference import fuse
+    from lffnet_arch.deploy import fuse
 
     _set_threads(case['threads'])
     device = torch.device(case['device'])
@@ -788,7 +788,7 @@ def _tiled_section(args: argparse.Namespace, specs: list, settings: dict) -> tup
         '',
         markdown_table(['Model', 'Size (HxW)', 'Tile', 'Overlap', 'Tiles', 'Time (s)', memory_name], rows),
         '',
-        '- The whole `lffnet_arch.inference.fuse` call on a random 16-bit bracket: frames, network input '
+        '- The whole `lffnet_arch.deploy.fuse` call on a random 16-bit bracket: frames, network input '
         '(1, T, 6, H, W), tiled forward passes and the blended output, one run in a process of its own; the '
         'network in contiguous memory format, as `inference.load_model` returns it (the input, built from H x W x 3 '
         'frames, is channels-last-strided, so the convolutions run channels_last).',

@@ -52,8 +52,8 @@ from tqdm import tqdm  # noqa: E402
 
 import lffnet_arch  # noqa: E402,F401  (before basicsr: applies the compat shim)
 from lffnet_arch.archs import fold_doconv  # noqa: E402
+from lffnet_arch.deploy.model import create_network, load_network_options  # noqa: E402
 from lffnet_arch.utils.benchmark_util import count_parameters, time_calls  # noqa: E402
-from lffnet_arch.utils.checkpoint import create_network, load_network_options  # noqa: E402
 
 DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
 FOLD_SUFFIX = '-folded'

@@ -41,7 +41,7 @@ import yaml
 from basicsr.data import build_dataset
 from tqdm import tqdm
 
-from lffnet_arch.inference import align_frames, fuse, load_model
+from lffnet_arch.deploy import align_frames, fuse, load_model
 from lffnet_arch.metrics import calculate_psnr_l, calculate_psnr_mu, calculate_ssim_mu, match_scale
 from lffnet_arch.utils.benchmark_util import (
     linearize_display,

@@ -13,6 +13,7 @@ import torch
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
 from lffnet_arch.data.demo import demo_bracket
 from lffnet_arch.data.simulated_set import write_bracket
+from lffnet_arch.deploy.model import load_network_options
 from lffnet_arch.utils.benchmark_util import (
     REFERENCE_GMACS,
     count_conv_macs,
@@ -25,7 +26,6 @@ from lffnet_arch.utils.benchmark_util import (
     time_interleaved,
     well_exposed_mask,
 )
-from lffnet_arch.utils.checkpoint import load_network_options
 from lffnet_arch.utils.hdr_util import MU
 
 SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'benchmark.py'

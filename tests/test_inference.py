@@ -15,7 +15,8 @@ from real_data import REAL_HDR_ROOT
 from test_tiling import with_varied_output
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
-from lffnet_arch.inference import align_frames, fuse, load_model, main, read_bracket, read_exif_exposure
+from lffnet_arch.deploy import align_frames, fuse, load_model, read_bracket, read_exif_exposure
+from lffnet_arch.deploy.cli import main
 from lffnet_arch.utils.hdr_util import mu_law, read_hdr, read_ldr
 from lffnet_arch.utils.tiling import auto_tile_size
 
@@ -609,7 +610,7 @@ def _unwritable_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize('case', ['file', 'under a file', 'not writable'])
 def test_cli_checks_the_output_before_fusing(tmp_path, checkpoint, capsys, monkeypatch, case):
-    import lffnet_arch.inference as inference
+    import lffnet_arch.deploy.cli as inference
 
     write_jpeg_bracket(tmp_path / 'b')
     (tmp_path / 'taken').write_text('a file')
@@ -628,7 +629,7 @@ def test_cli_checks_the_output_before_fusing(tmp_path, checkpoint, capsys, monke
 
 def test_concurrent_runs_never_replace_each_others_files(tmp_path, checkpoint, monkeypatch, capsys):
     """Both runs pass the existence check; the one that finishes second fails instead of replacing the first."""
-    import lffnet_arch.inference as inference
+    import lffnet_arch.deploy.cli as inference
 
     write_jpeg_bracket(tmp_path / 'b')
     out = tmp_path / 'out'

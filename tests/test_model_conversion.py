@@ -10,6 +10,7 @@ from helpers import load_script, randomise_doconv
 
 from lffnet_arch import archs
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet
+from lffnet_arch.deploy import model
 from lffnet_arch.utils import checkpoint as ckpt
 
 
@@ -82,21 +83,21 @@ def test_load_network_sources_of_options(tmp_path):
     net = AHDRNet(num_feat=8, num_block=2)
     torch.save({'params': {f'module.{k}': v for k, v in net.state_dict().items()}}, tmp_path / 'net.pth')
     (tmp_path / 'opt.yml').write_text('name: x\nnetwork_g:\n  type: AHDRNet\n  num_feat: 8\n  num_block: 2\n')
-    from_yaml, options = ckpt.load_network(tmp_path / 'net.pth', tmp_path / 'opt.yml')
+    from_yaml, options = model.load_network(tmp_path / 'net.pth', tmp_path / 'opt.yml')
     assert options == {'type': 'AHDRNet', 'num_feat': 8, 'num_block': 2} and not from_yaml.training
-    inferred, options = ckpt.load_network(tmp_path / 'net.pth')
+    inferred, options = model.load_network(tmp_path / 'net.pth')
     assert isinstance(inferred, AHDRNet) and options['num_block'] == 2 and options['num_feat'] == 8
-    from_dict, _ = ckpt.load_network(tmp_path / 'net.pth', {'network_g': {'num_feat': 8}}, arch='AHDRNet', num_block=2)
+    from_dict, _ = model.load_network(tmp_path / 'net.pth', {'network_g': {'num_feat': 8}}, arch='AHDRNet', num_block=2)
     for loaded in (from_yaml, inferred, from_dict):
         assert torch.equal(loaded.conv_first.weight, net.conv_first.weight)
     with pytest.raises(ValueError, match='does not fit AHDRNet'):
-        ckpt.load_network(tmp_path / 'net.pth', arch='AHDRNet')  # the paper's num_feat 64, num_block 3
+        model.load_network(tmp_path / 'net.pth', arch='AHDRNet')  # the paper's num_feat 64, num_block 3
     (tmp_path / 'evil.yml').write_text("network_g: !!python/object/apply:os.system ['echo unsafe']\n")
     with pytest.raises(yaml.constructor.ConstructorError):
-        ckpt.load_network(tmp_path / 'net.pth', tmp_path / 'evil.yml')
+        model.load_network(tmp_path / 'net.pth', tmp_path / 'evil.yml')
     (tmp_path / 'notype.yml').write_text('network_g:\n  num_feat: 8\n')
     with pytest.raises(KeyError, match='notype.yml.*no type'):
-        ckpt.load_network(tmp_path / 'net.pth', tmp_path / 'notype.yml')
+        model.load_network(tmp_path / 'net.pth', tmp_path / 'notype.yml')
 
 
 def test_load_network_any_registered_arch(tmp_path):
@@ -105,15 +106,15 @@ def test_load_network_any_registered_arch(tmp_path):
 
     net = SRVGGNetCompact(num_feat=8, num_conv=2)
     torch.save({'params_ema': net.state_dict()}, tmp_path / 'srvgg.pth')
-    loaded, options = ckpt.load_network(tmp_path / 'srvgg.pth', arch='SRVGGNetCompact', num_feat=8, num_conv=2)
+    loaded, options = model.load_network(tmp_path / 'srvgg.pth', arch='SRVGGNetCompact', num_feat=8, num_conv=2)
     assert isinstance(loaded, SRVGGNetCompact) and options['type'] == 'SRVGGNetCompact'
     assert torch.equal(loaded.body[0].weight, net.body[0].weight)
     with pytest.raises(KeyError, match='Cannot infer'):
-        ckpt.load_network(tmp_path / 'srvgg.pth')  # only LFFNet / AHDRNet options can be inferred
+        model.load_network(tmp_path / 'srvgg.pth')  # only LFFNet / AHDRNet options can be inferred
     with pytest.raises(ValueError, match='Unknown architecture .NoSuchNet.*LFFNet'):
-        ckpt.load_network(tmp_path / 'srvgg.pth', arch='NoSuchNet')
+        model.load_network(tmp_path / 'srvgg.pth', arch='NoSuchNet')
     with pytest.raises(ValueError, match='Invalid options for SRVGGNetCompact'):
-        ckpt.create_network({'type': 'SRVGGNetCompact', 'num_feet': 8})
+        model.create_network({'type': 'SRVGGNetCompact', 'num_feet': 8})
 
 
 @pytest.mark.parametrize(
@@ -132,7 +133,7 @@ def test_infer_network_options_rebuilds_the_network(arch, kwargs):
     for key, value in kwargs.items():
         if key != 'ref_idx':  # not stored in the weights; the default (T - 1) // 2 is used
             assert options[key] == value, key
-    rebuilt = ckpt.create_network(options)
+    rebuilt = model.create_network(options)
     rebuilt.load_state_dict(net.state_dict(), strict=True)
     assert _num_params(rebuilt) == _num_params(net)
 

@@ -13,7 +13,7 @@ import torch
 from helpers import PixelwiseNet, load_script, randomise_doconv
 
 from lffnet_arch.archs import DOConv2d, LFFNet, RFFTBlock, fold_doconv
-from lffnet_arch.utils.onnx_export import (
+from lffnet_arch.deploy.onnx import (
     ExportableRFFTBlock,
     export_onnx,
     make_exportable,

@@ -24,7 +24,8 @@ except ImportError:  # run from a checkout without installing the package
     import lffnet_arch  # noqa: F401
 
 from lffnet_arch.archs import convert_official_ahdrnet_state_dict, infer_network_options
-from lffnet_arch.utils.checkpoint import create_network, load_params, load_state_dict_strictly, save_checkpoint
+from lffnet_arch.deploy.model import create_network, load_state_dict_strictly
+from lffnet_arch.utils.checkpoint import load_params, save_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -9,7 +9,7 @@ Needs ``pip install onnx onnxscript onnxruntime``. The checkpoint may be folded 
 a copy before export); the architecture comes from --opt's ``network_g`` (the training or test options; for a
 folded checkpoint, options with ``doconv: none``) or is inferred from the weights. The model
 takes ``lq`` (B, T, 6, H, W) and returns ``hdr`` (B, 3, H, W). The RFFT blocks' 2-D real FFTs are exported as real
-DFT matrix products built from the input size (see ``lffnet_arch/utils/onnx_export.py`` for why). Before the file
+DFT matrix products built from the input size (see ``lffnet_arch/deploy/onnx.py`` for why). Before the file
 is moved into place, ONNX Runtime runs it on random inputs of every --check_size and the largest difference from
 PyTorch must be at most --atol; an existing output is replaced only with --overwrite.
 """
@@ -27,8 +27,8 @@ except ImportError:  # run from a checkout without installing the package
 import torch
 from tqdm import tqdm
 
-from lffnet_arch.utils.checkpoint import load_network
-from lffnet_arch.utils.onnx_export import export_onnx, onnx_max_abs_diff
+from lffnet_arch.deploy.model import load_network
+from lffnet_arch.deploy.onnx import export_onnx, onnx_max_abs_diff
 
 
 def parse_args(argv=None) -> argparse.Namespace:

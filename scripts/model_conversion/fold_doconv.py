@@ -28,15 +28,8 @@ import torch
 from tqdm import tqdm
 
 from lffnet_arch.archs import fold_doconv
-from lffnet_arch.utils.checkpoint import (
-    create_network,
-    load_checkpoint,
-    load_state_dict_strictly,
-    network_options,
-    save_checkpoint,
-    select_params,
-    strip_prefix,
-)
+from lffnet_arch.deploy.model import create_network, load_state_dict_strictly, network_options
+from lffnet_arch.utils.checkpoint import load_checkpoint, save_checkpoint, select_params, strip_prefix
 
 
 def parse_args(argv=None) -> argparse.Namespace:
