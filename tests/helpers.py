@@ -1,9 +1,6 @@
-"""Helpers shared by several test modules: a tiny network with LFFNet's interface, DO-Conv weights that matter, and
-loading a script (scripts/ is not a package) as a module."""
+"""Helpers shared by several test modules: a tiny network with LFFNet's interface and DO-Conv weights that matter."""
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import torch
 from torch import nn
@@ -39,15 +36,3 @@ def randomise_doconv(net: nn.Module, std: float = 0.1) -> int:
         for layer in layers:
             layer.D.normal_(std=std)
     return len(layers)
-
-
-def load_script(relative_path: str) -> ModuleType:
-    """Import a script by its path from the repository root (e.g. ``scripts/model_conversion/fold_doconv.py``).
-
-    Each call executes the file afresh as module ``_script_<stem>``; nothing is added to ``sys.modules``.
-    """
-    path = ROOT / relative_path
-    spec = importlib.util.spec_from_file_location(f'_script_{path.stem}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -2,6 +2,7 @@
 the shipped SwinIR options trained and tested through the project's commands with the perceptual metrics and
 comparison pictures."""
 
+import importlib
 import importlib.util
 import re
 import subprocess
@@ -205,9 +206,7 @@ def test_validation_skips_a_metric_whose_package_is_missing(demo_root, monkeypat
 
 
 def test_cpu_benchmark_times_an_adapted_network_beside_lffnet():
-    from helpers import load_script
-
-    report = load_script('scripts/benchmark.py').main(
+    report = importlib.import_module('lffnet_arch.benchmark.speed').main(
         ['--opt', f'SwinIR={REPO / "options" / "train" / "SwinIR" / "train_SwinIR_demo.yml"}', '--archs', 'LFFNet',
          '--sizes', '16x24', '--runs', '1', '--warmup', '0', '--no_memory', '--no_train']
     )  # fmt: skip

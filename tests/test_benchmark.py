@@ -1,6 +1,5 @@
 """scripts/benchmark.py and lffnet_arch/utils/benchmark_util.py: MAC counting, the tables, classical merges."""
 
-import importlib.util
 import math
 import subprocess
 import sys
@@ -33,10 +32,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'benchmark.py'
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location('_script_benchmark', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from lffnet_arch.benchmark import speed
+
+    return speed
 
 
 def parse_table(markdown: str, first_header: str) -> tuple:

@@ -442,14 +442,10 @@ def test_cli_real_handheld_jpeg_bracket(tmp_path, checkpoint):
 
 def test_tiling_error_script_on_brackets_and_a_test_set(tmp_path, checkpoint, capsys):
     """scripts/tiling_error.py: a tile as large as the image is the whole-image result (inf dB); smaller ones differ."""
-    import importlib.util
-
     from lffnet_arch.data.demo import demo_bracket
     from lffnet_arch.data.simulated_set import write_bracket
+    from lffnet_arch.deploy import tiling_error as script
 
-    spec = importlib.util.spec_from_file_location('_tiling_error', ROOT / 'scripts' / 'tiling_error.py')
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     write_jpeg_bracket(tmp_path / 'my_bracket')
     write_bracket(tmp_path / 'Test' / 'scene_0', demo_bracket(W, seed=0))
     network = ['--checkpoint', str(checkpoint), '--opt', str(_options(tmp_path)), '--tile_overlap', '8']
