@@ -1,4 +1,4 @@
-"""scripts/benchmark.py and lffnet_arch/utils/benchmark_util.py: MAC counting, the tables, classical merges."""
+"""lffnet_arch.benchmark.speed and .profiling, lffnet_arch.utils.merge: MAC counting, the tables, classical merges."""
 
 import math
 import subprocess
@@ -10,22 +10,18 @@ import pytest
 import torch
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
-from lffnet_arch.data.demo import demo_bracket
-from lffnet_arch.data.simulated_set import write_bracket
-from lffnet_arch.deploy.model import load_network_options
-from lffnet_arch.utils.benchmark_util import (
+from lffnet_arch.benchmark.profiling import (
     REFERENCE_GMACS,
     count_conv_macs,
     count_parameters,
-    fit_scale,
-    merge_debevec,
-    merge_mertens,
     peak_rss_bytes,
-    reference_frame_hdr,
     time_interleaved,
-    well_exposed_mask,
 )
-from lffnet_arch.utils.hdr_util import MU
+from lffnet_arch.data.demo import demo_bracket
+from lffnet_arch.data.simulated_set import write_bracket
+from lffnet_arch.deploy.model import load_network_options
+from lffnet_arch.utils.hdr_util import MU, network_input, reference_frame_hdr
+from lffnet_arch.utils.merge import fit_scale, merge_debevec, merge_mertens, well_exposed_mask
 
 SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'benchmark.py'
 
@@ -119,7 +115,7 @@ def test_peak_rss_of_a_subprocess_is_its_own():
     del big
     probe = (
         'import resource, sys; sys.path.insert(0, sys.argv[1]); '
-        'from lffnet_arch.utils.benchmark_util import peak_rss_bytes; '
+        'from lffnet_arch.benchmark.profiling import peak_rss_bytes; '
         'print(peak_rss_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)'
     )
     root = str(Path(__file__).resolve().parents[1])
@@ -312,7 +308,8 @@ def test_debevec_recovers_static_radiance():
     np.testing.assert_allclose(hdr, radiance, rtol=0.05 if bits == 16 else 0.3)
     mertens = merge_mertens(ldrs)
     assert mertens.shape == radiance.shape and np.isfinite(mertens).all()
-    assert reference_frame_hdr(ldrs, times, 0) == pytest.approx(np.asarray(ldrs[0]) ** 2.2, rel=1e-5)
+    reference = reference_frame_hdr(network_input(ldrs, times / times[0])[0], 0).permute(1, 2, 0).numpy()
+    assert reference == pytest.approx(np.asarray(ldrs[0]) ** 2.2, rel=1e-5)
 
 
 def test_fit_scale_and_mask():

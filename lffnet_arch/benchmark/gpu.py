@@ -48,8 +48,8 @@ from tqdm import tqdm
 
 import lffnet_arch  # noqa: F401  (before basicsr: applies the compat shim)
 from lffnet_arch.archs import fold_doconv
+from lffnet_arch.benchmark.profiling import count_parameters, time_calls
 from lffnet_arch.deploy.model import create_network, load_network_options
-from lffnet_arch.utils.benchmark_util import count_parameters, time_calls
 
 DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
 FOLD_SUFFIX = '-folded'

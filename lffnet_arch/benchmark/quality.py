@@ -37,16 +37,20 @@ from tqdm import tqdm
 
 from lffnet_arch.deploy import align_frames, fuse, load_model
 from lffnet_arch.metrics import calculate_psnr_l, calculate_psnr_mu, calculate_ssim_mu, match_scale
-from lffnet_arch.utils.benchmark_util import (
+from lffnet_arch.utils.hdr_util import network_input, reference_frame_hdr
+from lffnet_arch.utils.merge import (
     linearize_display,
     merge_debevec,
     merge_debevec_calibrated,
     merge_mertens,
-    reference_frame_hdr,
 )
 
 METRICS = OrderedDict(psnr_mu=calculate_psnr_mu, psnr_l=calculate_psnr_l, ssim_mu=calculate_ssim_mu)
 HEADERS = {'psnr_mu': 'PSNR-mu', 'psnr_l': 'PSNR-L', 'ssim_mu': 'SSIM-mu'}
+
+
+def _reference_frame(frames: list, times: np.ndarray, ref_idx: int) -> np.ndarray:
+    return reference_frame_hdr(network_input(frames, times)[0], ref_idx).permute(1, 2, 0).numpy()
 
 
 def classical_methods(ref_idx: int) -> 'OrderedDict[str, tuple]':
@@ -57,7 +61,7 @@ def classical_methods(ref_idx: int) -> 'OrderedDict[str, tuple]':
 
     return OrderedDict(
         [
-            ('reference frame', (lambda frames, times: reference_frame_hdr(frames, times, ref_idx), True)),
+            ('reference frame', (lambda frames, times: _reference_frame(frames, times, ref_idx), True)),
             ('MergeDebevec (gamma 2.2)', (lambda frames, times: merge_debevec(frames, times)[0], True)),
             ('CalibrateDebevec + MergeDebevec', (merge_debevec_calibrated, False)),
             ('AlignMTB + CalibrateDebevec + MergeDebevec', (mtb_calibrated, False)),

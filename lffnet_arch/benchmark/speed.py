@@ -72,6 +72,16 @@ from tqdm import tqdm
 
 import lffnet_arch  # noqa: F401  (before basicsr: applies the compat shim)
 from lffnet_arch.archs import fold_doconv
+from lffnet_arch.benchmark.profiling import (
+    REFERENCE_GMACS,
+    count_conv_macs,
+    count_parameters,
+    current_rss_bytes,
+    matmul_gflops,
+    peak_rss_bytes,
+    time_calls,
+    time_interleaved,
+)
 from lffnet_arch.data.scene_io import list_scenes, read_scene
 from lffnet_arch.deploy.model import create_network, load_network, load_network_options
 from lffnet_arch.metrics.hdr_metric import (
@@ -86,23 +96,8 @@ from lffnet_arch.metrics.perceptual_metric import (
     calculate_pu21_ssim,
     cvvdp_available,
 )
-from lffnet_arch.utils.benchmark_util import (
-    REFERENCE_GMACS,
-    count_conv_macs,
-    count_parameters,
-    current_rss_bytes,
-    fit_scale,
-    linearize_display,
-    matmul_gflops,
-    merge_debevec,
-    merge_mertens,
-    peak_rss_bytes,
-    reference_frame_hdr,
-    time_calls,
-    time_interleaved,
-    well_exposed_mask,
-)
-from lffnet_arch.utils.hdr_util import network_input
+from lffnet_arch.utils.hdr_util import network_input, reference_frame_hdr
+from lffnet_arch.utils.merge import fit_scale, linearize_display, merge_debevec, merge_mertens, well_exposed_mask
 from lffnet_arch.utils.tiling import tile_positions, tiled_forward
 
 DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
@@ -359,7 +354,7 @@ def classical_merges(
     Returns:
         dict[str, np.ndarray]: row name -> (H, W, 3) float32 linear HDR in the exposure times' units.
     """
-    reference = reference_frame_hdr(ldrs, exposures, ref_idx, gamma)
+    reference = reference_frame_hdr(network_input(ldrs, exposures, gamma)[0], ref_idx).permute(1, 2, 0).numpy()
     mask = well_exposed_mask(ldrs[ref_idx])
     debevec, _ = merge_debevec(ldrs, exposures, gamma)
     mertens = linearize_display(merge_mertens(ldrs), gamma)
