@@ -190,7 +190,7 @@ def test_main_table_rows_and_columns(bench, tmp_path):
         assert row[col['Peak RSS (GB)']] == '-'
     assert 'reproducing §5' in report
     assert 'memory format channels_last' in report and 'torch.inference_mode()' in report
-    assert '### Goals' in report and 'Training throughput' not in report
+    assert '### Goals' not in report and 'Training throughput' not in report
     with pytest.raises(FileExistsError):
         bench.main(['--sizes', '32x48', '--runs', '1', '--no_train', '--no_memory', '--output', str(output)])
 
@@ -231,7 +231,7 @@ def test_main_memory_in_subprocesses_and_tiled_case(bench):
     assert [r[0] for r in tiled_rows] == [small]
     assert number(tiled_rows[0][tiled_headers.index('Tiles')]) == 2 * 2  # 70 and 80 with tile 48: at 0/22, 0/32
     peak = number(tiled_rows[0][tiled_headers.index('Peak RSS (GB)')])
-    assert peak > 0.01 and f'peak RSS < 6 GB: {peak:.2f} GB -> met' in report
+    assert peak > 0.01 and 'NOT met' not in report and '-> met' not in report  # no hard-coded goals
 
 
 def test_training_table_skips_folded_rows(bench):

@@ -1,53 +1,17 @@
-"""Model cost and quality benchmark: parameters, conv MACs, latency, peak memory, achieved GFLOP/s, training
-throughput and, with checkpoints and a test set, PSNR / SSIM next to the classical merges.
+"""Speed benchmark: parameters, conv MACs, latency, peak memory, achieved GFLOP/s and training throughput of the
+networks, as markdown (stdout, and --output, never overwritten without --overwrite); progress goes to stderr.
 
 Usage:
-    python scripts/benchmark.py [--archs AHDRNet LFFNet LFFNet-folded] [--sizes 1000x1500 ...] [--runs 5]
-        [--warmup 1] [--threads N] [--device cpu|cuda] [--memory_format channels_last|contiguous]
-        [--grad_mode inference|no_grad] [--no_memory] [--no_train] [--train_iters 3] [--train_warmup 1]
-        [--tiled_case 4000x3000 [--tile 512] [--tile_overlap 32] [--tiled_archs LFFNet-folded]]
-        [--checkpoint NAME=PATH ...] [--test_set FOLDER [--test_tile N] [--max_scenes N]]
-        [--opt NAME=PATH ...] [--output FILE.md [--overwrite]]
-
-    # quick look while developing (small size, two timed runs)
-    python scripts/benchmark.py --sizes 128x192 --runs 2 --no_train
-    # the reference run: the default table, the tiled 4000x3000 case, written to a file
+    python scripts/benchmark.py --sizes 128x192 --runs 2 --no_train          # a quick look
     python scripts/benchmark.py --tiled_case 4000x3000 --tile 512 --output benchmark.md
 
-Models (--archs): a registered architecture with its default (the paper's) options, e.g. ``AHDRNet``; the suffix
-``-folded`` folds DO-Conv into plain convolutions (``fold_doconv``, the inference form); ``:key=value,...`` sets
-options (values read as YAML), e.g. ``LFFNet:doconv=none`` or ``LFFNet-folded:num_feat=32``. ``--opt NAME=PATH``
-defines a model NAME from the ``network_g`` section of a BasicSR options YAML; NAME is added to the rows unless
---archs already names it (also as ``NAME-folded``).
-
-What it measures (every row under the same settings, printed above the tables):
-- Params: ``sum(p.numel() for p in net.parameters())``.
-- MACs: conv multiply-accumulates for one frame triple at 1000 x 1500 (docs/design.md §5: FFTs excluded, the
-  frequency-branch 1x1 convs on H x (W/2 + 1) bins included), counted with forward hooks on meta tensors; the note
-  under the table says whether the §5 figures (AHDRNet 2,170 G, LFFNet 1,382 G) are reproduced.
-- Latency: median over --runs timed rounds after --warmup ones; in every round the models take turns (one forward
-  pass each), so a change in the load of a shared machine hits them alike, and the goal ratios are medians of the
-  per-round ratios. Batch 1, random input (1, T, 6, H, W), under torch.inference_mode (or no_grad) on the chosen
-  device. Achieved GFLOP/s = 2 * MACs / median time, next to the machine's fp32 matrix-multiply rate (median of
-  torch.mm of two --mm_size square matrices).
-- Peak memory: one forward pass of each (model, size) case in a fresh process of this script (hidden --case flag),
-  so the peaks do not mix: on the CPU the case process's own ``VmHWM`` (Linux; ``ru_maxrss`` elsewhere, which Linux
-  carries over from the parent across ``execve``), the whole process (Python, torch, model and forward pass);
-  ``torch.cuda.max_memory_allocated`` on a GPU. --no_memory skips it.
-- Tiled case (--tiled_case HxW --tile N): a random H x W bracket through ``lffnet_arch.deploy.fuse`` with tiled
-  inference, always in a process of its own: wall time and peak memory.
-- Training (unless --no_train): iterations per second at batch 8 of 128 x 128 patches with LFFNet's losses
-  (L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images) and Adam (lr 2e-4), median of --train_iters iterations
-  after --train_warmup; ``-folded`` rows are skipped (folding is an inference transform).
-- Quality (--test_set, Kalantari layout): PSNR-mu, PSNR-L, SSIM-mu, SSIM-L (docs/design.md §7), PU21-PSNR,
-  PU21-SSIM and, with the metrics extra, ColorVideoVDP (``lffnet_arch.metrics.perceptual_metric``) of every model
-  given a --checkpoint (NAME=PATH; a ``NAME-folded`` row uses NAME's checkpoint unless it has its own), beside the
-  reference frame alone (L_ref ** 2.2 / t_ref), OpenCV's MergeDebevec (the data's response L ** 2.2 and the exposure
-  times; radiance) and MergeMertens (display-referred; linearised with ** 2.2). Debevec and Mertens are scaled by
-  the least-squares factor that matches the reference frame's HDR-domain image on the reference's well-exposed
-  pixels (all channels in (0.05, 0.95)), which uses no ground truth.
-
-The markdown goes to stdout (and --output, never overwritten without --overwrite); progress goes to stderr.
+Models (--archs): a registered architecture with its default options, e.g. ``AHDRNet``; ``-folded`` folds DO-Conv
+(``fold_doconv``); ``:key=value,...`` sets options, e.g. ``LFFNet:doconv=none``; ``--opt NAME=PATH`` defines NAME
+from an options YAML's ``network_g``. MACs follow docs/design.md §5 (:mod:`lffnet_arch.benchmark.profiling`).
+Latency: median of --runs rounds in which the models take turns. Peak memory and the tiled case run each in a fresh
+Python process (:func:`run_case`, case and result as JSON files). With --test_set and --checkpoint NAME=PATH it also
+scores the networks beside the classical merges (the full quality evaluation is ``scripts/evaluate_quality.py``).
+``--help`` lists every flag.
 """
 
 import argparse
@@ -59,6 +23,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -96,6 +61,7 @@ from lffnet_arch.metrics.perceptual_metric import (
     calculate_pu21_ssim,
     cvvdp_available,
 )
+from lffnet_arch.utils.file_util import atomic_path
 from lffnet_arch.utils.hdr_util import network_input, reference_frame_hdr
 from lffnet_arch.utils.merge import fit_scale, linearize_display, merge_debevec, merge_mertens, well_exposed_mask
 from lffnet_arch.utils.tiling import tile_positions, tiled_forward
@@ -103,7 +69,6 @@ from lffnet_arch.utils.tiling import tile_positions, tiled_forward
 DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
 MAC_SIZE = (1000, 1500)  # H x W of the MAC convention (docs/design.md §5)
 FOLD_SUFFIX = '-folded'
-RESULT_PREFIX = 'BENCHMARK_RESULT '
 GAMMA = 2.2
 GB = 1e9
 MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
@@ -116,9 +81,6 @@ TRAIN_LOSSES = (
     ('MultiScaleFrequencyLoss', 0.01),
 )
 TRAIN_LR = 2e-4
-GOAL_RATIO_AHDRNET = 0.70
-GOAL_FOLDED_SLOWDOWN = 1.05
-GOAL_TILED_PEAK_GB = 6.0
 METRICS = (
     ('PSNR-mu', calculate_psnr_mu),
     ('PSNR-L', calculate_psnr_l),
@@ -305,18 +267,28 @@ def run_tiled_case(case: dict) -> dict:
 CASE_RUNNERS = {'memory': run_memory_case, 'tiled': run_tiled_case}
 
 
+def run_case_file(case_path: str, result_path: str) -> None:
+    """Child side of :func:`run_case`: read the case from one JSON file, write its result to another."""
+    case = json.loads(Path(case_path).read_text(encoding='utf-8'))
+    result = CASE_RUNNERS[case['kind']](case)
+    with atomic_path(result_path) as tmp:
+        Path(tmp).write_text(json.dumps(result), encoding='utf-8')
+
+
 def run_case(case: dict) -> dict:
-    """Run a case in a fresh process of this script (``--case``), so its peak memory is its own."""
-    command = [sys.executable, '-m', 'lffnet_arch.benchmark.speed', '--case', json.dumps(case)]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    results = [line[len(RESULT_PREFIX) :] for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not results:
-        raise RuntimeError(
-            f'Benchmark case {case["spec"]["label"]} ({case["kind"]}, {case["height"]}x'
-            f'{case["width"]}) failed in its subprocess (exit code {done.returncode}); its error is '
-            'printed above.'
-        )
-    return json.loads(results[-1])
+    """Run a case in a fresh Python process, so its peak memory is its own; case and result travel as JSON files."""
+    with tempfile.TemporaryDirectory(prefix='lffnet_benchmark_') as folder:
+        case_path, result_path = Path(folder) / 'case.json', Path(folder) / 'result.json'
+        case_path.write_text(json.dumps(case), encoding='utf-8')
+        code = 'import sys; from lffnet_arch.benchmark.speed import run_case_file; run_case_file(*sys.argv[1:])'
+        done = subprocess.run([sys.executable, '-c', code, str(case_path), str(result_path)], check=False)
+        if done.returncode != 0 or not result_path.is_file():
+            raise RuntimeError(
+                f'Benchmark case {case["spec"]["label"]} ({case["kind"]}, {case["height"]}x'
+                f'{case["width"]}) failed in its subprocess (exit code {done.returncode}); its error is '
+                'printed above.'
+            )
+        return json.loads(result_path.read_text(encoding='utf-8'))
 
 
 # ---------------------------------------------------------------- training throughput
@@ -564,7 +536,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max_scenes', type=int, help='use only the first N test scenes')
     parser.add_argument('--output', type=Path, help='also write the markdown to this file')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing --output file')
-    parser.add_argument('--case', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ('runs', 'train_iters', 'train_batch', 'train_size', 'tile', 'mm_size'):
         if getattr(args, name) < 1:
@@ -647,7 +618,7 @@ def _latency_section(args: argparse.Namespace, specs: list, device: torch.device
     Returns:
         tuple: (render, timings): ``render(mm_rate)`` gives the markdown lines (the "% of mm rate" column needs the
         matrix-multiply rate, which is measured once more after the rounds); ``timings`` maps (label, size) to the
-        timed seconds, for the goals.
+        timed seconds.
     """
     nets = {spec.label: build_model(spec) for spec in specs}
     params = {label: count_parameters(net) for label, net in nets.items()}
@@ -860,41 +831,6 @@ def _quality_section(args: argparse.Namespace, specs: list, checkpoints: dict, d
     ]
 
 
-def _paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
-    """Median over the timing rounds of numerator / denominator (both timed in the same round)."""
-    return statistics.median(a / b for a, b in zip(numerator, denominator))
-
-
-def _goals_section(timings: dict, tiled_peaks: dict, args: argparse.Namespace) -> list:
-    lines = []
-    for size in args.sizes:
-        where = f'{size[0]}x{size[1]}' + ('' if size == MAC_SIZE else ', the goal is set at 1000x1500')
-        folded, ahdrnet, lffnet = (timings.get((k, size)) for k in ('LFFNet-folded', 'AHDRNet', 'LFFNet'))
-        if folded and ahdrnet:
-            ratio = _paired_ratio(folded, ahdrnet)
-            verdict = 'met' if ratio <= GOAL_RATIO_AHDRNET else 'NOT met'
-            lines.append(
-                f'- Folded LFFNet time <= {GOAL_RATIO_AHDRNET:.2f} x AHDRNet ({args.device}, {where}): '
-                f'{ratio:.2f} -> {verdict}'
-            )
-        if folded and lffnet:
-            ratio = _paired_ratio(folded, lffnet)
-            verdict = 'met' if ratio <= GOAL_FOLDED_SLOWDOWN else 'NOT met'
-            lines.append(
-                f'- Folded no slower than unfolded (<= {GOAL_FOLDED_SLOWDOWN:.2f} x, {where}): {ratio:.2f} -> {verdict}'
-            )
-    for label, peak in tiled_peaks.items():
-        if peak is not None and args.device == 'cpu':
-            verdict = 'met' if peak / GB < GOAL_TILED_PEAK_GB else 'NOT met'
-            lines.append(
-                f'- Tiled {args.tiled_case[0]}x{args.tiled_case[1]} ({label}, tile {args.tile}) peak RSS < '
-                f'{GOAL_TILED_PEAK_GB:g} GB: {peak / GB:.2f} GB -> {verdict}'
-            )
-    if not lines:
-        return []
-    return ['### Goals', '', '- Time ratios: median over the timing rounds of the per-round ratio.'] + lines
-
-
 def run_benchmark(args: argparse.Namespace) -> str:
     """Run everything the arguments ask for and return the markdown report."""
     specs, tiled_specs = _model_specs(args)
@@ -945,9 +881,6 @@ def run_benchmark(args: argparse.Namespace) -> str:
         lines += [''] + _training_section(args, specs, device)
     if args.test_set is not None:
         lines += [''] + _quality_section(args, specs, checkpoints, device)
-    goals = _goals_section(timings, tiled_peaks, args)
-    if goals:
-        lines += [''] + goals
     lines += ['', f'- Load average at the end: {_load()}.']
     return '\n'.join(lines) + '\n'
 
@@ -955,22 +888,11 @@ def run_benchmark(args: argparse.Namespace) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> str:
     """Command-line entry point; returns the markdown it prints (and writes to --output)."""
     args = parse_args(argv)
-    if args.case is not None:
-        case = json.loads(args.case)
-        result = CASE_RUNNERS[case['kind']](case)
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
-        return ''
     if args.output is not None and args.output.exists() and not args.overwrite:
         raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
     report = run_benchmark(args)
     print(report, end='')
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.output.with_name(f'.{args.output.name}.tmp')
-        tmp.write_text(report, encoding='utf-8')
-        os.replace(tmp, args.output)
+        with atomic_path(args.output, overwrite=args.overwrite) as tmp:
+            Path(tmp).write_text(report, encoding='utf-8')
     return report
-
-
-if __name__ == '__main__':  # the per-case child processes run this module
-    main()
