@@ -23,7 +23,7 @@ from lffnet_arch.deploy.model import load_network_options
 from lffnet_arch.utils.hdr_util import MU, network_input, reference_frame_hdr
 from lffnet_arch.utils.merge import fit_scale, merge_debevec, merge_mertens, well_exposed_mask
 
-SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'benchmark.py'
+SCRIPT = Path(__file__).resolve().parents[2] / 'scripts' / 'benchmark.py'
 
 
 @pytest.fixture(scope='module')
@@ -118,7 +118,7 @@ def test_peak_rss_of_a_subprocess_is_its_own():
         'from lffnet_arch.benchmark.profiling import peak_rss_bytes; '
         'print(peak_rss_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)'
     )
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     done = subprocess.run([sys.executable, '-c', probe, root], capture_output=True, text=True, check=True)
     child_peak, child_maxrss = (int(v) for v in done.stdout.split()[-2:])
     assert parent_peak > 1024**3

@@ -19,7 +19,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from lffnet_arch.archs import HDRAdapter
 from lffnet_arch.archs.adapter_arch import inner_network_arguments
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TINY = {
     'SwinIR': {'type': 'SwinIR', 'embed_dim': 12, 'depths': [1], 'num_heads': [2], 'window_size': 4, 'img_size': 16},

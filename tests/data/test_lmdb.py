@@ -16,7 +16,7 @@ from lffnet_arch.data import MultiExposureHDRDataset, scene_io
 from lffnet_arch.data.prepare import create_lmdb
 from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REAL_HDR = REAL_HDR_ROOT / 'debevec_memorial'
 
 

@@ -20,7 +20,7 @@ from lffnet_arch.deploy.cli import main
 from lffnet_arch.utils.hdr_util import mu_law, read_hdr, read_ldr
 from lffnet_arch.utils.tiling import auto_tile_size
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHONE_BRACKET = REAL_HDR_ROOT / 'liou_vcip2020_dynamic' / 'pingpong'  # 3 handheld JPEGs, EV -2/0/+2
 H, W = 48, 64
 TIMES = (0.01, 0.04, 0.16)  # seconds; EXIF rationals 1/100, 1/25, 4/25
