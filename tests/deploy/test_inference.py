@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import with_varied_output
 from PIL import Image, TiffImagePlugin
 from real_data import REAL_HDR_ROOT
-from test_tiling import with_varied_output
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
 from lffnet_arch.deploy import align_frames, fuse, load_model, read_bracket, read_exif_exposure
