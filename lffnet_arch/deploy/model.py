@@ -255,9 +255,8 @@ def load_model(
         **arch_kwargs: Architecture options overriding the others (e.g. ``num_feat=64``, ``doconv='none'``).
 
     Returns:
-        nn.Module: The network in eval mode on ``device``, in contiguous memory format; channels_last is 1.3x faster
-        for whole 1000 x 1500 images on CPU (``scripts/benchmark.py``): ``net.to(memory_format=torch.channels_last)``
-        opts in.
+        nn.Module: The network in eval mode on ``device``, in contiguous memory format;
+        ``net.to(memory_format=torch.channels_last)`` opts in to the faster layout (README, Benchmark).
 
     Raises:
         FileNotFoundError: Missing checkpoint or options file.
