@@ -42,7 +42,7 @@ setup(
         'console_scripts': [
             'lffnet-train=lffnet_arch.train:main',
             'lffnet-test=lffnet_arch.test:main',
-            'lffnet-inference=lffnet_arch.inference:main',
+            'lffnet-inference=lffnet_arch.deploy.cli:main',
         ],
     },
     classifiers=[

@@ -1,22 +1,33 @@
 """Workarounds for running basicsr 1.4.2 (the latest PyPI release, 2022) on the current torch/torchvision stack.
 
 Every workaround lives here, cites the upstream report or the failing line, and has a test in
-``tests/test_compat.py``. Nothing in site-packages is edited: :func:`apply`, called by ``import lffnet_arch``, adds
-the module basicsr expects before basicsr is imported, then replaces a few basicsr functions by corrected versions
-(module attributes, looked up at call time by ``basicsr.train`` / ``basicsr.test``). All of them keep basicsr's
-behaviour where it already works.
+``tests/test_compat.py``. Nothing in site-packages is edited, and importing the package changes only what must
+precede ``import basicsr``:
+
+- :func:`install_functional_tensor_shim`, run by ``import lffnet_arch``, adds the module basicsr imports.
+- :func:`apply_runtime`, called by the entry points ``lffnet_arch.train.run`` and ``lffnet_arch.test.run`` (not at
+  import), replaces ``BaseModel.model_to_device`` so that distributed runs work on the CPU.
+- :func:`safe_ordered_yaml`, :func:`init_dist` and :func:`fix_dataloader_options` are called directly by
+  ``lffnet_arch.utils.options.parse_options``, the options reader of the entry points; basicsr's own
+  ``parse_options`` is not used.
 """
 
 import os
 import sys
 import types
 import warnings
-from collections import Counter, OrderedDict
-from os import path as osp
+from collections import OrderedDict
 
 import torch
 
-__all__ = ['apply', 'install_functional_tensor_shim']
+__all__ = [
+    'apply_runtime',
+    'fix_dataloader_options',
+    'init_dist',
+    'install_functional_tensor_shim',
+    'model_to_device',
+    'safe_ordered_yaml',
+]
 
 
 def install_functional_tensor_shim() -> bool:
@@ -119,45 +130,6 @@ def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
     return net
 
 
-def load_resume_state(opt: dict):
-    """``basicsr.train.load_resume_state`` that works on CPU and from any working directory.
-
-    basicsr looks for ``--auto_resume`` states in ``experiments/<name>`` relative to the *working directory*, so a
-    run started elsewhere silently restarts from iteration 0, while the run itself writes to
-    ``<root_path>/experiments/<name>``; and it maps the state onto ``torch.cuda.current_device()``, which fails
-    without a GPU (``basicsr/train.py``). Here the state comes from the experiment the run writes to, onto the
-    run's device, and is read with ``weights_only=True`` (the scheduler state holds a ``collections.Counter``,
-    allowed explicitly).
-    """
-    from basicsr.utils import scandir
-    from basicsr.utils.misc import check_resume
-
-    resume_state_path = None
-    if opt['auto_resume']:
-        state_dir = opt['path']['training_states']
-        if osp.isdir(state_dir):
-            iters = [
-                int(name[: -len('.state')])
-                for name in scandir(state_dir, suffix='.state', recursive=False)
-                if name[: -len('.state')].isdigit()
-            ]
-            if iters:
-                resume_state_path = osp.join(state_dir, f'{max(iters)}.state')
-                opt['path']['resume_state'] = resume_state_path
-    elif opt['path'].get('resume_state'):
-        resume_state_path = opt['path']['resume_state']
-
-    if resume_state_path is None:
-        return None
-    if not osp.isfile(resume_state_path):
-        raise FileNotFoundError(f'path.resume_state: no training state at {resume_state_path}.')
-    device = torch.device('cuda', torch.cuda.current_device()) if opt['num_gpu'] != 0 else torch.device('cpu')
-    with torch.serialization.safe_globals([Counter]):
-        resume_state = torch.load(resume_state_path, map_location=device, weights_only=True)
-    check_resume(opt, resume_state['iter'])
-    return resume_state
-
-
 def fix_dataloader_options(opt: dict) -> dict:
     """Adjust data-loading options that cannot work as written on this machine; return ``opt``.
 
@@ -181,29 +153,12 @@ def fix_dataloader_options(opt: dict) -> dict:
     return opt
 
 
-def _wrap_parse_options(parse_options):
+def apply_runtime() -> None:
+    """Apply the runtime workaround (:func:`model_to_device` on ``BaseModel``); idempotent.
 
-    def parse_options_fixed(root_path, is_train=True):
-        opt, args = parse_options(root_path, is_train=is_train)
-        return fix_dataloader_options(opt), args
-
-    parse_options_fixed.__wrapped__ = parse_options
-    return parse_options_fixed
-
-
-def apply() -> None:
-    """Apply every workaround; idempotent."""
-    install_functional_tensor_shim()
-
-    import basicsr.test
-    import basicsr.train
-    import basicsr.utils.options
+    Called by the entry points before they build a model, so that embedding the networks elsewhere
+    (``from lffnet_arch.archs import LFFNet``) leaves basicsr as it is.
+    """
     from basicsr.models.base_model import BaseModel
 
-    basicsr.utils.options.ordered_yaml = safe_ordered_yaml
-    basicsr.utils.options.init_dist = init_dist
-    basicsr.train.load_resume_state = load_resume_state
     BaseModel.model_to_device = model_to_device
-    for module in (basicsr.train, basicsr.test):
-        if not hasattr(module.parse_options, '__wrapped__'):
-            module.parse_options = _wrap_parse_options(module.parse_options)

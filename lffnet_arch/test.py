@@ -17,7 +17,8 @@ import sys
 if __name__ == '__main__' and __package__ in (None, ''):
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import lffnet_arch  # noqa: E402,F401  (registers the plugin and applies lffnet_arch.compat before basicsr runs)
+import lffnet_arch  # noqa: E402,F401  (registers the plugin; its torchvision shim precedes basicsr)
+from lffnet_arch import compat  # noqa: E402
 
 __all__ = ['main', 'run']
 
@@ -37,6 +38,7 @@ def run(root_path: str, argv=None) -> None:
 
     from lffnet_arch.utils.options import parse_options
 
+    compat.apply_runtime()
     opt, _ = parse_options(root_path, is_train=False, argv=argv)
     torch.backends.cudnn.benchmark = True
     make_exp_dirs(opt)

@@ -17,7 +17,9 @@ are), with what a reliable run needs:
   EpochSampler`), so a resumed run computes the losses the uninterrupted one would have; validation leaves the
   generators as it found them. Training states are read with ``torch.load(weights_only=True)``;
 - a non-finite loss or gradient stops the run at once (``HDRModel.optimize_parameters``), logged, before any save;
-- temporary files left in the experiment folder by a killed run (their process gone) are removed, and logged.
+- temporary files left in the experiment folder by a killed run (their process gone) are removed, and logged;
+- basicsr's CUDA-only ``model_to_device`` is replaced for the run (:func:`lffnet_arch.compat.apply_runtime`), so
+  distributed training works on the CPU.
 """
 
 import datetime
@@ -35,7 +37,8 @@ if __name__ == '__main__' and __package__ in (None, ''):
     # Run as a file: make the repository importable even without ``pip install -e .``.
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import lffnet_arch  # noqa: E402,F401  (registers the plugin and applies lffnet_arch.compat before basicsr runs)
+import lffnet_arch  # noqa: E402,F401  (registers the plugin; its torchvision shim precedes basicsr)
+from lffnet_arch import compat  # noqa: E402
 
 __all__ = ['load_resume_state', 'main', 'run']
 
@@ -317,6 +320,7 @@ def run(root_path: str, argv=None) -> None:
         root_path (str): The run's root.
         argv (sequence of str, optional): Command-line arguments; default ``sys.argv[1:]``.
     """
+    compat.apply_runtime()
     training = _Training(root_path, argv)
     training.build()
     training.loop()

@@ -10,7 +10,7 @@ Usage::
 scene gives ``<name>.hdr``, ``<name>.exr`` and a tonemapped ``<name>.png`` in
 ``--output``. Exposure times: ``--exposures`` (seconds, file-name order), else ``exposure.txt`` in the bracket folder
 (EV per line), else EXIF ``ExposureTime``. The same command is installed as ``lffnet-inference``; this file only
-calls :func:`lffnet_arch.inference.main`.
+calls :func:`lffnet_arch.deploy.cli.main`.
 """
 
 import sys
@@ -22,7 +22,7 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import lffnet_arch  # noqa: F401
 
-from lffnet_arch.inference import main
+from lffnet_arch.deploy.cli import main
 
 if __name__ == '__main__':
     sys.exit(main())

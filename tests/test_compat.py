@@ -35,24 +35,34 @@ def test_importing_the_plugin_makes_basicsr_importable():
 
 def test_shim_is_idempotent():
     assert compat.install_functional_tensor_shim() is False  # already applied by `import lffnet_arch`
-    compat.apply()
     assert 'torchvision.transforms.functional_tensor' in sys.modules
 
 
-def test_options_files_cannot_run_code(tmp_path, monkeypatch):
-    # XPixelGroup/BasicSR#768: basicsr's options loader constructs arbitrary Python objects.
-    from basicsr.utils.options import parse_options
-    from yaml.constructor import ConstructorError
-
-    marker = tmp_path / 'pwned'
-    opt_file = tmp_path / 'evil.yml'
-    opt_file.write_text(
-        f'name: evil\nnum_gpu: 0\nrun: !!python/object/apply:os.system ["touch {marker}"]\ndatasets: {{}}\npath: {{}}\n'
+def test_importing_the_networks_changes_nothing_else():
+    # Embedding the networks elsewhere must leave basicsr, the environment and the deployment stack alone.
+    result = _run(
+        'import os, sys; os.environ.pop("OPENCV_IO_ENABLE_OPENEXR", None); '
+        'from lffnet_arch.archs import LFFNet; '
+        'import basicsr.train, basicsr.utils.options as o; from basicsr.models.base_model import BaseModel; '
+        'assert "OPENCV_IO_ENABLE_OPENEXR" not in os.environ; '
+        'assert BaseModel.model_to_device.__module__ == "basicsr.models.base_model"; '
+        'assert basicsr.train.load_resume_state.__module__ == "basicsr.train"; '
+        'assert o.ordered_yaml.__module__ == "basicsr.utils.options"; '
+        'assert not [m for m in sys.modules if m.startswith(("lffnet_arch.deploy", "lffnet_arch.inference"))]; '
+        'from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY; '
+        'assert {"LFFNet", "AHDRNet", "HDRAdapter"} <= set(ARCH_REGISTRY.keys()); '
+        'assert "MultiExposureHDRDataset" in DATASET_REGISTRY.keys() and "HDRModel" in MODEL_REGISTRY.keys(); '
+        'import lffnet_arch; assert callable(lffnet_arch.fuse) and callable(lffnet_arch.load_model); print("ok")'
     )
-    monkeypatch.setattr(sys, 'argv', ['train.py', '-opt', str(opt_file)])
-    with pytest.raises(ConstructorError):
-        parse_options(str(tmp_path), is_train=True)
-    assert not marker.exists()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == 'ok'
+
+
+def test_runtime_workaround_is_applied_by_the_entry_points():
+    from basicsr.models.base_model import BaseModel
+
+    compat.apply_runtime()
+    assert BaseModel.model_to_device is compat.model_to_device
 
 
 def test_safe_loader_reads_options_in_order():
@@ -72,9 +82,11 @@ def test_distributed_training_initialises_on_cpu(tmp_path):
 import os, socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-import torch, lffnet_arch
-from basicsr.utils.options import init_dist
+import torch
+from lffnet_arch import compat
+from lffnet_arch.compat import init_dist
 from basicsr.models.base_model import BaseModel
+compat.apply_runtime()
 from torch.nn.parallel import DistributedDataParallel
 init_dist("pytorch")
 assert torch.distributed.get_backend() == ("nccl" if torch.cuda.is_available() else "gloo")
@@ -90,79 +102,6 @@ print("ok")
     assert result.stdout.strip().endswith('ok')
 
 
-def _save_training_state(state_dir, iteration):
-    import torch
-    from basicsr.models.lr_scheduler import MultiStepRestartLR
-
-    param = torch.nn.Parameter(torch.zeros(2))
-    optimizer = torch.optim.Adam([param], lr=1e-3)
-    param.grad = torch.ones(2)
-    optimizer.step()
-    scheduler = MultiStepRestartLR(optimizer, milestones=[10, 20], gamma=0.5)
-    state = {
-        'epoch': 0,
-        'iter': iteration,
-        'optimizers': [optimizer.state_dict()],
-        'schedulers': [scheduler.state_dict()],
-    }
-    state_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(state, state_dir / f'{iteration}.state')
-
-
-def test_auto_resume_finds_the_run_from_another_directory_on_cpu(tmp_path, monkeypatch):
-    # basicsr/train.py looks in ./experiments relative to the working directory and maps onto
-    # torch.cuda.current_device(); the plugin resumes the experiment the run writes to, on the run's device.
-    import basicsr.train
-
-    root = tmp_path / 'repo'
-    states = root / 'experiments' / 'demo' / 'training_states'
-    for iteration in (2, 10):
-        _save_training_state(states, iteration)
-    elsewhere = tmp_path / 'elsewhere'
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)
-    opt = {
-        'name': 'demo',
-        'auto_resume': True,
-        'num_gpu': 0,
-        'network_g': {'type': 'LFFNet'},
-        'path': {
-            'training_states': str(states),
-            'models': str(root / 'experiments' / 'demo' / 'models'),
-            'resume_state': None,
-        },
-    }
-    state = basicsr.train.load_resume_state(opt)
-    assert state is not None and state['iter'] == 10
-    assert opt['path']['resume_state'] == str(states / '10.state')
-    assert opt['path']['pretrain_network_g'].endswith('net_g_10.pth')
-    assert state['optimizers'][0]['state'][0]['exp_avg'].device.type == 'cpu'
-    assert state['schedulers'][0]['milestones'] == {10: 1, 20: 1}
-
-
-def test_explicit_resume_state_loads_on_cpu(tmp_path):
-    import basicsr.train
-
-    states = tmp_path / 'experiments' / 'demo' / 'training_states'
-    _save_training_state(states, 4)
-    opt = {
-        'auto_resume': False,
-        'num_gpu': 0,
-        'network_g': {'type': 'LFFNet'},
-        'path': {'resume_state': str(states / '4.state'), 'models': str(tmp_path / 'models')},
-    }
-    state = basicsr.train.load_resume_state(opt)
-    assert state['iter'] == 4 and opt['path']['pretrain_network_g'].endswith('net_g_4.pth')
-
-
-def test_resume_state_path_missing_is_a_clear_error(tmp_path):
-    import basicsr.train
-
-    opt = {'auto_resume': False, 'num_gpu': 0, 'path': {'resume_state': str(tmp_path / 'nope.state')}}
-    with pytest.raises(FileNotFoundError, match='resume_state.*nope.state'):
-        basicsr.train.load_resume_state(opt)
-
-
 def test_dataloader_options_fixed_for_cpu():
     opt = {
         'num_gpu': 0,
@@ -176,12 +115,3 @@ def test_dataloader_options_fixed_for_cpu():
     assert opt['datasets']['train']['prefetch_mode'] is None
     assert opt['datasets']['train']['persistent_workers'] is True
     assert opt['datasets']['val']['prefetch_mode'] == 'cuda'  # validation loaders never prefetch
-
-
-def test_entry_points_parse_with_the_fixes():
-    import basicsr.test
-    import basicsr.train
-
-    assert basicsr.train.parse_options.__wrapped__ is not None
-    assert basicsr.test.parse_options.__wrapped__ is not None
-    assert basicsr.train.load_resume_state is compat.load_resume_state

@@ -1,5 +1,8 @@
 """AHDRNet: attention-guided network for ghost-free HDR imaging (Yan et al., CVPR 2019), the LFFNet baseline."""
 
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Optional
 
 import torch
@@ -9,7 +12,7 @@ from torch import nn
 
 from lffnet_arch.archs.attention_hdr import AttentionGuidedHDRNet
 
-__all__ = ['AHDRNet', 'DRDB']
+__all__ = ['AHDRNet', 'DRDB', 'convert_official_ahdrnet_state_dict', 'official_ahdrnet_keys']
 
 
 class DRDB(nn.Module):
@@ -69,3 +72,99 @@ class AHDRNet(AttentionGuidedHDRNet):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, a=0, mode='fan_in')
+
+    @classmethod
+    def options_from_state_dict(cls, state_dict: Mapping, source: str = 'checkpoint') -> Optional[dict]:
+        """The options (without ``type``) that rebuild the AHDRNet of ``state_dict``; None when it is not one."""
+        if 'conv_first.weight' not in state_dict or 'fusion_blocks.0.conv_fuse.weight' not in state_dict:
+            return None
+        return cls.skeleton_options(state_dict, source)
+
+    @staticmethod
+    def foreign_format_advice(state_dict: Mapping) -> Optional[str]:
+        """What to do with a state dict that has the official AHDRNet key names (None when it has ours)."""
+        if 'conv1.weight' in state_dict and 'att11.weight' in state_dict:
+            return (
+                'has the official AHDRNet key names; convert it first with '
+                'scripts/model_conversion/convert_official_ahdrnet.py.'
+            )
+        return None
+
+
+# ---------------------------------------------------------------- the official code's weights (qingsenyangit/AHDRNet)
+
+
+def official_ahdrnet_keys(num_block: int = 3, num_layer: int = 6) -> list:
+    """Parameter names of the official AHDRNet (qingsenyangit/AHDRNet ``model.py``), without ``module.``."""
+    convs = ['conv1', 'att11', 'att12', 'attConv1', 'att31', 'att32', 'attConv3', 'conv2']
+    for block in range(1, num_block + 1):
+        convs += [f'RDB{block}.dense_layers.{j}.conv' for j in range(num_layer)] + [f'RDB{block}.conv_1x1']
+    convs += ['GFF_1x1', 'GFF_3x3', 'conv_up', 'conv3']
+    return [f'{conv}.{kind}' for conv in convs for kind in ('weight', 'bias')]
+
+
+# Official conv name -> ours (attention_hdr.py, this file). Frame 1 is the short exposure (att11/att12, attention.0),
+# frame 3 the long one (att31/att32, attention.1); frame 2 is the reference.
+_OFFICIAL_TO_OURS = {
+    'conv1': 'conv_first',
+    'att11': 'attention.0.conv_hidden',
+    'att12': 'attention.0.conv_mask',
+    'att31': 'attention.1.conv_hidden',
+    'att32': 'attention.1.conv_mask',
+    'attConv1': 'unused_att_convs.0',
+    'attConv3': 'unused_att_convs.1',
+    'conv2': 'conv_merge',
+    'GFF_1x1': 'gff_1x1',
+    'GFF_3x3': 'gff_3x3',
+    'conv_up': 'conv_up',
+    'conv3': 'conv_last',
+}
+_OFFICIAL_DENSE = re.compile(r'^RDB(\d+)\.dense_layers\.(\d+)\.conv$')
+_OFFICIAL_FUSE = re.compile(r'^RDB(\d+)\.conv_1x1$')
+
+
+def _our_conv_name(official: str) -> str:
+    if official in _OFFICIAL_TO_OURS:
+        return _OFFICIAL_TO_OURS[official]
+    match = _OFFICIAL_DENSE.match(official)
+    if match:
+        return f'fusion_blocks.{int(match.group(1)) - 1}.dense_layers.{match.group(2)}'
+    match = _OFFICIAL_FUSE.match(official)
+    if match:
+        return f'fusion_blocks.{int(match.group(1)) - 1}.conv_fuse'
+    raise AssertionError(f'unmapped official conv {official}')  # every expected key is covered above
+
+
+def convert_official_ahdrnet_state_dict(
+    state_dict: Mapping, num_block: int = 3, num_layer: int = 6, source: str = 'checkpoint'
+) -> dict[str, torch.Tensor]:
+    """Rename an official AHDRNet state dict to ours; loads into ``AHDRNet(official_unused_convs=True)`` strictly.
+
+    Args:
+        state_dict (Mapping): Official parameter names (``conv1.weight``, ``att11.bias``, ``RDB1.conv_1x1.weight``,
+            ...), optionally all prefixed with ``module.`` by DataParallel.
+        num_block (int): DRDBs in the official network. Default: 3.
+        num_layer (int): Dense layers per DRDB. Default: 6.
+        source (str): Name used in error messages (e.g. the file). Default: 'checkpoint'.
+
+    Returns:
+        OrderedDict[str, Tensor]: Our names (``conv_first.weight``, ``attention.0.conv_hidden.bias``,
+        ``fusion_blocks.0.conv_fuse.weight``, ...), same tensors.
+
+    Raises:
+        KeyError: Expected official keys are missing or unknown keys are present (both listed).
+    """
+    state_dict = {k[len('module.') :] if k.startswith('module.') else k: v for k, v in state_dict.items()}
+    expected = official_ahdrnet_keys(num_block, num_layer)
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise KeyError(
+            f'{source} is not an official AHDRNet state dict ({num_block} DRDBs of {num_layer} layers): '
+            f'missing keys {missing}; unexpected keys {unexpected}.'
+        )
+    converted = OrderedDict()
+    for key in expected:
+        conv, kind = key.rsplit('.', 1)
+        converted[f'{_our_conv_name(conv)}.{kind}'] = state_dict[key]
+    return converted

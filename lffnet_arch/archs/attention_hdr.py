@@ -4,10 +4,13 @@ Module names follow AHDRNet (Yan et al. 2019) and the LFFNet paper; the official
 brackets where they differ, which is what ``scripts/model_conversion/convert_official_ahdrnet.py`` maps.
 """
 
+from collections.abc import Mapping
 from typing import Callable, Optional
 
 import torch
 from torch import nn
+
+from lffnet_arch.archs.state_dict import kernel, numbered_children
 
 __all__ = ['AttentionGuidedHDRNet', 'SpatialAttention', 'check_hdr_input']
 
@@ -99,6 +102,7 @@ class AttentionGuidedHDRNet(nn.Module):
             raise ValueError(f'num_block must be >= 1, got {num_block}.')
         self.num_in_ch = num_in_ch
         self.num_exposure = num_exposure
+        self.num_feat = num_feat
         self.ref_idx = ref_idx
 
         # Alignment network.
@@ -119,6 +123,28 @@ class AttentionGuidedHDRNet(nn.Module):
         # Reconstruction.
         self.conv_up = fusion_conv(num_feat, num_feat, 3, padding=1)
         self.conv_last = fusion_conv(num_feat, num_out_ch, 3, padding=1)
+
+    @staticmethod
+    def skeleton_options(state_dict: Mapping, source: str = 'checkpoint') -> dict:
+        """The options of the shared skeleton that a state dict of ours determines.
+
+        ``ref_idx`` leaves no trace in the weights; it is set to the default (T - 1) // 2 (docs/design.md §10).
+
+        Returns:
+            dict: ``num_in_ch``, ``num_out_ch``, ``num_exposure``, ``ref_idx``, ``num_feat``, ``num_block`` and
+            ``official_unused_convs``.
+        """
+        conv_first = kernel(state_dict, 'conv_first', source)
+        num_exposure = len(numbered_children(state_dict, 'attention')) + 1
+        return {
+            'num_in_ch': conv_first.shape[1],
+            'num_out_ch': kernel(state_dict, 'conv_last', source).shape[0],
+            'num_exposure': num_exposure,
+            'ref_idx': (num_exposure - 1) // 2,
+            'num_feat': conv_first.shape[0],
+            'num_block': len(numbered_children(state_dict, 'fusion_blocks')),
+            'official_unused_convs': any(k.startswith('unused_att_convs.') for k in state_dict),
+        }
 
     def align(self, lq: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """lq (B, T, C_in, H, W) -> (T feature maps (B, C, H, W) with non-reference ones attended, F_ref)."""

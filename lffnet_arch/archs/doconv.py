@@ -44,6 +44,9 @@ class DOConv2d(nn.Module):
         D_diag (buffer): (C_in, M * N, D_mul) identity per input channel (zero-padded when D_mul % MN != 0).
     """
 
+    # Suffixes of the trained factors and the constant identity in a state dict (``<name>.W``, ``.D``, ``.D_diag``).
+    FACTOR_SUFFIXES = ('.W', '.D', '.D_diag')
+
     def __init__(
         self,
         in_channels: int,

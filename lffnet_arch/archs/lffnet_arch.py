@@ -1,5 +1,6 @@
 """LFFNet: lightweight attention-guided network with frequency-domain fusion (Park, Lee and Cho)."""
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Optional
 
@@ -62,3 +63,17 @@ class LFFNet(AttentionGuidedHDRNet):
             fusion_conv=DOConv2d if doconv == 'fusion' else nn.Conv2d,
         )
         self.doconv = doconv
+
+    @classmethod
+    def options_from_state_dict(cls, state_dict: Mapping, source: str = 'checkpoint') -> Optional[dict]:
+        """The options (without ``type``) that rebuild the LFFNet of ``state_dict``, ``doconv`` included; None when
+        it is not one."""
+        if 'conv_first.weight' not in state_dict or 'fusion_blocks.0.frequency.0.weight' not in state_dict:
+            return None
+        if 'conv_merge.W' in state_dict:
+            doconv = 'fusion'
+        elif 'fusion_blocks.0.spatial.0.W' in state_dict:
+            doconv = 'rfft'
+        else:
+            doconv = 'none'
+        return {**cls.skeleton_options(state_dict, source), 'doconv': doconv}

@@ -12,7 +12,7 @@ from torch.utils import data
 
 from lffnet_arch.data import scene_io
 from lffnet_arch.data.scene_io import META_INFO
-from lffnet_arch.utils.hdr_util import ldr_to_hdr
+from lffnet_arch.utils.hdr_util import network_input
 
 __all__ = ['MultiExposureHDRDataset']
 
@@ -233,11 +233,8 @@ class MultiExposureHDRDataset(data.Dataset):
 
     def _pack(self, ldrs: list, gt: np.ndarray, sample: _Sample) -> dict:
         exposures = scene_io.ev_to_exposure(sample.evs)
-        lq = np.stack(
-            [np.concatenate([ldr, ldr_to_hdr(ldr, float(t), self.gamma)], axis=2) for ldr, t in zip(ldrs, exposures)]
-        )
         return {
-            'lq': torch.from_numpy(np.ascontiguousarray(lq.transpose(0, 3, 1, 2), dtype=np.float32)),
+            'lq': network_input(ldrs, exposures, self.gamma)[0].contiguous(),
             'gt': torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1), dtype=np.float32)),
             'exposures': torch.from_numpy(exposures),
             'key': sample.key,

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
 from lffnet_arch.metrics.perceptual_metric import metric_unavailable
 from lffnet_arch.utils.checkpoint import load_checkpoint, save_atomic, strip_prefix
-from lffnet_arch.utils.hdr_util import imwrite_atomic, write_hdr
+from lffnet_arch.utils.hdr_util import imwrite_atomic, reference_frame_hdr, write_hdr
 from lffnet_arch.utils.tonemap import DEFAULT_TONEMAPPER, check_tonemapper, comparison_image, tonemap
 
 __all__ = ['HDRModel']
@@ -215,8 +215,7 @@ class HDRModel(SRModel):
             if metric_opts and hasattr(self, 'gt'):
                 gt = _to_hwc(self.gt[0])
                 if baseline is not None:
-                    frame = (self.lq.shape[1] - 1) // 2 if ref_idx is None else ref_idx
-                    reference = _to_hwc(self.lq[0, frame, 3:6])
+                    reference = _to_hwc(reference_frame_hdr(self.lq[0], ref_idx))
                 for metric, opt_ in metric_opts.items():
                     self.metric_results[metric] += calculate_metric({'img': pred, 'img2': gt}, opt_)
                     if baseline is not None:

@@ -13,7 +13,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import cv2
 import numpy as np
@@ -71,6 +71,24 @@ def network_input(ldrs: Sequence[np.ndarray], exposures: Sequence[float], gamma:
     ldr = torch.from_numpy(np.stack([np.asarray(x, dtype=np.float32) for x in ldrs])).permute(0, 3, 1, 2)
     times = torch.as_tensor(np.asarray(exposures, dtype=np.float32)).view(-1, 1, 1, 1)
     return torch.cat([ldr, ldr_to_hdr(ldr, times, gamma)], dim=1).unsqueeze(0)
+
+
+def reference_frame_hdr(lq: torch.Tensor, ref_idx: Optional[int] = None) -> torch.Tensor:
+    """The reference-frame baseline: the reference frame's HDR-domain image L_ref ** gamma / t_ref, as the network
+    sees it (channels 3:6 of its input). Validation and the quality evaluation score it beside the networks.
+
+    Args:
+        lq (Tensor): Network input (T, 6, H, W) or (B, T, 6, H, W), e.g. from :func:`network_input`.
+        ref_idx (int, optional): Reference frame; None takes the middle one, (T - 1) // 2.
+
+    Returns:
+        Tensor: (3, H, W) or (B, 3, H, W), a view of ``lq``.
+    """
+    num_frames = lq.shape[-4]
+    frame = (num_frames - 1) // 2 if ref_idx is None else ref_idx
+    if not 0 <= frame < num_frames:
+        raise ValueError(f'reference_frame_hdr: ref_idx must be in [0, {num_frames - 1}], got {ref_idx}.')
+    return lq[..., frame, 3:6, :, :]
 
 
 def _read_bytes(path: PathLike) -> np.ndarray:

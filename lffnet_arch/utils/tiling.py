@@ -30,10 +30,9 @@ __all__ = [
 ]
 
 # Rough peak memory of one fp32 forward pass per input pixel, at num_feat = 64 and T = 3 frames, in bytes.
-# Measured on the CPU (torch 2.14, one thread, no_grad) as the peak-RSS increase of a fresh process over the built
-# model, at 128x192, 256x384 and 320x448: LFFNet 5.1, 4.4 and 3.9 KB/pixel, AHDRNet 5.6, 4.1 and 4.0 KB/pixel
-# (4-5.6 GB per megapixel). The largest value of each is used, so the estimate errs on the safe side. It scales
-# roughly linearly with num_feat and with the number of frames (the alignment network keeps T feature maps).
+# Measured on the CPU as the peak-RSS increase of a fresh process over the built model at small sizes (the largest
+# value of each is used, so the estimate errs on the safe side). It scales roughly linearly with num_feat and with
+# the number of frames (the alignment network keeps T feature maps).
 BYTES_PER_PIXEL = {'LFFNet': 5200, 'AHDRNet': 5600}
 
 ProgressLike = Union[Callable[[int, int], Any], Any]

@@ -1,137 +1,17 @@
 """Pack a folder of Kalantari-layout scenes (or patches) into one LMDB for MultiExposureHDRDataset.
 
-Usage:
-    python scripts/data_preparation/create_lmdb_hdr.py --input datasets/Kalantari/Training_sub128 \\
-        --output datasets/Kalantari/Training_sub128.lmdb [--num_exposure 3] [--exposure_file exposure.txt] \\
-        [--compress_level 1] [--workers 4] [--overwrite]
-
-Schema (BasicSR's LMDB layout, documented in datasets/README.md): ``data.mdb``, ``lock.mdb`` and
-``meta_info.txt``. Key ``<sample>/ldr_<i>`` (i from 0, frames in file-name order) holds frame i as PNG bytes of its
-original integers (16-bit; an 8-bit source stays 8-bit), ``<sample>/gt`` the float32 GT as ``.npy`` bytes, and
-``meta_info.txt`` one line per sample: ``<sample> (<h>,<w>,3) <EV_1>,<EV_2>,...``. Sample names are the scene
-folder names with dots, spaces and other unsafe characters replaced by ``_``; two scenes giving the same name are
-refused. Every scene is read and validated by ``lffnet_arch.data.scene_io.read_scene``, so an LMDB sample decodes
-to exactly the floats the folder gives.
-
-The LMDB is written in a hidden sibling folder and renamed into place only after ``meta_info.txt`` is written and
-the environment is synced and closed, so an interrupted run never leaves an LMDB that looks complete. An existing
-output is refused unless --overwrite is given.
+The command is ``lffnet_arch.data.prepare.create_lmdb.main``; ``--help`` lists its flags.
 """
 
-import argparse
 import sys
-from functools import partial
 from pathlib import Path
 
 try:
-    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+    import lffnet_arch  # noqa: F401
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    import lffnet_arch  # noqa: F401
 
-import lmdb
-from tqdm import tqdm
-
-from lffnet_arch.data import scene_io
-from lffnet_arch.utils.parallel import run_jobs
-
-
-def encode_scene(scene_dir: Path, num_exposure: int, exposure_file: str, compress_level: int) -> tuple:
-    """Read and validate one scene; returns its meta_info line and its (key, value bytes) pairs."""
-    scene = scene_io.read_scene(scene_dir, num_exposure, exposure_file, with_gt=True, keep_raw=True)
-    name = scene.name
-    items = [
-        (scene_io.ldr_key(name, i), scene_io.encode_ldr(raw, compress_level)) for i, raw in enumerate(scene.raw_ldrs)
-    ]
-    items.append((scene_io.gt_key(name), scene_io.encode_gt(scene.gt)))
-    height, width = scene.gt.shape[:2]
-    return scene_io.format_meta_line(name, height, width, scene.evs), items
-
-
-def put_items(env: lmdb.Environment, items: list) -> None:
-    """Write one sample in one transaction, growing the map when it is full."""
-    while True:
-        try:
-            with env.begin(write=True) as txn:
-                for key, value in items:
-                    txn.put(key.encode('ascii'), value)
-            return
-        except lmdb.MapFullError:
-            env.set_mapsize(env.info()['map_size'] * 2)
-
-
-def create_lmdb(
-    scenes: list,
-    output: Path,
-    overwrite: bool,
-    num_exposure: int = 3,
-    exposure_file: str = 'exposure.txt',
-    workers: int = 1,
-    compress_level: int = 1,
-) -> int:
-    """Write ``scenes`` into the LMDB ``output``; returns the number of samples."""
-    names = scene_io.sample_names(scenes)
-    input_bytes = sum(f.stat().st_size for scene in scenes for f in scene.iterdir() if f.is_file())
-    job = partial(encode_scene, num_exposure=num_exposure, exposure_file=exposure_file, compress_level=compress_level)
-    with scene_io.staged_output_dir(output, overwrite) as tmp:
-        # PNG of decoded frames and float32 GT (12 bytes a pixel) outgrow compressed TIFF and RGBE. No fsync per
-        # sample: the one sync below comes before the rename that makes the LMDB visible.
-        env = lmdb.open(str(tmp), map_size=4 * input_bytes + (64 << 20), sync=False)
-        try:
-            lines = []
-            for line, items in tqdm(run_jobs(job, scenes, workers), total=len(scenes), unit='scene', desc='lmdb'):
-                put_items(env, items)
-                lines.append(line)
-            (tmp / scene_io.META_INFO).write_text('\n'.join(lines) + '\n', encoding='utf-8')
-            env.sync(True)
-        finally:
-            env.close()
-    return len(names)
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument('--input', required=True, help='folder of scene (or patch) folders, Kalantari layout')
-    parser.add_argument('--output', required=True, help='LMDB folder to create; its name must end in .lmdb')
-    parser.add_argument('--num_exposure', type=int, default=3, help='frames per scene (default 3)')
-    parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
-    parser.add_argument(
-        '--compress_level',
-        type=int,
-        default=1,
-        choices=range(10),
-        metavar='0-9',
-        help='PNG compression level of the frames (default 1: fast, lossless at every level)',
-    )
-    parser.add_argument('--workers', type=int, default=1, help='worker processes reading scenes (default 1)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing output LMDB')
-    args = parser.parse_args(argv)
-    if not args.output.endswith('.lmdb'):
-        parser.error(f'--output must end with .lmdb (BasicSR convention), got {args.output}.')
-    if args.workers < 1:
-        parser.error('--workers must be a positive integer.')
-    if Path(args.output).exists() and not args.overwrite:
-        parser.error(f'output {args.output} already exists; pass --overwrite to replace it.')
-    return args
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    scenes = scene_io.list_scenes(args.input)
-    count = create_lmdb(
-        scenes,
-        Path(args.output),
-        args.overwrite,
-        args.num_exposure,
-        args.exposure_file,
-        args.workers,
-        args.compress_level,
-    )
-    print(f'Wrote {count} samples to {args.output}.')
-    return 0
-
+from lffnet_arch.data.prepare.create_lmdb import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

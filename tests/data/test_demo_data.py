@@ -1,13 +1,13 @@
 """Tests for the demo set: layout, determinism, real radiance, held-out test crops, the honest reference baseline."""
 
 import hashlib
+import importlib
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from helpers import load_script
 
 from lffnet_arch.data.demo import (
     DEMO_RADIANCE,
@@ -161,7 +161,7 @@ def test_ensure_regenerates_only_when_incomplete(tmp_path):
 
 
 def test_script_generates_then_skips_then_refuses(tmp_path, capsys):
-    script = load_script('scripts/data_preparation/generate_demo_set.py')
+    script = importlib.import_module('lffnet_arch.data.prepare.generate_demo_set')
     out = tmp_path / 'demo'
     args = ['--output', str(out), '--num_train', '2', '--num_val', '1', '--size', '32']
     assert script.main(args) == 0

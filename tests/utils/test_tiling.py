@@ -5,8 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import PixelwiseNet
-from torch import nn
+from helpers import PixelwiseNet, with_varied_output
 
 from lffnet_arch.archs import AHDRNet, LFFNet
 from lffnet_arch.utils.hdr_util import mu_law
@@ -86,19 +85,6 @@ def test_tile_covering_image_is_exact(arch):
         whole = net(lq)
     assert torch.equal(tiled_forward(net, lq, tile_size=44, tile_overlap=16), whole)
     assert torch.equal(tiled_forward(net, lq, tile_size=64), whole)
-
-
-def with_varied_output(net: nn.Module, gain: float) -> nn.Module:
-    """Multiply the last conv's kernel by ``gain`` so the random network's output varies across the image.
-
-    A freshly initialised LFFNet gives an almost constant output (std about 0.02), against which a tiled result with
-    visible seams still looks close; with ``gain`` 10 its output std is about 0.14-0.22. The DO-Conv kernel is
-    (D + D_diag) W with D = 0 at init, so scaling W scales the kernel. Imported by test_inference.py.
-    """
-    conv = net.conv_last
-    with torch.no_grad():
-        (conv.W if hasattr(conv, 'W') else conv.weight).mul_(gain)
-    return net
 
 
 def flat_window(length: int, ramp: int, rise: bool, fall: bool, device=None) -> torch.Tensor:

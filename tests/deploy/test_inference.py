@@ -10,16 +10,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import with_varied_output
 from PIL import Image, TiffImagePlugin
 from real_data import REAL_HDR_ROOT
-from test_tiling import with_varied_output
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
-from lffnet_arch.inference import align_frames, fuse, load_model, main, read_bracket, read_exif_exposure
+from lffnet_arch.deploy import align_frames, fuse, load_model, read_bracket, read_exif_exposure
+from lffnet_arch.deploy.cli import main
 from lffnet_arch.utils.hdr_util import mu_law, read_hdr, read_ldr
 from lffnet_arch.utils.tiling import auto_tile_size
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PHONE_BRACKET = REAL_HDR_ROOT / 'liou_vcip2020_dynamic' / 'pingpong'  # 3 handheld JPEGs, EV -2/0/+2
 H, W = 48, 64
 TIMES = (0.01, 0.04, 0.16)  # seconds; EXIF rationals 1/100, 1/25, 4/25
@@ -441,14 +442,10 @@ def test_cli_real_handheld_jpeg_bracket(tmp_path, checkpoint):
 
 def test_tiling_error_script_on_brackets_and_a_test_set(tmp_path, checkpoint, capsys):
     """scripts/tiling_error.py: a tile as large as the image is the whole-image result (inf dB); smaller ones differ."""
-    import importlib.util
-
     from lffnet_arch.data.demo import demo_bracket
     from lffnet_arch.data.simulated_set import write_bracket
+    from lffnet_arch.deploy import tiling_error as script
 
-    spec = importlib.util.spec_from_file_location('_tiling_error', ROOT / 'scripts' / 'tiling_error.py')
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     write_jpeg_bracket(tmp_path / 'my_bracket')
     write_bracket(tmp_path / 'Test' / 'scene_0', demo_bracket(W, seed=0))
     network = ['--checkpoint', str(checkpoint), '--opt', str(_options(tmp_path)), '--tile_overlap', '8']
@@ -609,7 +606,7 @@ def _unwritable_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize('case', ['file', 'under a file', 'not writable'])
 def test_cli_checks_the_output_before_fusing(tmp_path, checkpoint, capsys, monkeypatch, case):
-    import lffnet_arch.inference as inference
+    import lffnet_arch.deploy.cli as inference
 
     write_jpeg_bracket(tmp_path / 'b')
     (tmp_path / 'taken').write_text('a file')
@@ -628,7 +625,7 @@ def test_cli_checks_the_output_before_fusing(tmp_path, checkpoint, capsys, monke
 
 def test_concurrent_runs_never_replace_each_others_files(tmp_path, checkpoint, monkeypatch, capsys):
     """Both runs pass the existence check; the one that finishes second fails instead of replacing the first."""
-    import lffnet_arch.inference as inference
+    import lffnet_arch.deploy.cli as inference
 
     write_jpeg_bracket(tmp_path / 'b')
     out = tmp_path / 'out'

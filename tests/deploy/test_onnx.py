@@ -6,14 +6,15 @@ output in [0, 1] with atol 1e-4: observed differences are about 1e-7, while any 
 bin, a swapped frame) moves the output by 1e-2 or more.
 """
 
+import importlib
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import PixelwiseNet, load_script, randomise_doconv
+from helpers import PixelwiseNet, randomise_doconv
 
 from lffnet_arch.archs import DOConv2d, LFFNet, RFFTBlock, fold_doconv
-from lffnet_arch.utils.onnx_export import (
+from lffnet_arch.deploy.onnx import (
     ExportableRFFTBlock,
     export_onnx,
     make_exportable,
@@ -93,7 +94,7 @@ def exported(tmp_path_factory):
     randomise_doconv(net)
     folded = fold_doconv(net).eval()
     torch.save({'params': folded.state_dict()}, folder / 'folded.pth')
-    script = load_script('scripts/model_conversion/export_onnx.py')
+    script = importlib.import_module('lffnet_arch.deploy.export_onnx')
     # --no_optimize halves the export time; the default (optimised) path gives the same graph semantics.
     argv = [
         '--input',

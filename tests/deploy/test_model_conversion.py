@@ -1,14 +1,17 @@
 """Checkpoint helpers, DO-Conv folding script and official AHDRNet conversion (scripts/model_conversion)."""
 
+import importlib
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from helpers import load_script, randomise_doconv
+from helpers import randomise_doconv
 
+from lffnet_arch import archs
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet
+from lffnet_arch.deploy import model
 from lffnet_arch.utils import checkpoint as ckpt
 
 
@@ -81,21 +84,21 @@ def test_load_network_sources_of_options(tmp_path):
     net = AHDRNet(num_feat=8, num_block=2)
     torch.save({'params': {f'module.{k}': v for k, v in net.state_dict().items()}}, tmp_path / 'net.pth')
     (tmp_path / 'opt.yml').write_text('name: x\nnetwork_g:\n  type: AHDRNet\n  num_feat: 8\n  num_block: 2\n')
-    from_yaml, options = ckpt.load_network(tmp_path / 'net.pth', tmp_path / 'opt.yml')
+    from_yaml, options = model.load_network(tmp_path / 'net.pth', tmp_path / 'opt.yml')
     assert options == {'type': 'AHDRNet', 'num_feat': 8, 'num_block': 2} and not from_yaml.training
-    inferred, options = ckpt.load_network(tmp_path / 'net.pth')
+    inferred, options = model.load_network(tmp_path / 'net.pth')
     assert isinstance(inferred, AHDRNet) and options['num_block'] == 2 and options['num_feat'] == 8
-    from_dict, _ = ckpt.load_network(tmp_path / 'net.pth', {'network_g': {'num_feat': 8}}, arch='AHDRNet', num_block=2)
+    from_dict, _ = model.load_network(tmp_path / 'net.pth', {'network_g': {'num_feat': 8}}, arch='AHDRNet', num_block=2)
     for loaded in (from_yaml, inferred, from_dict):
         assert torch.equal(loaded.conv_first.weight, net.conv_first.weight)
     with pytest.raises(ValueError, match='does not fit AHDRNet'):
-        ckpt.load_network(tmp_path / 'net.pth', arch='AHDRNet')  # the paper's num_feat 64, num_block 3
+        model.load_network(tmp_path / 'net.pth', arch='AHDRNet')  # the paper's num_feat 64, num_block 3
     (tmp_path / 'evil.yml').write_text("network_g: !!python/object/apply:os.system ['echo unsafe']\n")
     with pytest.raises(yaml.constructor.ConstructorError):
-        ckpt.load_network(tmp_path / 'net.pth', tmp_path / 'evil.yml')
+        model.load_network(tmp_path / 'net.pth', tmp_path / 'evil.yml')
     (tmp_path / 'notype.yml').write_text('network_g:\n  num_feat: 8\n')
     with pytest.raises(KeyError, match='notype.yml.*no type'):
-        ckpt.load_network(tmp_path / 'net.pth', tmp_path / 'notype.yml')
+        model.load_network(tmp_path / 'net.pth', tmp_path / 'notype.yml')
 
 
 def test_load_network_any_registered_arch(tmp_path):
@@ -104,15 +107,15 @@ def test_load_network_any_registered_arch(tmp_path):
 
     net = SRVGGNetCompact(num_feat=8, num_conv=2)
     torch.save({'params_ema': net.state_dict()}, tmp_path / 'srvgg.pth')
-    loaded, options = ckpt.load_network(tmp_path / 'srvgg.pth', arch='SRVGGNetCompact', num_feat=8, num_conv=2)
+    loaded, options = model.load_network(tmp_path / 'srvgg.pth', arch='SRVGGNetCompact', num_feat=8, num_conv=2)
     assert isinstance(loaded, SRVGGNetCompact) and options['type'] == 'SRVGGNetCompact'
     assert torch.equal(loaded.body[0].weight, net.body[0].weight)
     with pytest.raises(KeyError, match='Cannot infer'):
-        ckpt.load_network(tmp_path / 'srvgg.pth')  # only LFFNet / AHDRNet options can be inferred
+        model.load_network(tmp_path / 'srvgg.pth')  # only LFFNet / AHDRNet options can be inferred
     with pytest.raises(ValueError, match='Unknown architecture .NoSuchNet.*LFFNet'):
-        ckpt.load_network(tmp_path / 'srvgg.pth', arch='NoSuchNet')
+        model.load_network(tmp_path / 'srvgg.pth', arch='NoSuchNet')
     with pytest.raises(ValueError, match='Invalid options for SRVGGNetCompact'):
-        ckpt.create_network({'type': 'SRVGGNetCompact', 'num_feet': 8})
+        model.create_network({'type': 'SRVGGNetCompact', 'num_feet': 8})
 
 
 @pytest.mark.parametrize(
@@ -126,19 +129,19 @@ def test_load_network_any_registered_arch(tmp_path):
 )
 def test_infer_network_options_rebuilds_the_network(arch, kwargs):
     net = {'LFFNet': LFFNet, 'AHDRNet': AHDRNet}[arch](num_feat=8, **kwargs)
-    options = ckpt.infer_network_options(net.state_dict())
+    options = archs.infer_network_options(net.state_dict())
     assert options['type'] == arch and options['num_feat'] == 8
     for key, value in kwargs.items():
         if key != 'ref_idx':  # not stored in the weights; the default (T - 1) // 2 is used
             assert options[key] == value, key
-    rebuilt = ckpt.create_network(options)
+    rebuilt = model.create_network(options)
     rebuilt.load_state_dict(net.state_dict(), strict=True)
     assert _num_params(rebuilt) == _num_params(net)
 
 
 def test_infer_network_options_rejects_official_names():
     with pytest.raises(KeyError, match='convert_official_ahdrnet'):
-        ckpt.infer_network_options({'conv1.weight': torch.zeros(1), 'att11.weight': torch.zeros(1)})
+        archs.infer_network_options({'conv1.weight': torch.zeros(1), 'att11.weight': torch.zeros(1)})
 
 
 # ---------------------------------------------------------------- fold_doconv.py
@@ -176,7 +179,7 @@ def _check_folded(path: Path, nets: dict, lq: torch.Tensor, **kwargs) -> LFFNet:
 def test_fold_script_round_trip_small(tmp_path, doconv, official):
     kwargs = dict(num_feat=8, doconv=doconv, official_unused_convs=official)
     nets = _write_lffnet_checkpoint(tmp_path / 'net.pth', **kwargs)
-    script = load_script('scripts/model_conversion/fold_doconv.py')
+    script = importlib.import_module('lffnet_arch.deploy.fold_checkpoint')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(tmp_path / 'folded.pth')]) == 0
     plain = _check_folded(tmp_path / 'folded.pth', nets, _lq(size=(15, 18)), **kwargs)
     assert not any(isinstance(m, DOConv2d) for m in plain.modules())
@@ -188,7 +191,7 @@ def test_fold_script_with_options_yaml_and_bare_state_dict(tmp_path):
     randomise_doconv(net)
     torch.save(net.state_dict(), tmp_path / 'bare.pth')
     (tmp_path / 'opt.yml').write_text(yaml.safe_dump({'name': 'x', 'network_g': {'type': 'LFFNet', **kwargs}}))
-    script = load_script('scripts/model_conversion/fold_doconv.py')
+    script = importlib.import_module('lffnet_arch.deploy.fold_checkpoint')
     argv = [
         '--input',
         str(tmp_path / 'bare.pth'),
@@ -212,7 +215,7 @@ def test_fold_script_parameter_counts(tmp_path, capsys, doconv, official):
     plain_count = _num_params(LFFNet(**{**kwargs, 'doconv': 'none'}))
     d_count = sum(m.D.numel() for m in nets['params'].modules() if isinstance(m, DOConv2d) and m.D is not None)
     assert d_count > 0 and _num_params(nets['params']) == plain_count + d_count
-    script = load_script('scripts/model_conversion/fold_doconv.py')
+    script = importlib.import_module('lffnet_arch.deploy.fold_checkpoint')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(tmp_path / 'folded.pth')]) == 0
     assert f'{plain_count:,} parameters (was {plain_count + d_count:,})' in capsys.readouterr().out
     plain = _check_folded(tmp_path / 'folded.pth', nets, _lq(size=(8, 9)), **kwargs)
@@ -223,7 +226,7 @@ def test_fold_script_refuses_overwrite_and_bad_input(tmp_path, capsys):
     _write_lffnet_checkpoint(tmp_path / 'net.pth', with_ema=False, num_feat=8)
     out = tmp_path / 'folded.pth'
     out.write_bytes(b'keep me')
-    script = load_script('scripts/model_conversion/fold_doconv.py')
+    script = importlib.import_module('lffnet_arch.deploy.fold_checkpoint')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(out)]) == 1
     assert 'already exists' in capsys.readouterr().err and out.read_bytes() == b'keep me'
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(out), '--overwrite']) == 0
@@ -304,13 +307,13 @@ def _official_forward(p: dict, lq: torch.Tensor) -> torch.Tensor:
 def test_official_state_dict_matches_the_design_table():
     state = _official_state_dict()
     assert sum(v.numel() for v in state.values()) == 1_515_139
-    assert sorted(state) == sorted(ckpt.official_ahdrnet_keys())
+    assert sorted(state) == sorted(archs.official_ahdrnet_keys())
 
 
 def test_convert_official_matches_functional_forward():
     official = _official_state_dict()
     net = AHDRNet(official_unused_convs=True).eval()
-    net.load_state_dict(ckpt.convert_official_ahdrnet_state_dict(official), strict=True)
+    net.load_state_dict(archs.convert_official_ahdrnet_state_dict(official), strict=True)
     lq = _lq(size=(16, 16))
     with torch.no_grad():
         expected = _official_forward(official, lq)
@@ -323,7 +326,7 @@ def test_convert_official_matches_functional_forward():
 def test_convert_official_script_with_module_prefix(tmp_path, capsys):
     official = _official_state_dict()
     torch.save({f'module.{k}': v for k, v in official.items()}, tmp_path / 'official.pth')
-    script = load_script('scripts/model_conversion/convert_official_ahdrnet.py')
+    script = importlib.import_module('lffnet_arch.deploy.convert_ahdrnet')
     argv = ['--input', str(tmp_path / 'official.pth'), '--output', str(tmp_path / 'ours.pth')]
     assert script.main(argv) == 0
     assert '1,515,139 parameters' in capsys.readouterr().out
@@ -342,17 +345,17 @@ def test_convert_official_script_with_module_prefix(tmp_path, capsys):
 
 
 def test_convert_official_reports_missing_and_unexpected_keys(tmp_path, capsys):
-    official = {k: torch.zeros(1) for k in ckpt.official_ahdrnet_keys()}
+    official = {k: torch.zeros(1) for k in archs.official_ahdrnet_keys()}
     del official['att12.bias'], official['RDB3.conv_1x1.weight']
     official['RDB4.conv_1x1.weight'] = torch.zeros(1)
     with pytest.raises(KeyError) as info:
-        ckpt.convert_official_ahdrnet_state_dict(official)
+        archs.convert_official_ahdrnet_state_dict(official)
     message = str(info.value)
     assert "missing keys ['att12.bias', 'RDB3.conv_1x1.weight']" in message
     assert "unexpected keys ['RDB4.conv_1x1.weight']" in message
 
     torch.save(official, tmp_path / 'bad.pth')
-    script = load_script('scripts/model_conversion/convert_official_ahdrnet.py')
+    script = importlib.import_module('lffnet_arch.deploy.convert_ahdrnet')
     assert script.main(['--input', str(tmp_path / 'bad.pth'), '--output', str(tmp_path / 'out.pth')]) == 1
     assert 'att12.bias' in capsys.readouterr().err and not (tmp_path / 'out.pth').exists()
 
@@ -361,6 +364,6 @@ def test_convert_official_script_rejects_wrong_shapes(tmp_path, capsys):
     official = _official_state_dict()
     official['conv2.weight'] = official['conv2.weight'][:, :128]  # two frames' features instead of three
     torch.save(official, tmp_path / 'bad.pth')
-    script = load_script('scripts/model_conversion/convert_official_ahdrnet.py')
+    script = importlib.import_module('lffnet_arch.deploy.convert_ahdrnet')
     assert script.main(['--input', str(tmp_path / 'bad.pth'), '--output', str(tmp_path / 'out.pth')]) == 1
     assert 'conv_merge.weight' in capsys.readouterr().err and not (tmp_path / 'out.pth').exists()

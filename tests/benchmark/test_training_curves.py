@@ -1,5 +1,6 @@
 """Training-log parsing (BasicSR 1.4.2's log format), OpenCV line charts and scripts/plot_training_curves.py."""
 
+import importlib
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -7,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import load_script
 
 from lffnet_arch.utils.plot import PALETTE, Series, grid, line_chart, nice_ticks
 from lffnet_arch.utils.training_log import find_training_log, parse_training_log
@@ -119,7 +119,7 @@ def test_line_chart_draws_each_series_in_its_colour():
 
 
 def test_script_plots_one_or_several_runs(tmp_path, capsys):
-    script = load_script('scripts/plot_training_curves.py')
+    script = importlib.import_module('lffnet_arch.benchmark.training_curves')
     run_a = tmp_path / 'a'
     run_b = tmp_path / 'b'
     run_a.mkdir()

@@ -1,5 +1,7 @@
 """Capture simulator, radiance corpus, simulated and real-stack datasets, scale-fitted metrics."""
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -250,9 +252,8 @@ def test_simulate_brackets_script_writes_what_the_dataset_gives(corpus, tmp_path
     import json
 
     from lffnet_arch.data import MultiExposureHDRDataset
-    from tests.helpers import load_script
 
-    script = load_script('scripts/data_preparation/simulate_brackets.py')
+    script = importlib.import_module('lffnet_arch.data.prepare.simulate_brackets')
     out = tmp_path / 'sim'
     argv = ['--input', str(corpus), '--output', str(out), '--num', '4', '--size', '32', '--seed', '3']
     assert script.main(argv + ['--styles', 'handheld']) == 0

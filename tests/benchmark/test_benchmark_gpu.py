@@ -1,17 +1,18 @@
 """scripts/benchmark_gpu.py on the CPU at tiny sizes: both precisions, training rows, the time budget, errors."""
 
+import importlib
 import re
 
 import pytest
 import torch
-from helpers import ROOT, load_script
+from helpers import ROOT
 
 TINY = ['--device', 'cpu', '--size', '16x24', '--warmup', '0', '--train_size', '16', '--train_batch', '1']
 
 
 @pytest.fixture(scope='module')
 def script():
-    return load_script('scripts/benchmark_gpu.py')
+    return importlib.import_module('lffnet_arch.benchmark.gpu')
 
 
 def _rows(report: str, section: str) -> list:

@@ -9,20 +9,21 @@ import numpy as np
 import pytest
 import torch
 from test_dataset import make_dataset, make_scene, structured_frames, structured_gt, write_scene
-from test_lmdb import ROOT, build_lmdb, lmdb_dataset, load_script
+from test_lmdb import ROOT, build_lmdb, lmdb_dataset
 
 from lffnet_arch.data import scene_io
+from lffnet_arch.data.prepare import extract_subimages
 from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
 from lffnet_arch.utils.parallel import run_jobs
 
 
 def extract(src, out, *extra: str) -> None:
     argv = ['--input', str(src), '--output', str(out), '--size', '16', '--stride', '12', *extra]
-    assert load_script('extract_subimages_hdr').main(argv) == 0
+    assert extract_subimages.main(argv) == 0
 
 
 def test_patch_positions_cover_the_border():
-    positions = load_script('extract_subimages_hdr').patch_positions
+    positions = extract_subimages.patch_positions
     assert positions(40, 16, 12) == [0, 12, 24]
     assert positions(41, 16, 12) == [0, 12, 24, 25]
     assert positions(16, 16, 12) == [0]

@@ -2,6 +2,7 @@
 the shipped SwinIR options trained and tested through the project's commands with the perceptual metrics and
 comparison pictures."""
 
+import importlib
 import importlib.util
 import re
 import subprocess
@@ -18,7 +19,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from lffnet_arch.archs import HDRAdapter
 from lffnet_arch.archs.adapter_arch import inner_network_arguments
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TINY = {
     'SwinIR': {'type': 'SwinIR', 'embed_dim': 12, 'depths': [1], 'num_heads': [2], 'window_size': 4, 'img_size': 16},
@@ -205,9 +206,7 @@ def test_validation_skips_a_metric_whose_package_is_missing(demo_root, monkeypat
 
 
 def test_cpu_benchmark_times_an_adapted_network_beside_lffnet():
-    from helpers import load_script
-
-    report = load_script('scripts/benchmark.py').main(
+    report = importlib.import_module('lffnet_arch.benchmark.speed').main(
         ['--opt', f'SwinIR={REPO / "options" / "train" / "SwinIR" / "train_SwinIR_demo.yml"}', '--archs', 'LFFNet',
          '--sizes', '16x24', '--runs', '1', '--warmup', '0', '--no_memory', '--no_train']
     )  # fmt: skip

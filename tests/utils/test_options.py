@@ -10,7 +10,7 @@ from basicsr.losses import build_loss
 from basicsr.utils.options import parse_options
 from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OPTION_FILES = sorted((REPO / 'options').rglob('*.yml'))
 
 

@@ -6,7 +6,7 @@ exporter has no ``aten::fft_rfft2``, and the dynamo exporter emits a ``DFT`` nod
 therefore written as real DFTs: matrix products with cosine and sine matrices that the graph builds from the input's
 height and width, so one exported model serves every size. :class:`ExportableRFFTBlock` swaps this form into a copy
 of the model (:func:`make_exportable`); ``lffnet_arch/archs/rfft.py`` is untouched and the swap is checked against it
-in ``tests/test_onnx.py``.
+in ``tests/deploy/test_onnx.py``.
 
 Cost: the real DFTs are O(N^2) per row / column instead of the FFT's O(N log N); at 1000 x 1500 they add about
 0.7 T multiply-adds per RFFT block, so prefer PyTorch for full-resolution throughput and ONNX for portability.

@@ -89,7 +89,7 @@ def test_comparison_picture_layout():
 
 def test_inference_command_tonemap_choice(tmp_path):
     from lffnet_arch.archs import LFFNet
-    from lffnet_arch.inference import main
+    from lffnet_arch.deploy.cli import main
 
     bracket = tmp_path / 'bracket'
     bracket.mkdir()

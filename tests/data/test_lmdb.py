@@ -1,9 +1,7 @@
 """LMDB backend of MultiExposureHDRDataset: bit-identical to the folder, schema, errors, DataLoader workers."""
 
-import importlib.util
 import io
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,23 +13,15 @@ from real_data import REAL_HDR_ROOT
 from test_dataset import make_dataset, make_scene, structured_frames, structured_gt, write_scene
 
 from lffnet_arch.data import MultiExposureHDRDataset, scene_io
+from lffnet_arch.data.prepare import create_lmdb
 from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REAL_HDR = REAL_HDR_ROOT / 'debevec_memorial'
 
 
-def load_script(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / 'scripts' / 'data_preparation' / f'{name}.py')
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def build_lmdb(src: Path, out: Path, *extra: str) -> Path:
-    assert load_script('create_lmdb_hdr').main(['--input', str(src), '--output', str(out), *extra]) == 0
+    assert create_lmdb.main(['--input', str(src), '--output', str(out), *extra]) == 0
     return out
 
 

@@ -1,0 +1,898 @@
+"""Speed benchmark: parameters, conv MACs, latency, peak memory, achieved GFLOP/s and training throughput of the
+networks, as markdown (stdout, and --output, never overwritten without --overwrite); progress goes to stderr.
+
+Usage:
+    python scripts/benchmark.py --sizes 128x192 --runs 2 --no_train          # a quick look
+    python scripts/benchmark.py --tiled_case 4000x3000 --tile 512 --output benchmark.md
+
+Models (--archs): a registered architecture with its default options, e.g. ``AHDRNet``; ``-folded`` folds DO-Conv
+(``fold_doconv``); ``:key=value,...`` sets options, e.g. ``LFFNet:doconv=none``; ``--opt NAME=PATH`` defines NAME
+from an options YAML's ``network_g``. MACs follow docs/design.md §5 (:mod:`lffnet_arch.benchmark.profiling`).
+Latency: median of --runs rounds in which the models take turns. Peak memory and the tiled case run each in a fresh
+Python process (:func:`run_case`, case and result as JSON files). With --test_set and --checkpoint NAME=PATH it also
+scores the networks beside the classical merges (the full quality evaluation is ``scripts/evaluate_quality.py``).
+``--help`` lists every flag.
+"""
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+import lffnet_arch  # noqa: F401  (before basicsr: applies the compat shim)
+from lffnet_arch.archs import fold_doconv
+from lffnet_arch.benchmark.profiling import (
+    REFERENCE_GMACS,
+    count_conv_macs,
+    count_parameters,
+    current_rss_bytes,
+    matmul_gflops,
+    peak_rss_bytes,
+    time_calls,
+    time_interleaved,
+)
+from lffnet_arch.data.scene_io import list_scenes, read_scene
+from lffnet_arch.deploy.model import create_network, load_network, load_network_options
+from lffnet_arch.metrics.hdr_metric import (
+    calculate_psnr_l,
+    calculate_psnr_mu,
+    calculate_ssim_l,
+    calculate_ssim_mu,
+)
+from lffnet_arch.metrics.perceptual_metric import (
+    calculate_cvvdp,
+    calculate_pu21_psnr,
+    calculate_pu21_ssim,
+    cvvdp_available,
+)
+from lffnet_arch.utils.file_util import atomic_path
+from lffnet_arch.utils.hdr_util import network_input, reference_frame_hdr
+from lffnet_arch.utils.merge import fit_scale, linearize_display, merge_debevec, merge_mertens, well_exposed_mask
+from lffnet_arch.utils.tiling import tile_positions, tiled_forward
+
+DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
+MAC_SIZE = (1000, 1500)  # H x W of the MAC convention (docs/design.md §5)
+FOLD_SUFFIX = '-folded'
+GAMMA = 2.2
+GB = 1e9
+MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
+GRAD_MODES = {'inference': torch.inference_mode, 'no_grad': torch.no_grad}
+# LFFNet's objective (docs/design.md §6) and optimiser (options/train/LFFNet/train_LFFNet_Kalantari.yml).
+TRAIN_LOSSES = (
+    ('MuLawL1Loss', 1.0),
+    ('MultiScaleCharbonnierLoss', 1.0),
+    ('MultiScaleEdgeLoss', 0.05),
+    ('MultiScaleFrequencyLoss', 0.01),
+)
+TRAIN_LR = 2e-4
+METRICS = (
+    ('PSNR-mu', calculate_psnr_mu),
+    ('PSNR-L', calculate_psnr_l),
+    ('SSIM-mu', calculate_ssim_mu),
+    ('SSIM-L', calculate_ssim_l),
+    ('PU21-PSNR', calculate_pu21_psnr),
+    ('PU21-SSIM', calculate_pu21_ssim),
+) + ((('ColorVideoVDP (JOD)', calculate_cvvdp),) if cvvdp_available() else ())
+ROW_REFERENCE = 'Reference frame (L^2.2 / t)'
+ROW_DEBEVEC = 'MergeDebevec (OpenCV)'
+ROW_MERTENS = 'MergeMertens (OpenCV) †'
+
+
+def _registry(name: str) -> Any:
+    """BasicSR's ``ARCH_REGISTRY`` or ``LOSS_REGISTRY``, imported after lffnet_arch (which patches basicsr)."""
+    from basicsr.utils import registry
+
+    return getattr(registry, name)
+
+
+def _log(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- models
+
+
+@dataclass
+class ModelSpec:
+    """One row: ``label`` as given on the command line, the registered ``arch``, its ``options``, ``fold``."""
+
+    label: str
+    arch: str
+    options: dict = field(default_factory=dict)
+    fold: bool = False
+
+    @property
+    def base_label(self) -> str:
+        """The label without ``-folded`` (whose checkpoint a folded row may use)."""
+        head, sep, tail = self.label.partition(':')
+        head = head[: -len(FOLD_SUFFIX)] if self.fold and head.endswith(FOLD_SUFFIX) else head
+        return head + sep + tail
+
+    @property
+    def network_options(self) -> dict:
+        """``network_g`` options (with ``type``) of the unfolded network."""
+        return {**self.options, 'type': self.arch}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_model_spec(text: str, yaml_options: Optional[dict] = None) -> ModelSpec:
+    """Parse ``NAME[-folded][:key=value,...]`` (see the module docstring).
+
+    Args:
+        text (str): The spec.
+        yaml_options (dict, optional): ``network_g`` dicts (with ``type``) of the --opt names.
+
+    Returns:
+        ModelSpec: The row.
+
+    Raises:
+        ValueError: Unknown architecture or a malformed ``key=value`` option.
+    """
+    yaml_options = yaml_options or {}
+    head, _, tail = text.partition(':')
+    fold = head.endswith(FOLD_SUFFIX)
+    base = head[: -len(FOLD_SUFFIX)] if fold else head
+    if base in yaml_options:
+        options = dict(yaml_options[base])
+        arch = options.pop('type')
+    else:
+        arch, options = base, {}
+    if arch not in _registry('ARCH_REGISTRY'):
+        raise ValueError(
+            f'Model {text!r}: {arch!r} is neither a registered architecture nor an --opt name; '
+            f'expected e.g. {", ".join(DEFAULT_ARCHS)} or a name given with --opt NAME=PATH.'
+        )
+    for item in filter(None, tail.split(',')):
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ValueError(f'Model {text!r}: options must be key=value pairs separated by commas, got {item!r}.')
+        options[key.strip()] = _parse_value(value.strip())
+    return ModelSpec(label=text, arch=arch, options=options, fold=fold)
+
+
+def build_model(spec: ModelSpec) -> torch.nn.Module:
+    """The network of a row in eval mode (random weights, DO-Conv folded for ``-folded`` rows)."""
+    net = create_network(spec.network_options)
+    return (fold_doconv(net) if spec.fold else net).eval()
+
+
+def load_weights(spec: ModelSpec, checkpoint: Path) -> torch.nn.Module:
+    """The row's network with ``checkpoint`` loaded strictly (``params_ema``, else ``params``), then folded."""
+    net, _ = load_network(checkpoint, spec.network_options)
+    return (fold_doconv(net) if spec.fold else net).eval()
+
+
+def prepare(net: torch.nn.Module, device: torch.device, memory_format: str) -> torch.nn.Module:
+    return net.to(device=device, memory_format=MEMORY_FORMATS[memory_format])
+
+
+def random_input(net: torch.nn.Module, height: int, width: int, batch: int = 1, seed: int = 0) -> tuple:
+    """(lq (B, T, C_in, H, W) = cat(L, L ** 2.2 / t) per frame, t = 1, 4, 16, ...; gt (B, 3, H, W)), seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    frames, channels = getattr(net, 'num_exposure', 3), getattr(net, 'num_in_ch', 6)
+    ldr = torch.rand(batch, frames, channels // 2, height, width, generator=generator)
+    times = 4.0 ** torch.arange(frames, dtype=torch.float32).view(1, frames, 1, 1, 1)
+    lq = torch.cat([ldr, ldr**GAMMA / times], dim=2)
+    if lq.shape[2] != channels:  # an architecture with another input layout: random values of its own shape
+        lq = torch.rand(batch, frames, channels, height, width, generator=generator)
+    return lq, torch.rand(batch, 3, height, width, generator=generator)
+
+
+# ---------------------------------------------------------------- cases (run in a fresh process for memory)
+
+
+def _set_threads(threads: int) -> None:
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _memory(device: torch.device, peak: bool) -> Optional[int]:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) if peak else torch.cuda.memory_allocated(device)
+    return peak_rss_bytes() if peak else current_rss_bytes()
+
+
+def run_memory_case(case: dict) -> dict:
+    """One forward pass of one model at one size; returns ``seconds``, ``base_bytes`` and ``peak_bytes``."""
+    _set_threads(case['threads'])
+    device = torch.device(case['device'])
+    spec = ModelSpec(**case['spec'])
+    net = prepare(build_model(spec), device, case['memory_format'])
+    lq = random_input(net, case['height'], case['width'])[0].to(device)
+    _reset_peak(device)
+    base = _memory(device, peak=False)
+    with GRAD_MODES[case['grad_mode']]():
+        seconds = time_calls(lambda: net(lq), runs=1, device=device)[0]
+    return {'seconds': seconds, 'base_bytes': base, 'peak_bytes': _memory(device, peak=True)}
+
+
+def run_tiled_case(case: dict) -> dict:
+    """One random bracket through ``inference.fuse`` with tiles; returns ``seconds``, ``tiles``, memory."""
+    from lffnet_arch.deploy import fuse
+
+    _set_threads(case['threads'])
+    device = torch.device(case['device'])
+    spec = ModelSpec(**case['spec'])
+    # Contiguous, as inference.load_model returns networks, so the case measures what users of fuse() get.
+    net = prepare(build_model(spec), device, 'contiguous')
+    height, width, tile, overlap = case['height'], case['width'], case['tile'], case['tile_overlap']
+    frames_count = getattr(net, 'num_exposure', 3)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 65536, (height, width, 3), dtype=np.uint16) for _ in range(frames_count)]
+    times = 4.0 ** np.arange(frames_count)
+    tiles = len(tile_positions(height, tile, overlap)) * len(tile_positions(width, tile, overlap))
+    _reset_peak(device)
+    base = _memory(device, peak=False)
+    with (
+        tqdm(
+            total=tiles, desc=f'{spec.label} tiled {height}x{width}', unit='tile', file=sys.stderr, leave=False
+        ) as bar,
+        GRAD_MODES[case['grad_mode']](),
+    ):
+        start = time.perf_counter()
+        hdr = fuse(frames, times, net, tile_size=tile, tile_overlap=overlap, progress=bar)
+        seconds = time.perf_counter() - start
+    if hdr.shape != (height, width, 3) or not np.isfinite(hdr).all():
+        raise RuntimeError(f'Tiled case: expected a finite ({height}, {width}, 3) result, got {hdr.shape}.')
+    return {'seconds': seconds, 'tiles': tiles, 'base_bytes': base, 'peak_bytes': _memory(device, peak=True)}
+
+
+CASE_RUNNERS = {'memory': run_memory_case, 'tiled': run_tiled_case}
+
+
+def run_case_file(case_path: str, result_path: str) -> None:
+    """Child side of :func:`run_case`: read the case from one JSON file, write its result to another."""
+    case = json.loads(Path(case_path).read_text(encoding='utf-8'))
+    result = CASE_RUNNERS[case['kind']](case)
+    with atomic_path(result_path) as tmp:
+        Path(tmp).write_text(json.dumps(result), encoding='utf-8')
+
+
+def run_case(case: dict) -> dict:
+    """Run a case in a fresh Python process, so its peak memory is its own; case and result travel as JSON files."""
+    with tempfile.TemporaryDirectory(prefix='lffnet_benchmark_') as folder:
+        case_path, result_path = Path(folder) / 'case.json', Path(folder) / 'result.json'
+        case_path.write_text(json.dumps(case), encoding='utf-8')
+        code = 'import sys; from lffnet_arch.benchmark.speed import run_case_file; run_case_file(*sys.argv[1:])'
+        done = subprocess.run([sys.executable, '-c', code, str(case_path), str(result_path)], check=False)
+        if done.returncode != 0 or not result_path.is_file():
+            raise RuntimeError(
+                f'Benchmark case {case["spec"]["label"]} ({case["kind"]}, {case["height"]}x'
+                f'{case["width"]}) failed in its subprocess (exit code {done.returncode}); its error is '
+                'printed above.'
+            )
+        return json.loads(result_path.read_text(encoding='utf-8'))
+
+
+# ---------------------------------------------------------------- training throughput
+
+
+def run_training(spec: ModelSpec, args: argparse.Namespace, device: torch.device) -> dict:
+    """Seconds per training iteration (forward, LFFNet's losses, backward, Adam step) at the training batch."""
+    net = prepare(build_model(spec), device, args.memory_format).train()
+    losses = [_registry('LOSS_REGISTRY').get(name)(loss_weight=weight).to(device) for name, weight in TRAIN_LOSSES]
+    optimizer = torch.optim.Adam(net.parameters(), lr=TRAIN_LR, betas=(0.9, 0.999))
+    lq, gt = random_input(net, args.train_size, args.train_size, batch=args.train_batch)
+    lq, gt = lq.to(device), gt.to(device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        output = net(lq)
+        sum(loss(output, gt) for loss in losses).backward()
+        optimizer.step()
+
+    with tqdm(
+        total=args.train_warmup + args.train_iters, desc=f'train {spec.label}', unit='it', file=sys.stderr, leave=False
+    ) as bar:
+        times = time_calls(step, args.train_iters, args.train_warmup, device, progress=bar.update)
+    return {'times': times}
+
+
+# ---------------------------------------------------------------- quality
+
+
+def classical_merges(
+    ldrs: Sequence[np.ndarray], exposures: Sequence[float], ref_idx: int, gamma: float = GAMMA
+) -> dict:
+    """Linear HDR estimates of the classical rows: reference frame, Debevec and Mertens (both scale-fitted).
+
+    Returns:
+        dict[str, np.ndarray]: row name -> (H, W, 3) float32 linear HDR in the exposure times' units.
+    """
+    reference = reference_frame_hdr(network_input(ldrs, exposures, gamma)[0], ref_idx).permute(1, 2, 0).numpy()
+    mask = well_exposed_mask(ldrs[ref_idx])
+    debevec, _ = merge_debevec(ldrs, exposures, gamma)
+    mertens = linearize_display(merge_mertens(ldrs), gamma)
+    return {
+        ROW_REFERENCE: reference,
+        ROW_DEBEVEC: debevec * np.float32(fit_scale(debevec, reference, mask)),
+        ROW_MERTENS: mertens * np.float32(fit_scale(mertens, reference, mask)),
+    }
+
+
+def image_metrics(prediction: np.ndarray, gt: np.ndarray) -> dict:
+    """PSNR-mu, PSNR-L, SSIM-mu, SSIM-L of one (H, W, 3) linear HDR prediction against its ground truth."""
+    return {name: float(metric(prediction, gt)) for name, metric in METRICS}
+
+
+def evaluate_test_set(
+    test_set: Path,
+    models: dict,
+    grad_mode: str = 'inference',
+    tile: Optional[int] = None,
+    tile_overlap: int = 32,
+    max_scenes: Optional[int] = None,
+) -> tuple:
+    """Mean metrics over a Kalantari-layout test set for the classical rows and every network in ``models``.
+
+    Args:
+        test_set (Path): Folder of scene folders (frames, exposure.txt, HDRImg.hdr).
+        models (dict[str, nn.Module]): Row name -> network (eval mode, on its device).
+        grad_mode (str): 'inference' or 'no_grad'.
+        tile (int, optional): Tile size for the networks; whole images when None.
+        tile_overlap (int): Tile overlap. Default: 32.
+        max_scenes (int, optional): Use only the first scenes (sorted by name).
+
+    Returns:
+        tuple[dict, int]: row -> metric -> mean over scenes (classical rows first), and the number of scenes.
+    """
+    scenes = list_scenes(test_set)[:max_scenes]
+    frames = {getattr(net, 'num_exposure', 3) for net in models.values()} or {3}
+    if len(frames) > 1:
+        raise ValueError(
+            f'The models with checkpoints fuse different numbers of frames {sorted(frames)}; '
+            'benchmark them on separate runs.'
+        )
+    num_exposure = frames.pop()
+    sums = {}
+    for scene_dir in tqdm(scenes, desc='test set', unit='scene', file=sys.stderr, leave=False):
+        scene = read_scene(scene_dir, num_exposure)
+        estimates = classical_merges(scene.ldrs, scene.exposures, (num_exposure - 1) // 2)
+        lq = network_input(scene.ldrs, scene.exposures, GAMMA)
+        for name, net in models.items():
+            device = next(net.parameters()).device
+            with GRAD_MODES[grad_mode]():
+                out = net(lq.to(device)) if tile is None else tiled_forward(net, lq, tile, tile_overlap)
+            estimates[name] = out[0].float().permute(1, 2, 0).cpu().numpy()
+        for name, estimate in estimates.items():
+            row = sums.setdefault(name, dict.fromkeys(dict(METRICS), 0.0))
+            for metric, value in image_metrics(estimate, scene.gt).items():
+                row[metric] += value
+    return {name: {k: v / len(scenes) for k, v in row.items()} for name, row in sums.items()}, len(scenes)
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table; numeric columns right-aligned."""
+    numeric = [
+        bool(rows) and all(isinstance(r[i], (int, float)) or r[i] == '-' for r in rows) for i in range(len(headers))
+    ]
+    align = ['---:' if n else '---' for n in numeric]
+    lines = ['| ' + ' | '.join(headers) + ' |', '|' + '|'.join(align) + '|']
+    lines += ['| ' + ' | '.join(_cell(v) for v in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f'{value:,}'
+    if not math.isfinite(value):
+        return str(value)
+    return f'{value:,.3f}' if abs(value) < 10 else f'{value:,.1f}'
+
+
+def _gb(value: Optional[int]) -> Any:
+    return '-' if value is None else round(value / GB, 2)
+
+
+def _size(text: str) -> tuple:
+    try:
+        height, width = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        height = width = 0
+    if height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f'expected HxW with positive integers, e.g. 1000x1500; got {text!r}')
+    return height, width
+
+
+def _pair(text: str) -> tuple:
+    name, sep, value = text.partition('=')
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f'expected NAME=PATH, got {text!r}')
+    return name, Path(value)
+
+
+def machine_description(device: torch.device) -> str:
+    """CPU model, logical CPUs available, memory, torch version (and GPU name on CUDA)."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as file:
+            names = [line.split(':', 1)[1].strip() for line in file if line.startswith('model name')]
+        cpu = names[0] if names else cpu
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    memory = ''
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open('/proc/meminfo', encoding='ascii') as file:
+            total = next(int(line.split()[1]) for line in file if line.startswith('MemTotal:'))
+        memory = f', {total * 1024 / GB:.1f} GB RAM'
+    text = f'{cpu}, {cpus} logical CPUs{memory}; Python {platform.python_version()}, torch {torch.__version__}'
+    if device.type == 'cuda':
+        text += f'; GPU {torch.cuda.get_device_name(device)}'
+    return text
+
+
+def _load() -> str:
+    with contextlib.suppress(OSError, AttributeError):
+        return ', '.join(f'{v:.2f}' for v in os.getloadavg())
+    return 'n/a'
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--archs',
+        nargs='+',
+        default=list(DEFAULT_ARCHS),
+        help='models: NAME[-folded][:key=value,...] (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--opt',
+        action='append',
+        type=_pair,
+        default=[],
+        metavar='NAME=PATH',
+        help='define model NAME from the network_g of an options YAML (repeatable)',
+    )
+    parser.add_argument(
+        '--sizes',
+        nargs='+',
+        type=_size,
+        default=[MAC_SIZE],
+        metavar='HxW',
+        help='input sizes H x W for latency and memory (default: 1000x1500)',
+    )
+    parser.add_argument(
+        '--runs', type=int, default=5, help='timed rounds, one forward pass of every model each (default: 5)'
+    )
+    parser.add_argument('--warmup', type=int, default=1, help='untimed rounds first (default: 1)')
+    parser.add_argument('--threads', type=int, help="torch intra-op threads (default: torch's default)")
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='default: cpu')
+    parser.add_argument(
+        '--memory_format',
+        choices=tuple(MEMORY_FORMATS),
+        default='channels_last',
+        help='memory format of the networks (default: channels_last, the faster on CPU)',
+    )
+    parser.add_argument(
+        '--grad_mode',
+        choices=tuple(GRAD_MODES),
+        default='inference',
+        help='torch.inference_mode or torch.no_grad around the forward passes (default: inference)',
+    )
+    parser.add_argument(
+        '--mm_size', type=int, default=2048, help='matrix side of the torch.mm rate measurement (default: 2048)'
+    )
+    parser.add_argument(
+        '--no_memory',
+        action='store_true',
+        help='skip the per-case peak memory processes (faster; the tiled case keeps its own)',
+    )
+    parser.add_argument('--no_train', action='store_true', help='skip the training-throughput table')
+    parser.add_argument('--train_iters', type=int, default=3, help='timed training iterations (default: 3)')
+    parser.add_argument('--train_warmup', type=int, default=1, help='untimed training iterations (default: 1)')
+    parser.add_argument('--train_batch', type=int, default=8, help='training batch size (default: 8)')
+    parser.add_argument('--train_size', type=int, default=128, help='training patch side (default: 128)')
+    parser.add_argument('--tiled_case', type=_size, metavar='HxW', help='also run a tiled H x W bracket')
+    parser.add_argument('--tile', type=int, default=512, help='tile size of the tiled case (default: 512)')
+    parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
+    parser.add_argument(
+        '--tiled_archs', nargs='+', default=['LFFNet-folded'], help='models of the tiled case (default: %(default)s)'
+    )
+    parser.add_argument(
+        '--checkpoint',
+        action='append',
+        default=[],
+        metavar='NAME=PATH',
+        help='weights of model NAME for the quality table (repeatable)',
+    )
+    parser.add_argument('--test_set', type=Path, help='Kalantari-layout test folder for the quality table')
+    parser.add_argument('--test_tile', type=int, help='tile size for the test-set forward passes (default: whole)')
+    parser.add_argument('--max_scenes', type=int, help='use only the first N test scenes')
+    parser.add_argument('--output', type=Path, help='also write the markdown to this file')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing --output file')
+    args = parser.parse_args(argv)
+    for name in ('runs', 'train_iters', 'train_batch', 'train_size', 'tile', 'mm_size'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
+    for name in ('warmup', 'train_warmup'):
+        if getattr(args, name) < 0:
+            parser.error(f'--{name} must be >= 0, got {getattr(args, name)}')
+    if not 0 <= args.tile_overlap < args.tile:
+        parser.error(f'--tile_overlap must be in [0, --tile={args.tile}), got {args.tile_overlap}')
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}')
+    return args
+
+
+def _model_specs(args: argparse.Namespace) -> tuple:
+    yaml_options = {name: load_network_options(path) for name, path in args.opt}
+    labels = list(dict.fromkeys(args.archs))
+    for name in yaml_options:
+        if not any(label.partition(':')[0] in (name, name + FOLD_SUFFIX) for label in labels):
+            labels.append(name)
+    specs = [parse_model_spec(label, yaml_options) for label in labels]
+    tiled = [parse_model_spec(label, yaml_options) for label in dict.fromkeys(args.tiled_archs)]
+    return specs, tiled
+
+
+def _checkpoints(args: argparse.Namespace, specs: list) -> dict:
+    """Row label -> checkpoint path; a ``-folded`` row falls back on its unfolded label's checkpoint.
+
+    ``--checkpoint`` values are ``LABEL=PATH``; a label may itself hold ``=`` (``LFFNet:doconv=none``), so the
+    longest row label followed by ``=`` is taken.
+    """
+    labels = sorted({s.label for s in specs} | {s.base_label for s in specs}, key=len, reverse=True)
+    given = {}
+    for text in args.checkpoint:
+        label = next((label for label in labels if text.startswith(label + '=')), None)
+        if label is None or not text[len(label) + 1 :]:
+            raise ValueError(
+                f'--checkpoint {text!r}: expected LABEL=PATH with LABEL one of the model rows '
+                f"{[s.label for s in specs]} (or a folded row's unfolded label)."
+            )
+        path = Path(text[len(label) + 1 :])
+        if not path.is_file():
+            raise FileNotFoundError(f'--checkpoint {label}={path}: file not found.')
+        given[label] = path
+    found = {}
+    for spec in specs:
+        path = given.get(spec.label, given.get(spec.base_label))
+        if path is not None:
+            found[spec.label] = path
+    return found
+
+
+def _memory_cases(args: argparse.Namespace, specs: list, settings: dict) -> dict:
+    """(label, size) -> result of a one-forward memory case, each in a fresh process."""
+    results = {}
+    cases = [(spec, size) for size in args.sizes for spec in specs]
+    for index, (spec, (height, width)) in enumerate(cases, 1):
+        _log(f'[memory {index}/{len(cases)}] {spec.label} at {height}x{width} in a fresh process')
+        case = dict(settings, kind='memory', spec=asdict(spec), height=height, width=width)
+        results[(spec.label, (height, width))] = run_case(case)
+    return results
+
+
+def _timings(args: argparse.Namespace, specs: list, device: torch.device, size: tuple) -> dict:
+    """label -> seconds of the timed forward passes at ``size``, the models taking turns in every round."""
+    nets = {spec.label: prepare(build_model(spec), device, args.memory_format) for spec in specs}
+    inputs = {label: random_input(net, *size)[0].to(device) for label, net in nets.items()}
+    calls = {label: (lambda net=net, lq=inputs[label]: net(lq)) for label, net in nets.items()}
+    total = (args.warmup + args.runs) * len(calls)
+    with (
+        tqdm(total=total, desc=f'latency {size[0]}x{size[1]}', unit='pass', file=sys.stderr, leave=False) as bar,
+        GRAD_MODES[args.grad_mode](),
+    ):
+        return time_interleaved(calls, args.runs, args.warmup, device, progress=bar.update)
+
+
+def _latency_section(args: argparse.Namespace, specs: list, device: torch.device, settings: dict) -> tuple:
+    """Latency (and memory) of every (model, size).
+
+    Returns:
+        tuple: (render, timings): ``render(mm_rate)`` gives the markdown lines (the "% of mm rate" column needs the
+        matrix-multiply rate, which is measured once more after the rounds); ``timings`` maps (label, size) to the
+        timed seconds.
+    """
+    nets = {spec.label: build_model(spec) for spec in specs}
+    params = {label: count_parameters(net) for label, net in nets.items()}
+    macs = {
+        (label, size): count_conv_macs(net, *size)
+        for label, net in nets.items()
+        for size in dict.fromkeys([MAC_SIZE, *args.sizes])
+    }
+    del nets
+    memory = {} if args.no_memory else _memory_cases(args, specs, settings)
+    timings, rows = {}, []
+    for size in args.sizes:
+        _log(
+            f'latency at {size[0]}x{size[1]}: {args.warmup} warm-up + {args.runs} timed rounds over {len(specs)} models'
+        )
+        for label, times in _timings(args, specs, device, size).items():
+            timings[(label, size)] = times
+            median = statistics.median(times)
+            gflops = 2 * macs[(label, size)].total / median / 1e9
+            peak = memory[(label, size)]['peak_bytes'] if memory else None
+            rows.append(
+                [
+                    label,
+                    params[label],
+                    macs[(label, MAC_SIZE)].total / 1e9,
+                    f'{size[0]}x{size[1]}',
+                    macs[(label, size)].total / 1e9,
+                    median,
+                    min(times),
+                    max(times),
+                    gflops,
+                    _gb(peak),
+                ]
+            )
+    memory_name = 'Peak CUDA alloc (GB)' if args.device == 'cuda' else 'Peak RSS (GB)'
+    headers = [
+        'Model',
+        'Params',
+        f'MACs @{MAC_SIZE[0]}x{MAC_SIZE[1]} (G)',
+        'Size (HxW)',
+        'MACs @size (G)',
+        f'Latency median of {args.runs} (s)',
+        'min (s)',
+        'max (s)',
+        'GFLOP/s',
+        '% of mm rate',
+        memory_name,
+    ]
+    notes = _mac_notes(specs, macs)
+    notes.append(
+        f'- Latency: {args.warmup} warm-up and {args.runs} timed rounds in which the models take turns '
+        '(so a change in machine load hits them alike), batch 1, random input (1, T, 6, H, W).'
+    )
+    bases = [r['base_bytes'] for r in memory.values() if r['base_bytes'] is not None]
+    if bases and args.device == 'cpu':
+        notes.append(
+            f'- Peak RSS: one forward pass per case in a fresh process, the whole process (Python, torch, '
+            f'model, forward pass); the process held {min(bases) / GB:.2f}-{max(bases) / GB:.2f} GB before '
+            'the forward pass.'
+        )
+
+    def render(mm_rate: float) -> list:
+        table = [[*row[:-1], 100 * row[-2] / mm_rate, row[-1]] for row in rows]
+        return [markdown_table(headers, table), ''] + notes
+
+    return render, timings
+
+
+def _mac_notes(specs: list, macs: dict) -> list:
+    """Say whether the paper's configurations reproduce docs/design.md §5 (``REFERENCE_GMACS``).
+
+    Args:
+        specs (list[ModelSpec]): The rows; an unfolded row without options is its architecture's paper configuration.
+        macs (dict): (label, size) -> ``MacCount`` of the rows, at ``MAC_SIZE`` among others.
+    """
+    paper = {s.arch: macs[(s.label, MAC_SIZE)] for s in specs if not s.options and not s.fold}
+    for arch in ('AHDRNet', 'LFFNet'):
+        if arch not in paper:  # not a row of this run
+            paper[arch] = count_conv_macs(create_network({'type': arch}), *MAC_SIZE)
+    ahdrnet, lffnet = paper['AHDRNet'], paper['LFFNet']
+    counted = {
+        'AHDRNet': ahdrnet.total,
+        'LFFNet': lffnet.total,
+        'LFFNet without frequency-branch convs': lffnet.spatial,
+    }
+    agree = all(round(counted[k] / 1e9) == v for k, v in REFERENCE_GMACS.items())
+    verdict = 'reproducing' if agree else 'which DIFFERS from'
+    reference = ', '.join(f'{gmacs:,} G' for gmacs in REFERENCE_GMACS.values())
+    return [
+        f'- MACs: conv multiply-accumulates for one frame triple at H x W = {MAC_SIZE[0]} x {MAC_SIZE[1]} '
+        '(docs/design.md §5: FFTs excluded, the frequency-branch 1x1 convs on H x (W/2+1) bins included), counted '
+        f'with forward hooks on meta tensors: AHDRNet {ahdrnet.total / 1e9:,.1f} G, LFFNet {lffnet.total / 1e9:,.1f} '
+        f'G ({lffnet.spatial / 1e9:,.1f} G without the frequency-branch convs), {verdict} §5 ({reference}). '
+        'GFLOP/s = 2 x MACs @size / median latency.',
+    ]
+
+
+def _tiled_section(args: argparse.Namespace, specs: list, settings: dict) -> tuple:
+    height, width = args.tiled_case
+    rows, peaks = [], {}
+    for spec in specs:
+        _log(f'tiled {spec.label} at {height}x{width}, tile {args.tile}')
+        case = dict(
+            settings,
+            kind='tiled',
+            spec=asdict(spec),
+            height=height,
+            width=width,
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
+        )
+        result = run_case(case)  # its peak memory is the point, so always a process of its own
+        peak = result['peak_bytes']
+        peaks[spec.label] = peak
+        rows.append(
+            [
+                spec.label,
+                f'{height}x{width}',
+                args.tile,
+                args.tile_overlap,
+                result['tiles'],
+                result['seconds'],
+                _gb(peak),
+            ]
+        )
+    memory_name = 'Peak CUDA alloc (GB)' if args.device == 'cuda' else 'Peak RSS (GB)'
+    lines = [
+        f'### Tiled inference ({height} x {width} bracket)',
+        '',
+        markdown_table(['Model', 'Size (HxW)', 'Tile', 'Overlap', 'Tiles', 'Time (s)', memory_name], rows),
+        '',
+        '- The whole `lffnet_arch.deploy.fuse` call on a random 16-bit bracket: frames, network input '
+        '(1, T, 6, H, W), tiled forward passes and the blended output, one run in a process of its own; the '
+        'network in contiguous memory format, as `inference.load_model` returns it (the input, built from H x W x 3 '
+        'frames, is channels-last-strided, so the convolutions run channels_last).',
+    ]
+    return lines, peaks
+
+
+def _training_section(args: argparse.Namespace, specs: list, device: torch.device) -> list:
+    rows = []
+    skipped = [s.label for s in specs if s.fold]
+    for spec in specs:
+        if spec.fold:
+            continue
+        _log(f'training {spec.label}: batch {args.train_batch} of {args.train_size}x{args.train_size}')
+        times = run_training(spec, args, device)['times']
+        median = statistics.median(times)
+        rows.append(
+            [
+                spec.label,
+                args.train_batch,
+                f'{args.train_size}x{args.train_size}',
+                median,
+                1 / median,
+                args.train_batch / median,
+            ]
+        )
+    headers = [
+        'Model',
+        'Batch',
+        'Patch',
+        f'Seconds / iteration (median of {args.train_iters})',
+        'Iterations / s',
+        'Samples / s',
+    ]
+    lines = [
+        '### Training throughput',
+        '',
+        markdown_table(headers, rows),
+        '',
+        f'- One iteration: forward, L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images, backward, Adam '
+        f'(lr {TRAIN_LR:g}); {args.train_warmup} untimed warm-up iteration(s) first; train mode, same threads '
+        'and memory format as above.',
+    ]
+    if skipped:
+        lines.append(
+            f'- Not trained: {", ".join(skipped)} (folding is an inference transform; a folded network '
+            'trains as LFFNet:doconv=none).'
+        )
+    return lines
+
+
+def _quality_section(args: argparse.Namespace, specs: list, checkpoints: dict, device: torch.device) -> list:
+    models = {}
+    for spec in specs:
+        if spec.label in checkpoints:
+            models[spec.label] = prepare(load_weights(spec, checkpoints[spec.label]), device, args.memory_format)
+    _log(f'test set {args.test_set}: {len(models)} network(s) and the classical merges')
+    results, count = evaluate_test_set(
+        args.test_set, models, args.grad_mode, args.test_tile, args.tile_overlap, args.max_scenes
+    )
+    rows = [[name, *(values[m] for m, _ in METRICS)] for name, values in results.items()]
+    how = 'whole images' if args.test_tile is None else f'tiles of {args.test_tile} (overlap {args.tile_overlap})'
+    return [
+        f'### Quality on {args.test_set} ({count} scenes)',
+        '',
+        markdown_table(['Method', *(m for m, _ in METRICS)], rows),
+        '',
+        '- Metrics of docs/design.md §7 (values clipped to [0, 1], mu = 5000, whole image), mean over scenes; '
+        f'networks on {how}, input cat(L, L^2.2 / t) with t = 2^EV.',
+        '- PU21-PSNR (RGB, peak 256) and PU21-SSIM (luminance), banding_glare encoding, and ColorVideoVDP (when the '
+        'metrics extra is installed) on absolute luminance: the GT maximum shown at 1000 cd/m^2.',
+        '- Reference frame: the reference LDR frame alone in the HDR domain, L_ref^2.2 / t_ref.',
+        "- MergeDebevec: cv2.createMergeDebevec with the data's response L^2.2 and the exposure times t = 2^EV "
+        "(radiance); scaled by the least-squares factor matching L_ref^2.2 / t_ref on the reference's well-exposed "
+        'pixels (all channels in (0.05, 0.95)); no ground truth is used.',
+        '- † MergeMertens: exposure fusion is display-referred, not radiance; linearised as clip(x, 0, 1)^2.2 and '
+        'scaled like Debevec before the metrics, so its figures are indicative only.',
+    ]
+
+
+def run_benchmark(args: argparse.Namespace) -> str:
+    """Run everything the arguments ask for and return the markdown report."""
+    specs, tiled_specs = _model_specs(args)
+    checkpoints = _checkpoints(args, specs)
+    if args.checkpoint and args.test_set is None:
+        raise ValueError('--checkpoint is used for the quality table, which needs --test_set FOLDER.')
+    if args.test_set is not None and not args.test_set.is_dir():
+        raise FileNotFoundError(f'--test_set {args.test_set}: folder not found.')
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError('--device cuda: CUDA is not available to torch on this machine.')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = {
+        'threads': torch.get_num_threads(),
+        'device': args.device,
+        'memory_format': args.memory_format,
+        'grad_mode': args.grad_mode,
+    }
+    load_start = _load()
+    _log('matrix-multiply rate ...')
+    mm_start = matmul_gflops(args.mm_size, device=device)
+    grad = 'torch.inference_mode()' if args.grad_mode == 'inference' else 'torch.no_grad()'
+    lines = [
+        '## LFFNet / AHDRNet benchmark',
+        '',
+        f'- Machine: {machine_description(device)}',
+        f'- Settings (every row): device {args.device}, {settings["threads"]} intra-op threads, memory format '
+        f'{args.memory_format}, {grad}, fp32, batch 1, eager mode (DO-Conv folded only in `-folded` rows); '
+        f'{args.warmup} warm-up + {args.runs} timed rounds'
+        + ('' if args.no_memory else ', peak memory of each case in a fresh process')
+        + '.',
+    ]
+    section, timings = _latency_section(args, specs, device, settings)
+    mm_end = matmul_gflops(args.mm_size, device=device)
+    mm_rate = max(mm_start, mm_end)
+    lines += [
+        f'- fp32 matrix multiply (torch.mm {args.mm_size} x {args.mm_size}, best of 5, measured before and after the '
+        f'latency rounds): {mm_start:,.1f} and {mm_end:,.1f} GFLOP/s; "% of mm rate" uses {mm_rate:,.1f}.',
+        f'- Load average (1, 5, 15 min) at the start: {load_start}; after the latency rounds: {_load()}.',
+        '',
+    ] + section(mm_rate)
+    tiled_peaks = {}
+    if args.tiled_case:
+        section, tiled_peaks = _tiled_section(args, tiled_specs, settings)
+        lines += [''] + section
+    if not args.no_train:
+        lines += [''] + _training_section(args, specs, device)
+    if args.test_set is not None:
+        lines += [''] + _quality_section(args, specs, checkpoints, device)
+    lines += ['', f'- Load average at the end: {_load()}.']
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv: Optional[Sequence[str]] = None) -> str:
+    """Command-line entry point; returns the markdown it prints (and writes to --output)."""
+    args = parse_args(argv)
+    if args.output is not None and args.output.exists() and not args.overwrite:
+        raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
+    report = run_benchmark(args)
+    print(report, end='')
+    if args.output is not None:
+        with atomic_path(args.output, overwrite=args.overwrite) as tmp:
+            Path(tmp).write_text(report, encoding='utf-8')
+    return report

@@ -1,0 +1,123 @@
+"""Reading one exposure bracket: its frames and their exposure times (explicit, ``exposure.txt`` or EXIF)."""
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+from PIL import Image
+
+from lffnet_arch.data.scene_io import list_frames, read_exposure_file
+from lffnet_arch.utils.hdr_util import read_ldr
+
+__all__ = ['read_bracket', 'read_exif_exposure']
+
+PathLike = Union[str, os.PathLike]
+EXIF_IFD = 0x8769
+EXIF_EXPOSURE_TIME = 33434
+
+
+def _rational_to_float(value: Any) -> Optional[float]:
+    if isinstance(value, tuple):
+        if len(value) == 2:
+            value = value[0] / value[1] if value[1] else math.nan
+        elif len(value) == 1:
+            value = value[0]
+    try:
+        value = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def read_exif_exposure(path: PathLike) -> Optional[float]:
+    """EXIF ``ExposureTime`` (tag 33434, in the Exif IFD 0x8769 or the base IFD) of a JPEG or TIFF, in seconds.
+
+    Returns:
+        float | None: The exposure time, or None when the file has none (or PIL cannot parse its header).
+    """
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif()
+            value = exif.get_ifd(EXIF_IFD).get(EXIF_EXPOSURE_TIME, exif.get(EXIF_EXPOSURE_TIME))
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return None if value is None else _rational_to_float(value)
+
+
+def _bracket_paths(paths_or_folder: Union[PathLike, Sequence[PathLike]]) -> tuple[list[Path], Optional[Path]]:
+    """Frame files and the folder whose exposure file describes them (None when the files are a partial list)."""
+    if isinstance(paths_or_folder, (str, os.PathLike)):
+        paths_or_folder = [paths_or_folder]
+    paths = [Path(p) for p in paths_or_folder]
+    if len(paths) == 1 and paths[0].is_dir():
+        frames = list_frames(paths[0])
+        if not frames:
+            raise ValueError(f'No LDR frames (.tif .tiff .png .jpg .jpeg) in {paths[0]}.')
+        return frames, paths[0]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f'Frame file not found: {path}')
+    parents = {p.resolve().parent for p in paths}
+    if len(parents) == 1:
+        folder = parents.pop()
+        if {p.resolve() for p in list_frames(folder)} == {p.resolve() for p in paths}:
+            return sorted(paths, key=lambda p: p.name), folder
+    return paths, None
+
+
+def read_bracket(
+    paths_or_folder: Union[PathLike, Sequence[PathLike]],
+    exposures: Optional[Sequence[float]] = None,
+    exposure_file: str = 'exposure.txt',
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Read the LDR frames of one bracket and their exposure times.
+
+    Exposure times, in order of priority: ``exposures`` (seconds, or any unit, in the order of the frames
+    returned); ``exposure_file`` in the frames' folder (one EV per line in file-name order, t = 2 ** EV; used when
+    the frames are that folder's complete frame list); each frame's EXIF ``ExposureTime`` (JPEG, TIFF).
+
+    Args:
+        paths_or_folder (str | PathLike | sequence): A folder holding the frames (.tif .tiff .png .jpg .jpeg, sorted
+            by file name) or the frame files (kept in the given order unless they are a folder's complete list).
+        exposures (sequence of float, optional): Exposure times, one per frame.
+        exposure_file (str): Name of the EV file looked for in the folder. Default: 'exposure.txt'.
+
+    Returns:
+        tuple[list[np.ndarray], np.ndarray]: T float32 RGB frames (H, W, 3) in [0, 1] and float64 (T,) exposure
+        times, in the same (file) order; :func:`fuse` sorts them by exposure.
+
+    Raises:
+        FileNotFoundError: A frame file or the folder is missing.
+        ValueError: Fewer than two frames, an unreadable frame (named), a malformed exposure file, or no exposure
+            times available (the message says how to give them).
+    """
+    paths, folder = _bracket_paths(paths_or_folder)
+    if len(paths) < 2:
+        raise ValueError(
+            f'A bracket needs at least 2 frames of different exposure; found {len(paths)}: {[str(p) for p in paths]}.'
+        )
+    frames = [read_ldr(p) for p in paths]
+    if exposures is not None:
+        times = np.asarray(exposures, dtype=np.float64).ravel()
+        if times.size != len(paths):
+            raise ValueError(
+                f'Got {times.size} exposure times for {len(paths)} frames '
+                f'({", ".join(p.name for p in paths)}); give one per frame.'
+            )
+        return frames, times
+    if folder is not None and (folder / exposure_file).is_file():
+        return frames, np.power(2.0, read_exposure_file(folder / exposure_file, len(paths)))
+    exif = [read_exif_exposure(p) for p in paths]
+    lacking = [p.name for p, t in zip(paths, exif) if t is None]
+    if lacking:
+        where = f'{folder}' if folder is not None else "the frames' folder"
+        raise ValueError(
+            f'No exposure times for {", ".join(p.name for p in paths)}: no EXIF ExposureTime in '
+            f'{", ".join(lacking)} and no {exposure_file} in {where}. Give them in seconds, one per '
+            f'frame in file-name order (--exposures 0.01 0.04 0.16 on the command line, exposures= in '
+            f'Python), or write an {exposure_file} with one EV value per line next to the frames.'
+        )
+    return frames, np.asarray(exif, dtype=np.float64)
