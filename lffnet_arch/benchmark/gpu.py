@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 import lffnet_arch  # noqa: F401  (before basicsr: applies the compat shim)
 from lffnet_arch.archs import fold_doconv
-from lffnet_arch.benchmark.profiling import count_parameters, time_calls
+from lffnet_arch.benchmark.profiling import count_parameters, name_path_arg, size_arg, time_calls
 from lffnet_arch.deploy.model import create_network, load_network_options
 
 DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
@@ -67,23 +67,6 @@ GB = 1e9
 
 def _log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
-
-
-def _size(text: str) -> tuple:
-    try:
-        height, width = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        height = width = 0
-    if height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f'expected HxW with positive integers, e.g. 1000x1500; got {text!r}')
-    return height, width
-
-
-def _pair(text: str) -> tuple:
-    name, sep, value = text.partition('=')
-    if not sep or not name or not value:
-        raise argparse.ArgumentTypeError(f'expected NAME=PATH, got {text!r}')
-    return name, Path(value)
 
 
 def model_options(labels: Sequence[str], yaml_paths: Sequence[tuple]) -> dict:
@@ -380,9 +363,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument('--archs', nargs='+', default=list(DEFAULT_ARCHS), help='models (default: %(default)s)')
     parser.add_argument(
-        '--opt', action='append', type=_pair, default=[], metavar='NAME=PATH', help='a model from an options YAML'
+        '--opt',
+        action='append',
+        type=name_path_arg,
+        default=[],
+        metavar='NAME=PATH',
+        help='a model from an options YAML',
     )
-    parser.add_argument('--size', type=_size, default=(1000, 1500), metavar='HxW', help='default: 1000x1500')
+    parser.add_argument('--size', type=size_arg, default=(1000, 1500), metavar='HxW', help='default: 1000x1500')
     parser.add_argument(
         '--precisions', nargs='+', choices=tuple(PRECISIONS), default=list(PRECISIONS), help='default: fp32 bf16'
     )

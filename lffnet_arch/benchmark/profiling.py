@@ -6,6 +6,7 @@ H x (W // 2 + 1) bins of ``rfft2`` and are counted there. :func:`count_conv_macs
 copy of the network moved to the ``meta`` device, so any size is counted exactly without computing anything.
 """
 
+import argparse
 import copy
 import math
 import os
@@ -13,6 +14,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Union
 
 import torch
@@ -238,3 +240,22 @@ def matmul_gflops(size: int = 2048, runs: int = 5, device: Union[str, torch.devi
     with torch.inference_mode():
         seconds = min(time_calls(lambda: torch.mm(a, b), runs, warmup=1, device=device))
     return 2 * size**3 / seconds / 1e9
+
+
+def size_arg(text: str) -> tuple:
+    """argparse type for ``HxW`` (e.g. ``1000x1500``): (height, width), positive integers."""
+    try:
+        height, width = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        height = width = 0
+    if height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f'expected HxW with positive integers, e.g. 1000x1500; got {text!r}')
+    return height, width
+
+
+def name_path_arg(text: str) -> tuple:
+    """argparse type for ``NAME=PATH``: (name, Path)."""
+    name, sep, value = text.partition('=')
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f'expected NAME=PATH, got {text!r}')
+    return name, Path(value)

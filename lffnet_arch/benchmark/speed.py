@@ -43,7 +43,9 @@ from lffnet_arch.benchmark.profiling import (
     count_parameters,
     current_rss_bytes,
     matmul_gflops,
+    name_path_arg,
     peak_rss_bytes,
+    size_arg,
     time_calls,
     time_interleaved,
 )
@@ -416,23 +418,6 @@ def _gb(value: Optional[int]) -> Any:
     return '-' if value is None else round(value / GB, 2)
 
 
-def _size(text: str) -> tuple:
-    try:
-        height, width = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        height = width = 0
-    if height < 1 or width < 1:
-        raise argparse.ArgumentTypeError(f'expected HxW with positive integers, e.g. 1000x1500; got {text!r}')
-    return height, width
-
-
-def _pair(text: str) -> tuple:
-    name, sep, value = text.partition('=')
-    if not sep or not name or not value:
-        raise argparse.ArgumentTypeError(f'expected NAME=PATH, got {text!r}')
-    return name, Path(value)
-
-
 def machine_description(device: torch.device) -> str:
     """CPU model, logical CPUs available, memory, torch version (and GPU name on CUDA)."""
     cpu = platform.processor() or platform.machine()
@@ -474,7 +459,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--opt',
         action='append',
-        type=_pair,
+        type=name_path_arg,
         default=[],
         metavar='NAME=PATH',
         help='define model NAME from the network_g of an options YAML (repeatable)',
@@ -482,7 +467,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--sizes',
         nargs='+',
-        type=_size,
+        type=size_arg,
         default=[MAC_SIZE],
         metavar='HxW',
         help='input sizes H x W for latency and memory (default: 1000x1500)',
@@ -518,7 +503,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--train_warmup', type=int, default=1, help='untimed training iterations (default: 1)')
     parser.add_argument('--train_batch', type=int, default=8, help='training batch size (default: 8)')
     parser.add_argument('--train_size', type=int, default=128, help='training patch side (default: 128)')
-    parser.add_argument('--tiled_case', type=_size, metavar='HxW', help='also run a tiled H x W bracket')
+    parser.add_argument('--tiled_case', type=size_arg, metavar='HxW', help='also run a tiled H x W bracket')
     parser.add_argument('--tile', type=int, default=512, help='tile size of the tiled case (default: 512)')
     parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
     parser.add_argument(

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_table2_script_trains_and_reports(tmp_path):
