@@ -31,6 +31,8 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(include=['lffnet_arch', 'lffnet_arch.*']),
+    # The demo's CC0 radiance crops (with their licence) and the shipped weights travel inside the package.
+    package_data={'lffnet_arch': ['data/demo_radiance/*.exr', 'data/demo_radiance/*.md', 'weights/*.pth']},
     python_requires='>=3.9',
     install_requires=read_requirements('requirements.txt'),
     extras_require={

@@ -18,6 +18,7 @@ from lffnet_arch.deploy.align import ALIGN_METHODS
 from lffnet_arch.deploy.bracket import read_bracket
 from lffnet_arch.deploy.fuse import PRECISIONS, fuse
 from lffnet_arch.deploy.model import load_model
+from lffnet_arch.deploy.pretrained import DEFAULT_MODEL, PRETRAINED
 from lffnet_arch.utils.file_util import remove_stale_temporaries
 from lffnet_arch.utils.hdr_util import imwrite_atomic, write_hdr
 from lffnet_arch.utils.tonemap import DEFAULT_TONEMAPPER, TONEMAPPERS, tonemap
@@ -25,21 +26,35 @@ from lffnet_arch.utils.tonemap import DEFAULT_TONEMAPPER, TONEMAPPERS, tonemap
 __all__ = ['add_network_arguments', 'build_parser', 'check_output_folder', 'find_brackets', 'main']
 
 
-def _tile_arg(value: str) -> Union[int, str]:
-    if value == 'auto':
-        return value
+def _tile_arg(value: str) -> Union[None, int, str]:
+    if value in ('auto', 'none'):
+        return None if value == 'none' else value
     try:
         tile = int(value)
     except ValueError:
         tile = 0
     if tile < 1:
-        raise argparse.ArgumentTypeError(f'expected a positive integer or "auto", got {value!r}')
+        raise argparse.ArgumentTypeError(f'expected a positive integer, "auto" or "none", got {value!r}')
     return tile
 
 
-def add_network_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--checkpoint`` and ``--opt`` | ``--arch``: what :func:`load_model` takes, for every command that loads one."""
-    parser.add_argument('--checkpoint', required=True, help='network weights (.pth, BasicSR format)')
+def add_network_arguments(parser: argparse.ArgumentParser, shipped: bool = False) -> None:
+    """``--checkpoint`` and ``--opt`` | ``--arch``: what :func:`load_model` takes, for every command that loads one.
+
+    With ``shipped``, ``--checkpoint`` is optional and ``--model`` names the shipped weights used without it.
+    """
+    if shipped:
+        parser.add_argument(
+            '--checkpoint', help='network weights (.pth, BasicSR format; default: the shipped model of --model)'
+        )
+        parser.add_argument(
+            '--model',
+            choices=sorted(PRETRAINED),
+            default=DEFAULT_MODEL,
+            help='shipped weights used without --checkpoint (default: %(default)s)',
+        )
+    else:
+        parser.add_argument('--checkpoint', required=True, help='network weights (.pth, BasicSR format)')
     network = parser.add_mutually_exclusive_group()
     network.add_argument('--opt', help='options YAML whose network_g describes the network')
     network.add_argument(
@@ -63,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         'folders (each one scene)',
     )
     parser.add_argument('--output', required=True, help='output folder')
-    add_network_arguments(parser)
+    add_network_arguments(parser, shipped=True)
     parser.add_argument(
         '--exposures',
         nargs='+',
@@ -77,11 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--tile',
         type=_tile_arg,
-        help='tile size for bounded memory, or "auto" to pick one from free memory (default: whole image)',
+        default='auto',
+        help='tile size for bounded memory, "auto" (the default) for tiles sized from the free memory (the whole '
+        'image when it fits), or "none" for the whole image at once',
     )
     parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
     parser.add_argument('--precision', choices=tuple(PRECISIONS), default='fp32', help='default: fp32')
-    parser.add_argument('--align', choices=ALIGN_METHODS, help='global pre-alignment of the frames (default: none)')
+    parser.add_argument(
+        '--align',
+        choices=(*ALIGN_METHODS, 'none'),
+        default='ecc',
+        help='global pre-alignment of handheld frames to the reference (default: %(default)s)',
+    )
     parser.add_argument('--gamma', type=float, default=2.2, help='LDR gamma (default: 2.2)')
     parser.add_argument(
         '--tonemap',
@@ -170,7 +192,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             '--overwrite to replace it.'
         )
     device = _resolve_device(args.device)
-    model = load_model(args.checkpoint, opt=args.opt, arch=args.arch, device=device)
+    model = load_model(args.checkpoint, opt=args.opt, arch=args.arch, device=device, pretrained=args.model)
     for name, source in scenes:
         count = len(source) if isinstance(source, list) else len(list_frames(source))
         if count != model.num_exposure:
@@ -188,7 +210,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                 tile_overlap=args.tile_overlap,
                 precision=args.precision,
                 gamma=args.gamma,
-                align=args.align,
+                align=None if args.align == 'none' else args.align,
                 progress=tiles,
             )
         finally:

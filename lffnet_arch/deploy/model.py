@@ -19,6 +19,7 @@ import yaml
 from torch import nn
 
 from lffnet_arch.archs import infer_network_options, loading_advice
+from lffnet_arch.deploy.pretrained import DEFAULT_MODEL, pretrained_path
 from lffnet_arch.utils.checkpoint import load_params, strip_prefix
 
 __all__ = [
@@ -235,23 +236,27 @@ def load_network(
 
 
 def load_model(
-    checkpoint: PathLike,
+    checkpoint: Optional[PathLike] = None,
     opt: OptionsLike = None,
     arch: Optional[str] = None,
     device: Union[str, torch.device] = 'cpu',
+    pretrained: str = DEFAULT_MODEL,
     **arch_kwargs: Any,
 ) -> nn.Module:
     """Build the network of a checkpoint and load its weights strictly; see :func:`load_network`.
 
     Args:
-        checkpoint (str | PathLike): BasicSR checkpoint (``{'params': ..., 'params_ema': ...}``; ``params_ema`` is
-            used when present) or a bare state dict. Loaded with ``torch.load(weights_only=True)``.
+        checkpoint (str | PathLike, optional): BasicSR checkpoint (``{'params': ..., 'params_ema': ...}``;
+            ``params_ema`` is used when present) or a bare state dict. Loaded with ``torch.load(weights_only=True)``.
+            None loads the shipped model named by ``pretrained``.
         opt (str | PathLike | dict, optional): Options YAML whose ``network_g`` section (read with the safe YAML
             loader) gives the architecture and its options, or that section as a dict.
         arch (str, optional): Registered architecture name (e.g. ``'LFFNet'``, ``'AHDRNet'``), built with its default
             (the paper's) configuration, when ``opt`` is not given. Without ``opt`` and ``arch``, the options are
             inferred from the checkpoint's key names and shapes (LFFNet and AHDRNet).
         device (str | torch.device): Where the network goes. Default: 'cpu'.
+        pretrained (str): The shipped model used when ``checkpoint`` is None (see
+            :data:`~lffnet_arch.deploy.pretrained.PRETRAINED`). Default: 'LFFNet'.
         **arch_kwargs: Architecture options overriding the others (e.g. ``num_feat=64``, ``doconv='none'``).
 
     Returns:
@@ -264,5 +269,7 @@ def load_model(
         ValueError: Unknown architecture or options, or the checkpoint does not fit the network; the message lists
             a few missing and unexpected keys and shape mismatches, and says how to load DO-Conv / folded weights.
     """
+    if checkpoint is None:
+        checkpoint = pretrained_path(pretrained)
     net, _ = load_network(checkpoint, opt, arch=arch, device=device, **arch_kwargs)
     return net

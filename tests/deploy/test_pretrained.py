@@ -1,0 +1,55 @@
+"""The shipped-weights mechanism: load_model() and lffnet-inference without a checkpoint, --model, --checkpoint."""
+
+import numpy as np
+import pytest
+import torch
+from test_inference import save_net, write_tiff_bracket
+
+from lffnet_arch.archs import AHDRNet, LFFNet
+from lffnet_arch.deploy import load_model, pretrained
+from lffnet_arch.deploy.cli import main
+from lffnet_arch.utils.hdr_util import read_hdr
+
+
+@pytest.fixture
+def weights(tmp_path, monkeypatch):
+    """A weights folder holding a tiny LFFNet as the default model (AHDRNet absent)."""
+    folder = tmp_path / 'weights'
+    folder.mkdir()
+    net = LFFNet(num_feat=8, doconv='none').eval()
+    save_net(net, folder / pretrained.PRETRAINED['LFFNet'])
+    monkeypatch.setattr(pretrained, 'WEIGHTS_DIR', folder)
+    return net
+
+
+def test_load_model_without_checkpoint_loads_the_shipped_default(weights):
+    net = load_model()
+    assert isinstance(net, LFFNet) and net.num_feat == 8
+    for name, value in weights.state_dict().items():
+        torch.testing.assert_close(net.state_dict()[name], value, rtol=0, atol=0)
+    with pytest.raises(FileNotFoundError, match=r"no shipped weights for 'AHDRNet'.*--checkpoint"):
+        load_model(pretrained='AHDRNet')
+    with pytest.raises(ValueError, match="Unknown shipped model 'SwinIR'"):
+        load_model(pretrained='SwinIR')
+
+
+def test_cli_uses_the_shipped_model_and_a_checkpoint_overrides_it(weights, tmp_path, capsys):
+    write_tiff_bracket(tmp_path / 'bracket')
+    assert main(['--input', str(tmp_path / 'bracket'), '--output', str(tmp_path / 'out')]) == 0
+    names = sorted(p.name for p in (tmp_path / 'out').iterdir())
+    assert names == ['bracket.exr', 'bracket.hdr', 'bracket.png']
+    shipped = read_hdr(tmp_path / 'out' / 'bracket.exr')
+    assert np.isfinite(shipped).all() and shipped.max() > 0
+
+    other = AHDRNet(num_feat=8).eval()
+    checkpoint = save_net(other, tmp_path / 'ahdrnet.pth')
+    assert (
+        main(
+            ['--input', str(tmp_path / 'bracket'), '--output', str(tmp_path / 'out2'), '--checkpoint', str(checkpoint)]
+        )
+        == 0
+    )
+    assert not np.array_equal(read_hdr(tmp_path / 'out2' / 'bracket.exr'), shipped)
+
+    assert main(['--input', str(tmp_path / 'bracket'), '--output', str(tmp_path / 'out3'), '--model', 'AHDRNet']) == 1
+    assert "no shipped weights for 'AHDRNet'" in capsys.readouterr().err
