@@ -49,7 +49,7 @@ from lffnet_arch.benchmark.profiling import (
     time_calls,
     time_interleaved,
 )
-from lffnet_arch.data.scene_io import list_scenes, read_scene
+from lffnet_arch.data.layout import list_scenes, read_scene
 from lffnet_arch.deploy.model import create_network, load_network, load_network_options
 from lffnet_arch.metrics.hdr_metric import (
     calculate_psnr_l,
