@@ -1,5 +1,5 @@
-"""Model cost and quality benchmark: parameters, conv MACs, latency, peak memory, achieved GFLOP/s, training
-throughput and, with checkpoints and a test set, PSNR / SSIM next to the classical merges.
+"""Model cost benchmark: parameters, conv MACs, latency, peak memory, achieved GFLOP/s, training throughput and,
+with checkpoints and a test set, the quality table of scripts/evaluate_quality.py --test_set.
 
 The command is ``lffnet_arch.benchmark.speed.main``; ``--help`` lists its flags.
 """

@@ -56,6 +56,9 @@ class AHDRNet(AttentionGuidedHDRNet):
         official_unused_convs (bool): Add the official attConv1/attConv3, which are never called. Default: False.
     """
 
+    # Peak memory of one fp32 forward pass per input pixel at num_feat = 64, T = 3 (see archs/memory.py).
+    FORWARD_BYTES_PER_PIXEL = 5600
+
     def __init__(
         self,
         num_in_ch: int = 6,

@@ -38,6 +38,9 @@ class LFFNet(AttentionGuidedHDRNet):
         official_unused_convs (bool): Add the two convs the official AHDRNet never calls. Default: False.
     """
 
+    # Peak memory of one fp32 forward pass per input pixel at num_feat = 64, T = 3 (see archs/memory.py).
+    FORWARD_BYTES_PER_PIXEL = 5200
+
     def __init__(
         self,
         num_in_ch: int = 6,

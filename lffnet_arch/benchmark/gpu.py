@@ -34,80 +34,46 @@ machine without CUDA, ``--device cpu`` runs the same code (used by the tests on 
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
 import torch
-from tqdm import tqdm
 
 import lffnet_arch  # noqa: F401  (before basicsr: applies the compat shim)
-from lffnet_arch.archs import fold_doconv
-from lffnet_arch.benchmark.profiling import count_parameters, name_path_arg, size_arg, time_calls
-from lffnet_arch.deploy.model import create_network, load_network_options
-
-DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
-FOLD_SUFFIX = '-folded'
-PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16}
-TRAIN_LOSSES = (
-    ('MuLawL1Loss', 1.0),
-    ('MultiScaleCharbonnierLoss', 1.0),
-    ('MultiScaleEdgeLoss', 0.05),
-    ('MultiScaleFrequencyLoss', 0.01),
+from lffnet_arch.benchmark.profiling import (
+    TRAIN_LR,
+    ModelSpec,
+    add_model_arguments,
+    build_model,
+    check_counts,
+    count_parameters,
+    log,
+    markdown_table,
+    model_specs,
+    random_input,
+    report_command,
+    size_arg,
+    time_calls,
+    training_losses,
 )
-TRAIN_LR = 2e-4
-GAMMA = 2.2
+
+PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16}
 GB = 1e9
 
 
-def _log(message: str) -> None:
-    tqdm.write(message, file=sys.stderr)
+def _build(spec: ModelSpec, device: torch.device) -> torch.nn.Module:
+    return build_model(spec).to(device=device, memory_format=torch.channels_last)
 
 
-def model_options(labels: Sequence[str], yaml_paths: Sequence[tuple]) -> dict:
-    """Row label -> (``network_g`` options with ``type``, fold): --archs names first, then the --opt names.
-
-    Raises:
-        ValueError: A name that is neither registered nor defined with --opt.
-    """
-    from basicsr.utils.registry import ARCH_REGISTRY
-
-    defined = {name: load_network_options(path) for name, path in yaml_paths}
-    rows = {}
-    for label in list(dict.fromkeys([*labels, *(name for name in defined if name not in labels)])):
-        fold = label.endswith(FOLD_SUFFIX)
-        base = label[: -len(FOLD_SUFFIX)] if fold else label
-        if base in defined:
-            rows[label] = (dict(defined[base]), fold)
-        elif base in ARCH_REGISTRY:
-            rows[label] = ({'type': base}, fold)
-        else:
-            raise ValueError(
-                f'--archs {label}: {base!r} is neither a registered architecture nor a name given with --opt NAME=PATH.'
-            )
-    return rows
-
-
-def build(options: dict, fold: bool, device: torch.device) -> torch.nn.Module:
-    net = create_network(options)
-    net = fold_doconv(net) if fold else net
-    return net.to(device=device, memory_format=torch.channels_last)
-
-
-def random_batch(net: torch.nn.Module, batch: int, height: int, width: int, device: torch.device) -> tuple:
-    """(lq (B, T, 6, H, W) = cat(L, L ** 2.2 / t) with t = 1, 4, 16, ...; gt (B, 3, H, W)), seeded, on ``device``."""
-    generator = torch.Generator().manual_seed(0)
-    frames, channels = getattr(net, 'num_exposure', 3), getattr(net, 'num_in_ch', 6)
-    ldr = torch.rand(batch, frames, channels // 2, height, width, generator=generator)
-    times = 4.0 ** torch.arange(frames, dtype=torch.float32).view(1, frames, 1, 1, 1)
-    lq = torch.cat([ldr, ldr**GAMMA / times], dim=2)
-    gt = torch.rand(batch, 3, height, width, generator=generator)
-    return lq.to(device), gt.to(device)
+def _markdown(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
+    cells = [[str(v) for v in row] for row in rows]
+    return markdown_table(headers, cells, numeric=[False] + [True] * (len(headers) - 1))
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -142,7 +108,7 @@ def latency_case(
     The first (untimed) pass counts as a warm-up and estimates the time per pass.
     """
     height, width = args.size
-    lq, _ = random_batch(net, 1, height, width, device)
+    lq = random_input(net, height, width)[0].to(device)
     net.eval()
     _reset_peak(device)
     with torch.inference_mode(), _autocast(device, precision):
@@ -160,12 +126,10 @@ def training_case(
 ) -> dict:
     """Timed training iterations of one model in one precision (losses in float32), fitted to the budget as
     :func:`latency_case` fits its passes."""
-    from basicsr.utils.registry import LOSS_REGISTRY
-
     net.train()
-    losses = [LOSS_REGISTRY.get(name)(loss_weight=weight).to(device) for name, weight in TRAIN_LOSSES]
+    losses = training_losses(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=TRAIN_LR, betas=(0.9, 0.999))
-    lq, gt = random_batch(net, args.train_batch, args.train_size, args.train_size, device)
+    lq, gt = (x.to(device) for x in random_input(net, args.train_size, args.train_size, batch=args.train_batch))
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -179,11 +143,6 @@ def training_case(
     runs, warmup = _fitted_runs(first, args.train_iters, args.train_warmup, seconds_left)
     times = time_calls(step, runs, warmup, device)
     return {'times': times, 'peak_gb': _peak_gb(device)}
-
-
-def _markdown(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
-    lines = ['| ' + ' | '.join(headers) + ' |', '|---|' + '---:|' * (len(headers) - 1)]
-    return '\n'.join(lines + ['| ' + ' | '.join(str(v) for v in row) + ' |' for row in rows])
 
 
 def _fmt(value: Optional[float], digits: int = 1) -> str:
@@ -230,28 +189,28 @@ def run(args: argparse.Namespace) -> str:
         if args.tf32 == 'off':
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
-    rows = model_options(args.archs, args.opt)
     budget = Budget(args.budget_s)
     latency, training, skipped = [], [], []
     params = {}
-    for label, (options, fold) in rows.items():
-        net = build(options, fold, device)
+    for spec in model_specs(args.archs, args.opt):
+        label = spec.label
+        net = _build(spec, device)
         params[label] = count_parameters(net)
         for precision in args.precisions:
             if not budget.left():
                 skipped.append(f'{label} {precision} latency')
                 continue
-            _log(f'[{budget.elapsed():5.0f} s] latency {label} {precision} at {args.size[0]}x{args.size[1]}')
+            log(f'[{budget.elapsed():5.0f} s] latency {label} {precision} at {args.size[0]}x{args.size[1]}')
             latency.append((label, precision, latency_case(net, precision, args, device, budget.remaining())))
         del net
-        if fold or args.no_train:
+        if spec.fold or args.no_train:
             continue
         for precision in args.precisions:
             if not budget.left():
                 skipped.append(f'{label} {precision} training')
                 continue
-            _log(f'[{budget.elapsed():5.0f} s] training {label} {precision}')
-            net = build(options, False, device)
+            log(f'[{budget.elapsed():5.0f} s] training {label} {precision}')
+            net = _build(dataclasses.replace(spec, fold=False), device)
             training.append((label, precision, training_case(net, precision, args, device, budget.remaining())))
             del net
     return report(args, device, params, latency, training, skipped, budget.elapsed())
@@ -361,15 +320,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument('--archs', nargs='+', default=list(DEFAULT_ARCHS), help='models (default: %(default)s)')
-    parser.add_argument(
-        '--opt',
-        action='append',
-        type=name_path_arg,
-        default=[],
-        metavar='NAME=PATH',
-        help='a model from an options YAML',
-    )
+    add_model_arguments(parser)
     parser.add_argument('--size', type=size_arg, default=(1000, 1500), metavar='HxW', help='default: 1000x1500')
     parser.add_argument(
         '--precisions', nargs='+', choices=tuple(PRECISIONS), default=list(PRECISIONS), help='default: fp32 bf16'
@@ -387,12 +338,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--output', type=Path, help='also write the markdown to this file')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing --output file')
     args = parser.parse_args(argv)
-    for name in ('runs', 'train_batch', 'train_size', 'train_iters'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
-    for name in ('warmup', 'train_warmup'):
-        if getattr(args, name) < 0:
-            parser.error(f'--{name} must be >= 0, got {getattr(args, name)}')
+    check_counts(parser, args, ('runs', 'train_batch', 'train_size', 'train_iters'), ('warmup', 'train_warmup'))
     if args.budget_s <= 0:
         parser.error(f'--budget_s must be > 0, got {args.budget_s}')
     try:
@@ -404,14 +350,4 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     """Command-line entry point; returns the markdown it prints (and writes to --output)."""
-    args = parse_args(argv)
-    if args.output is not None and args.output.exists() and not args.overwrite:
-        raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
-    text = run(args)
-    print(text, end='')
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.output.with_name(f'.{args.output.name}.tmp')
-        tmp.write_text(text, encoding='utf-8')
-        os.replace(tmp, args.output)
-    return text
+    return report_command(parse_args(argv), run)

@@ -13,15 +13,20 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
+import yaml
 from torch import nn
+from tqdm import tqdm
 
-from lffnet_arch.archs.doconv import DOConv2d
+from lffnet_arch.archs.doconv import DOConv2d, fold_doconv
 from lffnet_arch.archs.rfft import RFFTBlock
+from lffnet_arch.deploy.model import create_network, load_network_options
+from lffnet_arch.utils.file_util import atomic_path
 
 __all__ = [
     'REFERENCE_GMACS',
@@ -259,3 +264,193 @@ def name_path_arg(text: str) -> tuple:
     if not sep or not name or not value:
         raise argparse.ArgumentTypeError(f'expected NAME=PATH, got {text!r}')
     return name, Path(value)
+
+
+# ---------------------------------------------------------------- models, inputs and reports of the speed benchmarks
+
+DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
+FOLD_SUFFIX = '-folded'
+GAMMA = 2.2
+# LFFNet's objective (docs/design.md §6) and optimiser (options/train/LFFNet/train_LFFNet_Kalantari.yml).
+TRAIN_LOSSES = (
+    ('MuLawL1Loss', 1.0),
+    ('MultiScaleCharbonnierLoss', 1.0),
+    ('MultiScaleEdgeLoss', 0.05),
+    ('MultiScaleFrequencyLoss', 0.01),
+)
+TRAIN_LR = 2e-4
+
+
+def _registry(name: str) -> Any:
+    """BasicSR's ``ARCH_REGISTRY`` or ``LOSS_REGISTRY``, imported after lffnet_arch (which patches basicsr)."""
+    from basicsr.utils import registry
+
+    return getattr(registry, name)
+
+
+def log(message: str) -> None:
+    """A progress line on stderr that does not break a running tqdm bar."""
+    tqdm.write(message, file=sys.stderr)
+
+
+@dataclass
+class ModelSpec:
+    """One row: ``label`` as given on the command line, the registered ``arch``, its ``options``, ``fold``."""
+
+    label: str
+    arch: str
+    options: dict = field(default_factory=dict)
+    fold: bool = False
+
+    @property
+    def base_label(self) -> str:
+        """The label without ``-folded`` (whose checkpoint a folded row may use)."""
+        head, sep, tail = self.label.partition(':')
+        head = head[: -len(FOLD_SUFFIX)] if self.fold and head.endswith(FOLD_SUFFIX) else head
+        return head + sep + tail
+
+    @property
+    def network_options(self) -> dict:
+        """``network_g`` options (with ``type``) of the unfolded network."""
+        return {**self.options, 'type': self.arch}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_model_spec(text: str, yaml_options: Optional[dict] = None) -> ModelSpec:
+    """Parse ``NAME[-folded][:key=value,...]`` (see the module docstring).
+
+    Args:
+        text (str): The spec.
+        yaml_options (dict, optional): ``network_g`` dicts (with ``type``) of the --opt names.
+
+    Returns:
+        ModelSpec: The row.
+
+    Raises:
+        ValueError: Unknown architecture or a malformed ``key=value`` option.
+    """
+    yaml_options = yaml_options or {}
+    head, _, tail = text.partition(':')
+    fold = head.endswith(FOLD_SUFFIX)
+    base = head[: -len(FOLD_SUFFIX)] if fold else head
+    if base in yaml_options:
+        options = dict(yaml_options[base])
+        arch = options.pop('type')
+    else:
+        arch, options = base, {}
+    if arch not in _registry('ARCH_REGISTRY'):
+        raise ValueError(
+            f'Model {text!r}: {arch!r} is neither a registered architecture nor an --opt name; '
+            f'expected e.g. {", ".join(DEFAULT_ARCHS)} or a name given with --opt NAME=PATH.'
+        )
+    for item in filter(None, tail.split(',')):
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ValueError(f'Model {text!r}: options must be key=value pairs separated by commas, got {item!r}.')
+        options[key.strip()] = _parse_value(value.strip())
+    return ModelSpec(label=text, arch=arch, options=options, fold=fold)
+
+
+def build_model(spec: ModelSpec) -> torch.nn.Module:
+    """The network of a row in eval mode (random weights, DO-Conv folded for ``-folded`` rows)."""
+    net = create_network(spec.network_options)
+    return (fold_doconv(net) if spec.fold else net).eval()
+
+
+def model_specs(labels: Sequence[str], opt_paths: Sequence[tuple]) -> list:
+    """The rows of ``--archs`` labels, then the ``--opt NAME=PATH`` names no label uses (folded or not)."""
+    yaml_options = {name: load_network_options(path) for name, path in opt_paths}
+    labels = list(dict.fromkeys(labels))
+    for name in yaml_options:
+        if not any(label.partition(':')[0] in (name, name + FOLD_SUFFIX) for label in labels):
+            labels.append(name)
+    return [parse_model_spec(label, yaml_options) for label in labels]
+
+
+def training_losses(device: torch.device) -> list:
+    """LFFNet's weighted losses (``TRAIN_LOSSES``) on ``device``, for the training-throughput tables."""
+    return [_registry('LOSS_REGISTRY').get(name)(loss_weight=weight).to(device) for name, weight in TRAIN_LOSSES]
+
+
+def random_input(net: torch.nn.Module, height: int, width: int, batch: int = 1, seed: int = 0) -> tuple:
+    """(lq (B, T, C_in, H, W) = cat(L, L ** 2.2 / t) per frame, t = 1, 4, 16, ...; gt (B, 3, H, W)), seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    frames, channels = getattr(net, 'num_exposure', 3), getattr(net, 'num_in_ch', 6)
+    ldr = torch.rand(batch, frames, channels // 2, height, width, generator=generator)
+    times = 4.0 ** torch.arange(frames, dtype=torch.float32).view(1, frames, 1, 1, 1)
+    lq = torch.cat([ldr, ldr**GAMMA / times], dim=2)
+    if lq.shape[2] != channels:  # an architecture with another input layout: random values of its own shape
+        lq = torch.rand(batch, frames, channels, height, width, generator=generator)
+    return lq, torch.rand(batch, 3, height, width, generator=generator)
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Optional[Sequence[bool]] = None
+) -> str:
+    """A GitHub markdown table; numeric columns (by default those holding only numbers and '-') right-aligned."""
+    if numeric is None:
+        numeric = [
+            bool(rows) and all(isinstance(r[i], (int, float)) or r[i] == '-' for r in rows) for i in range(len(headers))
+        ]
+    align = ['---:' if n else '---' for n in numeric]
+    lines = ['| ' + ' | '.join(headers) + ' |', '|' + '|'.join(align) + '|']
+    lines += ['| ' + ' | '.join(_cell(v) for v in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f'{value:,}'
+    if not math.isfinite(value):
+        return str(value)
+    return f'{value:,.3f}' if abs(value) < 10 else f'{value:,.1f}'
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--archs`` (rows, :func:`parse_model_spec`) and ``--opt NAME=PATH`` (rows from options YAMLs)."""
+    parser.add_argument(
+        '--archs',
+        nargs='+',
+        default=list(DEFAULT_ARCHS),
+        help='models: NAME[-folded][:key=value,...] (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--opt',
+        action='append',
+        type=name_path_arg,
+        default=[],
+        metavar='NAME=PATH',
+        help='define model NAME from the network_g of an options YAML (repeatable)',
+    )
+
+
+def check_counts(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, positive: Sequence[str], non_negative: Sequence[str]
+) -> None:
+    """``parser.error`` unless the ``positive`` options are >= 1 and the ``non_negative`` ones >= 0."""
+    for names, low in ((positive, 1), (non_negative, 0)):
+        for name in names:
+            if getattr(args, name) < low:
+                parser.error(f'--{name} must be >= {low}, got {getattr(args, name)}')
+
+
+def report_command(args: argparse.Namespace, run: Callable[[argparse.Namespace], str]) -> str:
+    """Run a benchmark whose ``args`` have ``output`` and ``overwrite``: refuse an existing --output before any
+    work (unless --overwrite), print the markdown ``run(args)`` returns and write it atomically to --output."""
+    if args.output is not None and args.output.exists() and not args.overwrite:
+        raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
+    text = run(args)
+    print(text, end='')
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(args.output, overwrite=args.overwrite) as tmp:
+            Path(tmp).write_text(text, encoding='utf-8')
+    return text

@@ -1,12 +1,15 @@
-"""Quality evaluation: trained networks beside classical merges on the validation sets of an options file.
+"""Quality evaluation: trained networks beside classical merges on the validation sets of an options file and on
+Kalantari-layout test folders.
 
 Usage:
     python scripts/evaluate_quality.py --opt options/train/LFFNet/train_LFFNet_RealHDR.yml \\
         --model LFFNet=experiments/LFFNet_RealHDR/models/net_g_latest.pth \\
         --model AHDRNet=experiments/AHDRNet_RealHDR/models/net_g_latest.pth --output quality.md
+    python scripts/evaluate_quality.py --test_set datasets/Kalantari/Test --model LFFNet=net_g_latest.pth
 
 Every ``val*`` dataset of the options file is evaluated (simulated held-out brackets, real stacks such as the
-Memorial Church), each scene by every method:
+Memorial Church), and every ``--test_set`` folder (scene folders with frames, ``exposure.txt`` and ``HDRImg.hdr``,
+scored directly), each scene by every method:
 
 - ``reference frame``: L_ref ** 2.2 / t_ref, the networks' own HDR-domain input (what a fusion network must beat);
 - ``MergeDebevec (gamma 2.2)``: OpenCV's merge with the response the networks assume;
@@ -20,14 +23,18 @@ GT is in the units of the shortest exposure) or ``scaled`` (one global scale fit
 ``lffnet_arch.metrics.scaled_metric``, for real stacks and cameras of unknown response). Methods whose output has
 no known scale (the calibrated merges, Mertens) are always scored after the fit; the table marks them. Each cell
 is the mean over the set's scenes; ``< ref`` counts the scenes on which a method is below the reference frame in
-PSNR-mu or SSIM-mu.
+PSNR-mu or SSIM-mu. Metrics: PSNR-mu, PSNR-L, SSIM-mu (Kalantari's protocol, :mod:`lffnet_arch.metrics.hdr_metric`),
+PU21-PSNR, PU21-SSIM and, when the optional ``pycvvdp`` package is installed, ColorVideoVDP in JOD
+(:mod:`lffnet_arch.metrics.perceptual_metric`: the GT maximum shown at 1000 cd/m^2).
 """
 
 import argparse
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -35,8 +42,16 @@ import yaml
 from basicsr.data import build_dataset
 from tqdm import tqdm
 
+from lffnet_arch.data.layout import list_scenes, read_scene
 from lffnet_arch.deploy import align_frames, fuse, load_model
 from lffnet_arch.metrics import calculate_psnr_l, calculate_psnr_mu, calculate_ssim_mu, match_scale
+from lffnet_arch.metrics.perceptual_metric import (
+    CVVDP_INSTALL_HINT,
+    calculate_cvvdp,
+    calculate_pu21_psnr,
+    calculate_pu21_ssim,
+    cvvdp_available,
+)
 from lffnet_arch.utils.hdr_util import network_input, reference_frame_hdr
 from lffnet_arch.utils.merge import (
     linearize_display,
@@ -45,8 +60,24 @@ from lffnet_arch.utils.merge import (
     merge_mertens,
 )
 
-METRICS = OrderedDict(psnr_mu=calculate_psnr_mu, psnr_l=calculate_psnr_l, ssim_mu=calculate_ssim_mu)
-HEADERS = {'psnr_mu': 'PSNR-mu', 'psnr_l': 'PSNR-L', 'ssim_mu': 'SSIM-mu'}
+METRICS = OrderedDict(
+    psnr_mu=calculate_psnr_mu,
+    psnr_l=calculate_psnr_l,
+    ssim_mu=calculate_ssim_mu,
+    pu21_psnr=calculate_pu21_psnr,
+    pu21_ssim=calculate_pu21_ssim,
+)
+HEADERS = {
+    'psnr_mu': 'PSNR-mu',
+    'psnr_l': 'PSNR-L',
+    'ssim_mu': 'SSIM-mu',
+    'pu21_psnr': 'PU21-PSNR',
+    'pu21_ssim': 'PU21-SSIM',
+    'cvvdp': 'ColorVideoVDP (JOD)',
+}
+if cvvdp_available():
+    METRICS['cvvdp'] = calculate_cvvdp
+DIGITS = {'ssim_mu': 4, 'pu21_ssim': 4}  # the others: 2
 
 
 def _reference_frame(frames: list, times: np.ndarray, ref_idx: int) -> np.ndarray:
@@ -80,79 +111,170 @@ def score(pred: np.ndarray, gt: np.ndarray, scaled: bool) -> dict:
     return {name: float(fn(pred, gt)) for name, fn in METRICS.items()}
 
 
-def evaluate_dataset(dataset, methods: dict, scaled: bool, progress: bool = True) -> tuple:
-    """Per-method mean metrics, scenes below the reference frame, and seconds per scene."""
-    results = {name: [] for name in methods}
-    seconds = {name: 0.0 for name in methods}
-    for index in tqdm(range(len(dataset)), desc=dataset.opt['name'], unit='scene', disable=not progress):
+def dataset_scenes(dataset) -> Iterator[tuple]:
+    """(frames, times, gt) of every item of a registered dataset: frames (H, W, 3) float32 in [0, 1]."""
+    for index in range(len(dataset)):
         item = dataset[index]
         frames = [np.ascontiguousarray(f) for f in item['lq'][:, :3].permute(0, 2, 3, 1).numpy()]
-        times = item['exposures'].numpy().astype(np.float64)
-        gt = item['gt'].permute(1, 2, 0).numpy()
-        for name, (method, known_scale) in methods.items():
+        yield frames, item['exposures'].numpy().astype(np.float64), item['gt'].permute(1, 2, 0).numpy()
+
+
+def folder_scenes(scene_dirs: Sequence[Path], num_exposure: int = 3) -> Iterator[tuple]:
+    """(frames, times, gt) of Kalantari-layout scene folders (:func:`lffnet_arch.data.layout.read_scene`)."""
+    for scene_dir in scene_dirs:
+        scene = read_scene(scene_dir, num_exposure)
+        yield scene.ldrs, scene.exposures.astype(np.float64), scene.gt
+
+
+def evaluate_scenes(scenes: Iterable[tuple], count: int, name: str, methods: dict, scaled: bool) -> tuple:
+    """Per-method mean metrics, scenes below the reference frame, and seconds per scene.
+
+    Args:
+        scenes (iterable): ``count`` tuples (frames, times, gt), as :func:`dataset_scenes` or :func:`folder_scenes`.
+        count (int): The number of scenes (for the progress bar).
+        name (str): The set's name (for the progress bar).
+        methods (dict): name -> (function(frames, times) -> HDR, whether its output has the times' units).
+        scaled (bool): Score every method after one global scale.
+
+    Returns:
+        tuple: (summary, count): method -> (means, below, seconds per scene, known scale).
+    """
+    results = {name: [] for name in methods}
+    seconds = {name: 0.0 for name in methods}
+    for frames, times, gt in tqdm(scenes, desc=name, total=count, unit='scene'):
+        for method_name, (method, known_scale) in methods.items():
             start = time.perf_counter()
             pred = method(frames, times)
-            seconds[name] += time.perf_counter() - start
-            results[name].append(score(pred, gt, scaled or not known_scale))
+            seconds[method_name] += time.perf_counter() - start
+            results[method_name].append(score(pred, gt, scaled or not known_scale))
     reference = results['reference frame']
     summary = OrderedDict()
-    for name, rows in results.items():
+    for method_name, rows in results.items():
         means = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
         below = sum(r['psnr_mu'] < ref['psnr_mu'] or r['ssim_mu'] < ref['ssim_mu'] for r, ref in zip(rows, reference))
-        summary[name] = (means, below, seconds[name] / len(rows), methods[name][1])
-    return summary, len(dataset)
+        summary[method_name] = (means, below, seconds[method_name] / len(rows), methods[method_name][1])
+    return summary, len(reference)
+
+
+def network_method(net: torch.nn.Module, tile: Optional[int] = None, tile_overlap: int = 32) -> tuple:
+    """A method entry for a network: whole-image (or tiled) :func:`lffnet_arch.deploy.fuse`, known scale."""
+    return (lambda frames, times: fuse(frames, times, net, tile_size=tile, tile_overlap=tile_overlap), True)
+
+
+def evaluate_test_set(
+    folder: Path, networks: dict, tile: Optional[int] = None, tile_overlap: int = 32, max_scenes: Optional[int] = None
+) -> list:
+    """The markdown table of a Kalantari-layout test folder, scored directly: classical merges and ``networks``.
+
+    Args:
+        folder (Path): Folder of scene folders (frames, exposure.txt, HDRImg.hdr).
+        networks (dict[str, nn.Module]): Row name -> network (eval mode, on its device).
+        tile (int, optional): Tile size for the networks; whole images when None.
+        tile_overlap (int): Tile overlap. Default: 32.
+        max_scenes (int, optional): Use only the first scenes (sorted by name).
+
+    Raises:
+        ValueError: The networks fuse different numbers of frames.
+    """
+    frames = {getattr(net, 'num_exposure', 3) for net in networks.values()} or {3}
+    if len(frames) > 1:
+        raise ValueError(f'The networks fuse different numbers of frames {sorted(frames)}; evaluate them separately.')
+    num_exposure = frames.pop()
+    methods = classical_methods((num_exposure - 1) // 2)
+    methods.update((name, network_method(net, tile, tile_overlap)) for name, net in networks.items())
+    scene_dirs = list_scenes(folder)[:max_scenes]
+    title = f'Quality on {folder}'
+    summary, count = evaluate_scenes(folder_scenes(scene_dirs, num_exposure), len(scene_dirs), title, methods, False)
+    return format_table(title, summary, count, False)
+
+
+def metric_notes() -> list:
+    """What the columns are; says so when the ColorVideoVDP column is left out."""
+    notes = [
+        '- PSNR-mu, PSNR-L, SSIM-mu: docs/design.md §7 (values clipped to [0, 1], mu = 5000, SSIM on mu-law images); '
+        'PU21-PSNR (RGB, peak 256) and PU21-SSIM (luminance), banding_glare encoding'
+        + (', and ColorVideoVDP (JOD)' if 'cvvdp' in METRICS else '')
+        + ' on absolute luminance: the GT maximum shown at 1000 cd/m^2.'
+    ]
+    if 'cvvdp' not in METRICS:
+        notes.append(f'- ColorVideoVDP column skipped: the pycvvdp package is not installed ({CVVDP_INSTALL_HINT}).')
+    return notes + ['']
 
 
 def format_table(title: str, summary: dict, count: int, scaled: bool) -> list:
     lines = [f'### {title} ({count} scenes, {"all scored after one global scale" if scaled else "direct"})', '']
-    lines.append('| Method | ' + ' | '.join(HEADERS.values()) + ' | < ref | s / scene |')
-    lines.append('|---|' + '---:|' * (len(HEADERS) + 2))
+    lines.append('| Method | ' + ' | '.join(HEADERS[m] for m in METRICS) + ' | < ref | s / scene |')
+    lines.append('|---|' + '---:|' * (len(METRICS) + 2))
     for name, (means, below, secs, known_scale) in summary.items():
         label = name if scaled or known_scale else f'{name} (scaled)'
-        cells = [f'{means[m]:.2f}' if m != 'ssim_mu' else f'{means[m]:.4f}' for m in METRICS]
+        cells = [f'{means[m]:.{DIGITS.get(m, 2)}f}' for m in METRICS]
         below_cell = '' if name == 'reference frame' else str(below)
         lines.append(f'| {label} | ' + ' | '.join(cells) + f' | {below_cell} | {secs:.2f} |')
     return lines + ['']
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--opt', type=Path, required=True, help='options file whose val* datasets to evaluate')
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--opt', type=Path, help='options file whose val* datasets to evaluate')
+    parser.add_argument(
+        '--test_set',
+        type=Path,
+        action='append',
+        default=[],
+        metavar='FOLDER',
+        help='Kalantari-layout test folder, scored directly (repeatable)',
+    )
     parser.add_argument('--model', action='append', default=[], metavar='NAME=CHECKPOINT', help='a network to add')
     parser.add_argument('--datasets', nargs='+', help='only these val dataset keys (e.g. val_handheld)')
+    parser.add_argument('--max_scenes', type=int, help='use only the first N scenes of each --test_set')
     parser.add_argument('--output', type=Path, help='also write the tables to this markdown file')
     parser.add_argument('--threads', type=int, help='torch threads (default: torch decides)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.opt is None and not args.test_set:
+        parser.error('give --opt OPTIONS.yml (its val* datasets), --test_set FOLDER, or both')
+    return args
 
 
-def main(argv=None) -> int:
+def _val_sets(args: argparse.Namespace, networks: dict) -> list:
+    """The tables of the ``val*`` datasets of ``--opt``."""
+    if not args.opt.is_file():
+        raise FileNotFoundError(f'Options file {args.opt} not found.')
+    opt = yaml.safe_load(args.opt.read_text(encoding='utf-8'))
+    keys = [k for k in opt.get('datasets', {}) if k.startswith('val')]
+    if args.datasets:
+        unknown = sorted(set(args.datasets) - set(keys))
+        if unknown:
+            raise ValueError(f'{args.opt} has no val datasets {unknown}; it has {keys}.')
+        keys = list(args.datasets)
+    methods = classical_methods(int(opt.get('network_g', {}).get('ref_idx', 1)))
+    methods.update((name, network_method(net)) for name, net in networks.items())
+    lines = []
+    for key in keys:
+        dataset_opt = {**opt['datasets'][key], 'phase': 'val'}
+        scaled = dataset_opt.pop('scoring', 'direct') == 'scaled'
+        dataset = build_dataset(dataset_opt)
+        summary, count = evaluate_scenes(dataset_scenes(dataset), len(dataset), dataset_opt['name'], methods, scaled)
+        lines += format_table(dataset_opt['name'], summary, count, scaled)
+    return lines
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        if not args.opt.is_file():
-            raise FileNotFoundError(f'Options file {args.opt} not found.')
-        opt = yaml.safe_load(args.opt.read_text(encoding='utf-8'))
-        keys = [k for k in opt.get('datasets', {}) if k.startswith('val')]
-        if args.datasets:
-            unknown = sorted(set(args.datasets) - set(keys))
-            if unknown:
-                raise ValueError(f'{args.opt} has no val datasets {unknown}; it has {keys}.')
-            keys = list(args.datasets)
-        ref_idx = int(opt.get('network_g', {}).get('ref_idx', 1))
-        methods = classical_methods(ref_idx)
+        networks = {}
         for spec in args.model:
             name, sep, path = spec.partition('=')
             if not sep or not name or not path:
                 raise ValueError(f'--model expects NAME=CHECKPOINT, got {spec!r}.')
-            net = load_model(path)
-            methods[name] = (lambda frames, times, net=net: fuse(frames, times, net), True)
-        lines = [f'Quality on the validation sets of `{args.opt}` (mu = 5000; SSIM on mu-law images).', '']
-        for key in keys:
-            dataset_opt = {**opt['datasets'][key], 'phase': 'val'}
-            scaled = dataset_opt.pop('scoring', 'direct') == 'scaled'
-            summary, count = evaluate_dataset(build_dataset(dataset_opt), methods, scaled)
-            lines += format_table(dataset_opt['name'], summary, count, scaled)
+            networks[name] = load_model(path)
+        where = f'the validation sets of `{args.opt}`' if args.opt else 'Kalantari-layout test folders'
+        lines = [f'Quality on {where} (mu = 5000; SSIM on mu-law images).', ''] + metric_notes()
+        if args.opt is not None:
+            lines += _val_sets(args, networks)
+        for folder in args.test_set:
+            lines += evaluate_test_set(folder, networks, max_scenes=args.max_scenes)
     except (FileNotFoundError, KeyError, ValueError) as err:
         print(f'Error: {err}', file=sys.stderr)
         return 1

@@ -9,15 +9,14 @@ Models (--archs): a registered architecture with its default options, e.g. ``AHD
 (``fold_doconv``); ``:key=value,...`` sets options, e.g. ``LFFNet:doconv=none``; ``--opt NAME=PATH`` defines NAME
 from an options YAML's ``network_g``. MACs follow docs/design.md §5 (:mod:`lffnet_arch.benchmark.profiling`).
 Latency: median of --runs rounds in which the models take turns. Peak memory and the tiled case run each in a fresh
-Python process (:func:`run_case`, case and result as JSON files). With --test_set and --checkpoint NAME=PATH it also
-scores the networks beside the classical merges (the full quality evaluation is ``scripts/evaluate_quality.py``).
-``--help`` lists every flag.
+Python process (:func:`run_case`, case and result as JSON files). With --test_set and --checkpoint NAME=PATH it
+appends the quality table of :func:`lffnet_arch.benchmark.quality.evaluate_test_set` (``scripts/evaluate_quality.py
+--test_set``), the networks loaded as the rows define them. ``--help`` lists every flag.
 """
 
 import argparse
 import contextlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -26,158 +25,51 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 import lffnet_arch  # noqa: F401  (before basicsr: applies the compat shim)
 from lffnet_arch.archs import fold_doconv
 from lffnet_arch.benchmark.profiling import (
     REFERENCE_GMACS,
+    TRAIN_LR,
+    ModelSpec,
+    add_model_arguments,
+    build_model,
+    check_counts,
     count_conv_macs,
     count_parameters,
     current_rss_bytes,
+    log,
+    markdown_table,
     matmul_gflops,
-    name_path_arg,
+    model_specs,
+    parse_model_spec,
     peak_rss_bytes,
+    random_input,
+    report_command,
     size_arg,
     time_calls,
     time_interleaved,
+    training_losses,
 )
-from lffnet_arch.data.scene_io import list_scenes, read_scene
+from lffnet_arch.benchmark.quality import evaluate_test_set, metric_notes
 from lffnet_arch.deploy.model import create_network, load_network, load_network_options
-from lffnet_arch.metrics.hdr_metric import (
-    calculate_psnr_l,
-    calculate_psnr_mu,
-    calculate_ssim_l,
-    calculate_ssim_mu,
-)
-from lffnet_arch.metrics.perceptual_metric import (
-    calculate_cvvdp,
-    calculate_pu21_psnr,
-    calculate_pu21_ssim,
-    cvvdp_available,
-)
 from lffnet_arch.utils.file_util import atomic_path
-from lffnet_arch.utils.hdr_util import network_input, reference_frame_hdr
-from lffnet_arch.utils.merge import fit_scale, linearize_display, merge_debevec, merge_mertens, well_exposed_mask
-from lffnet_arch.utils.tiling import tile_positions, tiled_forward
+from lffnet_arch.utils.tiling import tile_positions
 
-DEFAULT_ARCHS = ('AHDRNet', 'LFFNet', 'LFFNet-folded')
 MAC_SIZE = (1000, 1500)  # H x W of the MAC convention (docs/design.md §5)
-FOLD_SUFFIX = '-folded'
-GAMMA = 2.2
 GB = 1e9
 MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
 GRAD_MODES = {'inference': torch.inference_mode, 'no_grad': torch.no_grad}
-# LFFNet's objective (docs/design.md §6) and optimiser (options/train/LFFNet/train_LFFNet_Kalantari.yml).
-TRAIN_LOSSES = (
-    ('MuLawL1Loss', 1.0),
-    ('MultiScaleCharbonnierLoss', 1.0),
-    ('MultiScaleEdgeLoss', 0.05),
-    ('MultiScaleFrequencyLoss', 0.01),
-)
-TRAIN_LR = 2e-4
-METRICS = (
-    ('PSNR-mu', calculate_psnr_mu),
-    ('PSNR-L', calculate_psnr_l),
-    ('SSIM-mu', calculate_ssim_mu),
-    ('SSIM-L', calculate_ssim_l),
-    ('PU21-PSNR', calculate_pu21_psnr),
-    ('PU21-SSIM', calculate_pu21_ssim),
-) + ((('ColorVideoVDP (JOD)', calculate_cvvdp),) if cvvdp_available() else ())
-ROW_REFERENCE = 'Reference frame (L^2.2 / t)'
-ROW_DEBEVEC = 'MergeDebevec (OpenCV)'
-ROW_MERTENS = 'MergeMertens (OpenCV) †'
-
-
-def _registry(name: str) -> Any:
-    """BasicSR's ``ARCH_REGISTRY`` or ``LOSS_REGISTRY``, imported after lffnet_arch (which patches basicsr)."""
-    from basicsr.utils import registry
-
-    return getattr(registry, name)
-
-
-def _log(message: str) -> None:
-    tqdm.write(message, file=sys.stderr)
 
 
 # ---------------------------------------------------------------- models
-
-
-@dataclass
-class ModelSpec:
-    """One row: ``label`` as given on the command line, the registered ``arch``, its ``options``, ``fold``."""
-
-    label: str
-    arch: str
-    options: dict = field(default_factory=dict)
-    fold: bool = False
-
-    @property
-    def base_label(self) -> str:
-        """The label without ``-folded`` (whose checkpoint a folded row may use)."""
-        head, sep, tail = self.label.partition(':')
-        head = head[: -len(FOLD_SUFFIX)] if self.fold and head.endswith(FOLD_SUFFIX) else head
-        return head + sep + tail
-
-    @property
-    def network_options(self) -> dict:
-        """``network_g`` options (with ``type``) of the unfolded network."""
-        return {**self.options, 'type': self.arch}
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def parse_model_spec(text: str, yaml_options: Optional[dict] = None) -> ModelSpec:
-    """Parse ``NAME[-folded][:key=value,...]`` (see the module docstring).
-
-    Args:
-        text (str): The spec.
-        yaml_options (dict, optional): ``network_g`` dicts (with ``type``) of the --opt names.
-
-    Returns:
-        ModelSpec: The row.
-
-    Raises:
-        ValueError: Unknown architecture or a malformed ``key=value`` option.
-    """
-    yaml_options = yaml_options or {}
-    head, _, tail = text.partition(':')
-    fold = head.endswith(FOLD_SUFFIX)
-    base = head[: -len(FOLD_SUFFIX)] if fold else head
-    if base in yaml_options:
-        options = dict(yaml_options[base])
-        arch = options.pop('type')
-    else:
-        arch, options = base, {}
-    if arch not in _registry('ARCH_REGISTRY'):
-        raise ValueError(
-            f'Model {text!r}: {arch!r} is neither a registered architecture nor an --opt name; '
-            f'expected e.g. {", ".join(DEFAULT_ARCHS)} or a name given with --opt NAME=PATH.'
-        )
-    for item in filter(None, tail.split(',')):
-        key, sep, value = item.partition('=')
-        if not sep or not key:
-            raise ValueError(f'Model {text!r}: options must be key=value pairs separated by commas, got {item!r}.')
-        options[key.strip()] = _parse_value(value.strip())
-    return ModelSpec(label=text, arch=arch, options=options, fold=fold)
-
-
-def build_model(spec: ModelSpec) -> torch.nn.Module:
-    """The network of a row in eval mode (random weights, DO-Conv folded for ``-folded`` rows)."""
-    net = create_network(spec.network_options)
-    return (fold_doconv(net) if spec.fold else net).eval()
 
 
 def load_weights(spec: ModelSpec, checkpoint: Path) -> torch.nn.Module:
@@ -188,18 +80,6 @@ def load_weights(spec: ModelSpec, checkpoint: Path) -> torch.nn.Module:
 
 def prepare(net: torch.nn.Module, device: torch.device, memory_format: str) -> torch.nn.Module:
     return net.to(device=device, memory_format=MEMORY_FORMATS[memory_format])
-
-
-def random_input(net: torch.nn.Module, height: int, width: int, batch: int = 1, seed: int = 0) -> tuple:
-    """(lq (B, T, C_in, H, W) = cat(L, L ** 2.2 / t) per frame, t = 1, 4, 16, ...; gt (B, 3, H, W)), seeded."""
-    generator = torch.Generator().manual_seed(seed)
-    frames, channels = getattr(net, 'num_exposure', 3), getattr(net, 'num_in_ch', 6)
-    ldr = torch.rand(batch, frames, channels // 2, height, width, generator=generator)
-    times = 4.0 ** torch.arange(frames, dtype=torch.float32).view(1, frames, 1, 1, 1)
-    lq = torch.cat([ldr, ldr**GAMMA / times], dim=2)
-    if lq.shape[2] != channels:  # an architecture with another input layout: random values of its own shape
-        lq = torch.rand(batch, frames, channels, height, width, generator=generator)
-    return lq, torch.rand(batch, 3, height, width, generator=generator)
 
 
 # ---------------------------------------------------------------- cases (run in a fresh process for memory)
@@ -299,7 +179,7 @@ def run_case(case: dict) -> dict:
 def run_training(spec: ModelSpec, args: argparse.Namespace, device: torch.device) -> dict:
     """Seconds per training iteration (forward, LFFNet's losses, backward, Adam step) at the training batch."""
     net = prepare(build_model(spec), device, args.memory_format).train()
-    losses = [_registry('LOSS_REGISTRY').get(name)(loss_weight=weight).to(device) for name, weight in TRAIN_LOSSES]
+    losses = training_losses(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=TRAIN_LR, betas=(0.9, 0.999))
     lq, gt = random_input(net, args.train_size, args.train_size, batch=args.train_batch)
     lq, gt = lq.to(device), gt.to(device)
@@ -317,101 +197,7 @@ def run_training(spec: ModelSpec, args: argparse.Namespace, device: torch.device
     return {'times': times}
 
 
-# ---------------------------------------------------------------- quality
-
-
-def classical_merges(
-    ldrs: Sequence[np.ndarray], exposures: Sequence[float], ref_idx: int, gamma: float = GAMMA
-) -> dict:
-    """Linear HDR estimates of the classical rows: reference frame, Debevec and Mertens (both scale-fitted).
-
-    Returns:
-        dict[str, np.ndarray]: row name -> (H, W, 3) float32 linear HDR in the exposure times' units.
-    """
-    reference = reference_frame_hdr(network_input(ldrs, exposures, gamma)[0], ref_idx).permute(1, 2, 0).numpy()
-    mask = well_exposed_mask(ldrs[ref_idx])
-    debevec, _ = merge_debevec(ldrs, exposures, gamma)
-    mertens = linearize_display(merge_mertens(ldrs), gamma)
-    return {
-        ROW_REFERENCE: reference,
-        ROW_DEBEVEC: debevec * np.float32(fit_scale(debevec, reference, mask)),
-        ROW_MERTENS: mertens * np.float32(fit_scale(mertens, reference, mask)),
-    }
-
-
-def image_metrics(prediction: np.ndarray, gt: np.ndarray) -> dict:
-    """PSNR-mu, PSNR-L, SSIM-mu, SSIM-L of one (H, W, 3) linear HDR prediction against its ground truth."""
-    return {name: float(metric(prediction, gt)) for name, metric in METRICS}
-
-
-def evaluate_test_set(
-    test_set: Path,
-    models: dict,
-    grad_mode: str = 'inference',
-    tile: Optional[int] = None,
-    tile_overlap: int = 32,
-    max_scenes: Optional[int] = None,
-) -> tuple:
-    """Mean metrics over a Kalantari-layout test set for the classical rows and every network in ``models``.
-
-    Args:
-        test_set (Path): Folder of scene folders (frames, exposure.txt, HDRImg.hdr).
-        models (dict[str, nn.Module]): Row name -> network (eval mode, on its device).
-        grad_mode (str): 'inference' or 'no_grad'.
-        tile (int, optional): Tile size for the networks; whole images when None.
-        tile_overlap (int): Tile overlap. Default: 32.
-        max_scenes (int, optional): Use only the first scenes (sorted by name).
-
-    Returns:
-        tuple[dict, int]: row -> metric -> mean over scenes (classical rows first), and the number of scenes.
-    """
-    scenes = list_scenes(test_set)[:max_scenes]
-    frames = {getattr(net, 'num_exposure', 3) for net in models.values()} or {3}
-    if len(frames) > 1:
-        raise ValueError(
-            f'The models with checkpoints fuse different numbers of frames {sorted(frames)}; '
-            'benchmark them on separate runs.'
-        )
-    num_exposure = frames.pop()
-    sums = {}
-    for scene_dir in tqdm(scenes, desc='test set', unit='scene', file=sys.stderr, leave=False):
-        scene = read_scene(scene_dir, num_exposure)
-        estimates = classical_merges(scene.ldrs, scene.exposures, (num_exposure - 1) // 2)
-        lq = network_input(scene.ldrs, scene.exposures, GAMMA)
-        for name, net in models.items():
-            device = next(net.parameters()).device
-            with GRAD_MODES[grad_mode]():
-                out = net(lq.to(device)) if tile is None else tiled_forward(net, lq, tile, tile_overlap)
-            estimates[name] = out[0].float().permute(1, 2, 0).cpu().numpy()
-        for name, estimate in estimates.items():
-            row = sums.setdefault(name, dict.fromkeys(dict(METRICS), 0.0))
-            for metric, value in image_metrics(estimate, scene.gt).items():
-                row[metric] += value
-    return {name: {k: v / len(scenes) for k, v in row.items()} for name, row in sums.items()}, len(scenes)
-
-
 # ---------------------------------------------------------------- formatting
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub markdown table; numeric columns right-aligned."""
-    numeric = [
-        bool(rows) and all(isinstance(r[i], (int, float)) or r[i] == '-' for r in rows) for i in range(len(headers))
-    ]
-    align = ['---:' if n else '---' for n in numeric]
-    lines = ['| ' + ' | '.join(headers) + ' |', '|' + '|'.join(align) + '|']
-    lines += ['| ' + ' | '.join(_cell(v) for v in row) + ' |' for row in rows]
-    return '\n'.join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return f'{value:,}'
-    if not math.isfinite(value):
-        return str(value)
-    return f'{value:,.3f}' if abs(value) < 10 else f'{value:,.1f}'
 
 
 def _gb(value: Optional[int]) -> Any:
@@ -450,20 +236,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        '--archs',
-        nargs='+',
-        default=list(DEFAULT_ARCHS),
-        help='models: NAME[-folded][:key=value,...] (default: %(default)s)',
-    )
-    parser.add_argument(
-        '--opt',
-        action='append',
-        type=name_path_arg,
-        default=[],
-        metavar='NAME=PATH',
-        help='define model NAME from the network_g of an options YAML (repeatable)',
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         '--sizes',
         nargs='+',
@@ -514,20 +287,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action='append',
         default=[],
         metavar='NAME=PATH',
-        help='weights of model NAME for the quality table (repeatable)',
+        help='weights of model NAME for the quality table of benchmark.quality (repeatable)',
     )
-    parser.add_argument('--test_set', type=Path, help='Kalantari-layout test folder for the quality table')
+    parser.add_argument(
+        '--test_set', type=Path, help='Kalantari-layout test folder: add its table (evaluate_quality.py --test_set)'
+    )
     parser.add_argument('--test_tile', type=int, help='tile size for the test-set forward passes (default: whole)')
     parser.add_argument('--max_scenes', type=int, help='use only the first N test scenes')
     parser.add_argument('--output', type=Path, help='also write the markdown to this file')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing --output file')
     args = parser.parse_args(argv)
-    for name in ('runs', 'train_iters', 'train_batch', 'train_size', 'tile', 'mm_size'):
-        if getattr(args, name) < 1:
-            parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
-    for name in ('warmup', 'train_warmup'):
-        if getattr(args, name) < 0:
-            parser.error(f'--{name} must be >= 0, got {getattr(args, name)}')
+    check_counts(
+        parser,
+        args,
+        ('runs', 'train_iters', 'train_batch', 'train_size', 'tile', 'mm_size'),
+        ('warmup', 'train_warmup'),
+    )
     if not 0 <= args.tile_overlap < args.tile:
         parser.error(f'--tile_overlap must be in [0, --tile={args.tile}), got {args.tile_overlap}')
     if args.threads is not None and args.threads < 1:
@@ -536,12 +311,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def _model_specs(args: argparse.Namespace) -> tuple:
+    specs = model_specs(args.archs, args.opt)
     yaml_options = {name: load_network_options(path) for name, path in args.opt}
-    labels = list(dict.fromkeys(args.archs))
-    for name in yaml_options:
-        if not any(label.partition(':')[0] in (name, name + FOLD_SUFFIX) for label in labels):
-            labels.append(name)
-    specs = [parse_model_spec(label, yaml_options) for label in labels]
     tiled = [parse_model_spec(label, yaml_options) for label in dict.fromkeys(args.tiled_archs)]
     return specs, tiled
 
@@ -578,7 +349,7 @@ def _memory_cases(args: argparse.Namespace, specs: list, settings: dict) -> dict
     results = {}
     cases = [(spec, size) for size in args.sizes for spec in specs]
     for index, (spec, (height, width)) in enumerate(cases, 1):
-        _log(f'[memory {index}/{len(cases)}] {spec.label} at {height}x{width} in a fresh process')
+        log(f'[memory {index}/{len(cases)}] {spec.label} at {height}x{width} in a fresh process')
         case = dict(settings, kind='memory', spec=asdict(spec), height=height, width=width)
         results[(spec.label, (height, width))] = run_case(case)
     return results
@@ -616,7 +387,7 @@ def _latency_section(args: argparse.Namespace, specs: list, device: torch.device
     memory = {} if args.no_memory else _memory_cases(args, specs, settings)
     timings, rows = {}, []
     for size in args.sizes:
-        _log(
+        log(
             f'latency at {size[0]}x{size[1]}: {args.warmup} warm-up + {args.runs} timed rounds over {len(specs)} models'
         )
         for label, times in _timings(args, specs, device, size).items():
@@ -705,7 +476,7 @@ def _tiled_section(args: argparse.Namespace, specs: list, settings: dict) -> tup
     height, width = args.tiled_case
     rows, peaks = [], {}
     for spec in specs:
-        _log(f'tiled {spec.label} at {height}x{width}, tile {args.tile}')
+        log(f'tiled {spec.label} at {height}x{width}, tile {args.tile}')
         case = dict(
             settings,
             kind='tiled',
@@ -749,7 +520,7 @@ def _training_section(args: argparse.Namespace, specs: list, device: torch.devic
     for spec in specs:
         if spec.fold:
             continue
-        _log(f'training {spec.label}: batch {args.train_batch} of {args.train_size}x{args.train_size}')
+        log(f'training {spec.label}: batch {args.train_batch} of {args.train_size}x{args.train_size}')
         times = run_training(spec, args, device)['times']
         median = statistics.median(times)
         rows.append(
@@ -788,32 +559,11 @@ def _training_section(args: argparse.Namespace, specs: list, device: torch.devic
 
 
 def _quality_section(args: argparse.Namespace, specs: list, checkpoints: dict, device: torch.device) -> list:
-    models = {}
-    for spec in specs:
-        if spec.label in checkpoints:
-            models[spec.label] = prepare(load_weights(spec, checkpoints[spec.label]), device, args.memory_format)
-    _log(f'test set {args.test_set}: {len(models)} network(s) and the classical merges')
-    results, count = evaluate_test_set(
-        args.test_set, models, args.grad_mode, args.test_tile, args.tile_overlap, args.max_scenes
-    )
-    rows = [[name, *(values[m] for m, _ in METRICS)] for name, values in results.items()]
-    how = 'whole images' if args.test_tile is None else f'tiles of {args.test_tile} (overlap {args.tile_overlap})'
-    return [
-        f'### Quality on {args.test_set} ({count} scenes)',
-        '',
-        markdown_table(['Method', *(m for m, _ in METRICS)], rows),
-        '',
-        '- Metrics of docs/design.md §7 (values clipped to [0, 1], mu = 5000, whole image), mean over scenes; '
-        f'networks on {how}, input cat(L, L^2.2 / t) with t = 2^EV.',
-        '- PU21-PSNR (RGB, peak 256) and PU21-SSIM (luminance), banding_glare encoding, and ColorVideoVDP (when the '
-        'metrics extra is installed) on absolute luminance: the GT maximum shown at 1000 cd/m^2.',
-        '- Reference frame: the reference LDR frame alone in the HDR domain, L_ref^2.2 / t_ref.',
-        "- MergeDebevec: cv2.createMergeDebevec with the data's response L^2.2 and the exposure times t = 2^EV "
-        "(radiance); scaled by the least-squares factor matching L_ref^2.2 / t_ref on the reference's well-exposed "
-        'pixels (all channels in (0.05, 0.95)); no ground truth is used.',
-        '- † MergeMertens: exposure fusion is display-referred, not radiance; linearised as clip(x, 0, 1)^2.2 and '
-        'scaled like Debevec before the metrics, so its figures are indicative only.',
-    ]
+    """The quality table of ``--test_set``, by :func:`lffnet_arch.benchmark.quality.evaluate_test_set`."""
+    nets = {s.label: load_weights(s, checkpoints[s.label]).to(device) for s in specs if s.label in checkpoints}
+    log(f'test set {args.test_set}: {len(nets)} network(s) and the classical merges (benchmark.quality)')
+    lines = evaluate_test_set(args.test_set, nets, args.test_tile, args.tile_overlap, args.max_scenes)
+    return lines + metric_notes()
 
 
 def run_benchmark(args: argparse.Namespace) -> str:
@@ -836,7 +586,7 @@ def run_benchmark(args: argparse.Namespace) -> str:
         'grad_mode': args.grad_mode,
     }
     load_start = _load()
-    _log('matrix-multiply rate ...')
+    log('matrix-multiply rate ...')
     mm_start = matmul_gflops(args.mm_size, device=device)
     grad = 'torch.inference_mode()' if args.grad_mode == 'inference' else 'torch.no_grad()'
     lines = [
@@ -872,12 +622,4 @@ def run_benchmark(args: argparse.Namespace) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     """Command-line entry point; returns the markdown it prints (and writes to --output)."""
-    args = parse_args(argv)
-    if args.output is not None and args.output.exists() and not args.overwrite:
-        raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
-    report = run_benchmark(args)
-    print(report, end='')
-    if args.output is not None:
-        with atomic_path(args.output, overwrite=args.overwrite) as tmp:
-            Path(tmp).write_text(report, encoding='utf-8')
-    return report
+    return report_command(parse_args(argv), run_benchmark)

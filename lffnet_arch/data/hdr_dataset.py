@@ -10,8 +10,8 @@ import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from lffnet_arch.data import scene_io
-from lffnet_arch.data.scene_io import META_INFO
+from lffnet_arch.data import layout, lmdb_codec
+from lffnet_arch.data.lmdb_codec import META_INFO
 from lffnet_arch.utils.hdr_util import network_input
 
 __all__ = ['MultiExposureHDRDataset']
@@ -23,7 +23,7 @@ class _Sample(NamedTuple):
     gt_path: str
     evs: np.ndarray
     shape: Optional[tuple]  # (h, w) from meta_info.txt; None on disk, where the files say it
-    files: Optional[scene_io.SceneFiles]  # disk: the scene's files, found once at construction; None for LMDB
+    files: Optional[layout.SceneFiles]  # disk: the scene's files, found once at construction; None for LMDB
 
 
 # Read-only LMDB environments of this process by folder. py-lmdb refuses to open one path twice in a process, so
@@ -52,7 +52,7 @@ class MultiExposureHDRDataset(data.Dataset):
     Reads a Kalantari-layout folder (``<dataroot>/<scene>/`` with T frames sorted by file name, an exposure file
     of EV values and ``HDRImg.hdr``) or an LMDB made from one by ``scripts/data_preparation/create_lmdb_hdr.py``
     (schema in ``datasets/README.md``). Both give bit-identical samples. Frames and GT are validated as
-    :func:`~lffnet_arch.data.scene_io.read_scene` describes.
+    :func:`~lffnet_arch.data.layout.read_scene` describes.
 
     Args:
         opt (dict): Options, as in BasicSR's ``datasets`` section:
@@ -73,7 +73,7 @@ class MultiExposureHDRDataset(data.Dataset):
             - phase (str): 'train' crops and augments; 'val' / 'test' return whole images. BasicSR sets it.
               Default 'test'.
             - gt_max (float): Largest GT value accepted; a scene above it is refused, naming the file and the
-              value (NaN / Inf / negative GT always are). Default ``scene_io.GT_MAX`` (1e6), far above real
+              value (NaN / Inf / negative GT always are). Default ``layout.GT_MAX`` (1e6), far above real
               radiance in any unit; relative-unit GTs are normalised by whoever loads them, not refused.
             - seed (int): Seed of the crops and flips. ``lffnet_arch/train.py`` sets it to ``manual_seed``.
               Default 0.
@@ -115,7 +115,7 @@ class MultiExposureHDRDataset(data.Dataset):
         self.use_hflip = bool(opt.get('use_hflip', False))
         self.use_rot = bool(opt.get('use_rot', False))
         self.phase = opt.get('phase', 'test')
-        self.gt_max = float(opt.get('gt_max', scene_io.GT_MAX))
+        self.gt_max = float(opt.get('gt_max', layout.GT_MAX))
         if not self.gt_max > 0:
             raise ValueError(f'MultiExposureHDRDataset: gt_max must be a positive number, got {opt.get("gt_max")!r}.')
         self.seed = int(opt.get('seed', 0))
@@ -150,10 +150,10 @@ class MultiExposureHDRDataset(data.Dataset):
     def _scan_folder(self) -> list:
         """Cheap validation of every scene (frame count, exposure file, GT present) before training starts; the
         files found here are the ones ``__getitem__`` decodes."""
-        scenes = scene_io.list_scenes(self.root)
+        scenes = layout.list_scenes(self.root)
         samples = []
-        for key, scene in zip(scene_io.sample_names(scenes), scenes):
-            files = scene_io.find_scene_files(scene, self.num_exposure, self.exposure_file)
+        for key, scene in zip(layout.sample_names(scenes), scenes):
+            files = layout.find_scene_files(scene, self.num_exposure, self.exposure_file)
             samples.append(_Sample(key, str(scene), str(files.gt), files.evs, None, files))
         return samples
 
@@ -164,14 +164,14 @@ class MultiExposureHDRDataset(data.Dataset):
                 'scripts/data_preparation/create_lmdb_hdr.py.'
             )
         return [
-            _Sample(name, name, scene_io.gt_key(name), evs, shape, None)
-            for name, shape, evs in scene_io.parse_meta_info(self.root / META_INFO, self.num_exposure)
+            _Sample(name, name, lmdb_codec.gt_key(name), evs, shape, None)
+            for name, shape, evs in lmdb_codec.parse_meta_info(self.root / META_INFO, self.num_exposure)
         ]
 
     # ------------------------------------------------------------------ reading
 
     def _read_disk(self, sample: _Sample) -> tuple:
-        scene = scene_io.read_scene_files(sample.files, gt_max=self.gt_max)
+        scene = layout.read_scene_files(sample.files, gt_max=self.gt_max)
         return scene.ldrs, scene.gt
 
     def _lmdb_get(self, sample: _Sample, key: str) -> bytes:
@@ -187,10 +187,10 @@ class MultiExposureHDRDataset(data.Dataset):
     def _read_lmdb(self, sample: _Sample) -> tuple:
         source = f'{self.root}:{sample.key}'
         ldrs = [
-            scene_io.decode_ldr(self._lmdb_get(sample, scene_io.ldr_key(sample.key, i)), f'{source}/ldr_{i}')
+            lmdb_codec.decode_ldr(self._lmdb_get(sample, lmdb_codec.ldr_key(sample.key, i)), f'{source}/ldr_{i}')
             for i in range(self.num_exposure)
         ]
-        gt = scene_io.decode_gt(self._lmdb_get(sample, sample.gt_path), f'{source}/gt')
+        gt = lmdb_codec.decode_gt(self._lmdb_get(sample, sample.gt_path), f'{source}/gt')
         expected = tuple(sample.shape) + (3,)
         found = [img.shape for img in ldrs + [gt]]
         if any(shape != expected for shape in found):
@@ -198,8 +198,8 @@ class MultiExposureHDRDataset(data.Dataset):
                 f'LMDB {self.root}, sample {sample.key!r}: {META_INFO} gives shape {expected}, the stored '
                 f'frames and GT have {found}.'
             )
-        scene_io.validate_gt(gt, source, f'{source}/gt', self.gt_max)
-        scene_io.warn_gt_above_one(gt, source, f'{source}/gt')
+        layout.validate_gt(gt, source, f'{source}/gt', self.gt_max)
+        layout.warn_gt_above_one(gt, source, f'{source}/gt')
         return ldrs, gt
 
     # ------------------------------------------------------------------ training transforms
@@ -232,7 +232,7 @@ class MultiExposureHDRDataset(data.Dataset):
         return [img[top : top + size, left : left + size] for img in images]
 
     def _pack(self, ldrs: list, gt: np.ndarray, sample: _Sample) -> dict:
-        exposures = scene_io.ev_to_exposure(sample.evs)
+        exposures = layout.ev_to_exposure(sample.evs)
         return {
             'lq': network_input(ldrs, exposures, self.gamma)[0].contiguous(),
             'gt': torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1), dtype=np.float32)),

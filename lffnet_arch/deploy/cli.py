@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lffnet_arch.data.scene_io import list_frames
+from lffnet_arch.data.layout import list_frames
 from lffnet_arch.deploy.align import ALIGN_METHODS
 from lffnet_arch.deploy.bracket import read_bracket
 from lffnet_arch.deploy.fuse import PRECISIONS, fuse

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
 from lffnet_arch.deploy.align import align_frames
 from lffnet_arch.utils.hdr_util import ldr_to_float, network_input
-from lffnet_arch.utils.tiling import BYTES_PER_PIXEL, auto_tile_size, module_device, tiled_forward
+from lffnet_arch.utils.tiling import auto_tile_size, module_device, tiled_forward
 
 __all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'fuse']
 
@@ -93,12 +94,12 @@ def _resolve_tile(tile_size: Union[None, int, str], model: nn.Module, device: to
     if tile_size != 'auto':
         return tile_size
     arch = type(model).__name__
-    return auto_tile_size(
+    bytes_per_pixel = forward_bytes_per_pixel(
+        arch if arch in MEASURED_ARCHS else None,
         num_feat=getattr(model, 'num_feat', 64),
-        device=device,
-        arch=arch if arch in BYTES_PER_PIXEL else None,
         num_exposure=getattr(model, 'num_exposure', 3),
     )
+    return auto_tile_size(bytes_per_pixel, device=device)
 
 
 def fuse(

@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from lffnet_arch.data.scene_io import list_scenes, read_scene
+from lffnet_arch.data.layout import list_scenes, read_scene
 from lffnet_arch.deploy import ALIGN_METHODS, fuse, load_model, read_bracket
 from lffnet_arch.deploy.cli import add_network_arguments, find_brackets
 from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu

@@ -157,7 +157,10 @@ class _MultiScaleLoss(nn.Module):
     images: one pyramid of d = T(pred) - T(target) replaces a pyramid of each. Subclasses implement
     :meth:`level_loss`, which returns the per-element loss map of one level of d; ``reduction`` reduces each level's
     map (mean or sum) before the levels are added. 'none' is not offered because the levels' maps differ in size.
+    ``kernels`` names further constant filters (buffer name -> 1-D taps of a separable kernel) a subclass uses.
     """
+
+    kernels: dict = {}
 
     def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3) -> None:
         super().__init__()
@@ -171,6 +174,8 @@ class _MultiScaleLoss(nn.Module):
         self.num_scales = num_scales
         # Not persistent: constants, so they stay out of any state_dict.
         self.register_buffer('pyramid_kernel', _outer_kernel(BINOMIAL_TAPS), persistent=False)
+        for buffer, taps in self.kernels.items():
+            self.register_buffer(buffer, _outer_kernel(taps), persistent=False)
 
     def level_loss(self, diff: torch.Tensor) -> torch.Tensor:
         """Per-element loss map of one level ``diff`` (B, C, h, w) of the pyramid of T(pred) - T(target)."""
@@ -185,8 +190,18 @@ class _MultiScaleLoss(nn.Module):
         return self.loss_weight * total
 
 
+class _MultiScaleCharbonnierBase(_MultiScaleLoss):
+    """A pyramid loss whose level loss is a Charbonnier penalty with smoothing ``eps`` (validated here)."""
+
+    def __init__(
+        self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3, eps: float = 1e-3
+    ) -> None:
+        super().__init__(loss_weight, reduction, mu, num_scales)
+        self.eps = _check_eps(eps, type(self).__name__)
+
+
 @LOSS_REGISTRY.register()
-class MultiScaleCharbonnierLoss(_MultiScaleLoss):
+class MultiScaleCharbonnierLoss(_MultiScaleCharbonnierBase):
     """Charbonnier loss sqrt((x - y)^2 + eps^2) at scales 1, 1/2, 1/4 (L_msc).
 
     Identical inputs give the minimum, eps per element (eps * num_scales with reduction 'mean'), not zero.
@@ -199,18 +214,12 @@ class MultiScaleCharbonnierLoss(_MultiScaleLoss):
         eps (float): Charbonnier smoothing. Default: 1e-3.
     """
 
-    def __init__(
-        self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3, eps: float = 1e-3
-    ) -> None:
-        super().__init__(loss_weight, reduction, mu, num_scales)
-        self.eps = _check_eps(eps, type(self).__name__)
-
     def level_loss(self, diff: torch.Tensor) -> torch.Tensor:
         return _charbonnier(diff, self.eps)
 
 
 @LOSS_REGISTRY.register()
-class MultiScaleEdgeLoss(_MultiScaleLoss):
+class MultiScaleEdgeLoss(_MultiScaleCharbonnierBase):
     """Charbonnier loss between Laplacians x - G(U(G(x))) at scales 1, 1/2, 1/4 (L_msed).
 
     G is the depthwise 5x5 kernel g^T g with g = [0.05, 0.25, 0.4, 0.25, 0.05] under replicate padding (see
@@ -224,12 +233,7 @@ class MultiScaleEdgeLoss(_MultiScaleLoss):
         eps (float): Charbonnier smoothing. Default: 1e-3.
     """
 
-    def __init__(
-        self, loss_weight: float = 1.0, reduction: str = 'mean', mu: float = MU, num_scales: int = 3, eps: float = 1e-3
-    ) -> None:
-        super().__init__(loss_weight, reduction, mu, num_scales)
-        self.eps = _check_eps(eps, type(self).__name__)
-        self.register_buffer('edge_kernel', _outer_kernel(EDGE_TAPS), persistent=False)
+    kernels = {'edge_kernel': EDGE_TAPS}
 
     def level_loss(self, diff: torch.Tensor) -> torch.Tensor:
         # The Laplacian is linear (replicate padding included): Lap(x) - Lap(y) = Lap(x - y).

@@ -18,6 +18,7 @@ copied from a super-resolution setup cannot silently change the protocol.
 """
 
 import math
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -120,6 +121,37 @@ def ssim_numpy(x: np.ndarray, y: np.ndarray) -> float:
     return float(calculate_ssim(x * 255, y * 255, crop_border=0, input_order='HWC'))
 
 
+def _numpy_metric(
+    name: str,
+    score: Callable,
+    img: np.ndarray,
+    img2: np.ndarray,
+    mu: Optional[float],
+    crop_border: int,
+    input_order: str,
+    test_y_channel: bool,
+) -> float:
+    """The body of every numpy metric: protocol options, pair validation, mu-law (unless ``mu`` is None), score."""
+    _check_protocol_options(name, crop_border, input_order, test_y_channel)
+    x, y = _prepare_numpy(img, img2, name)
+    return score(x, y) if mu is None else score(mu_law(x, mu), mu_law(y, mu))
+
+
+def _tensor_metric(
+    name: str,
+    score: Callable,
+    img: torch.Tensor,
+    img2: torch.Tensor,
+    mu: Optional[float],
+    crop_border: int,
+    test_y_channel: bool,
+) -> torch.Tensor:
+    """The body of every ``_pt`` metric, as :func:`_numpy_metric` (tensors are (B, C, H, W) by definition)."""
+    _check_protocol_options(name, crop_border, 'HWC', test_y_channel)
+    x, y = _prepare_tensor(img, img2, name)
+    return score(x, y) if mu is None else score(mu_law(x, mu), mu_law(y, mu))
+
+
 @METRIC_REGISTRY.register()
 def calculate_psnr_mu(
     img: np.ndarray,
@@ -141,9 +173,7 @@ def calculate_psnr_mu(
     Returns:
         float: PSNR in dB; inf for identical images.
     """
-    _check_protocol_options('calculate_psnr_mu', crop_border, input_order, test_y_channel)
-    x, y = _prepare_numpy(img, img2, 'calculate_psnr_mu')
-    return _psnr_numpy(mu_law(x, mu), mu_law(y, mu))
+    return _numpy_metric('calculate_psnr_mu', _psnr_numpy, img, img2, mu, crop_border, input_order, test_y_channel)
 
 
 @METRIC_REGISTRY.register()
@@ -165,8 +195,7 @@ def calculate_psnr_l(
     Returns:
         float: PSNR in dB; inf for identical images.
     """
-    _check_protocol_options('calculate_psnr_l', crop_border, input_order, test_y_channel)
-    return _psnr_numpy(*_prepare_numpy(img, img2, 'calculate_psnr_l'))
+    return _numpy_metric('calculate_psnr_l', _psnr_numpy, img, img2, None, crop_border, input_order, test_y_channel)
 
 
 @METRIC_REGISTRY.register()
@@ -190,9 +219,7 @@ def calculate_ssim_mu(
     Returns:
         float: SSIM, mean over channels.
     """
-    _check_protocol_options('calculate_ssim_mu', crop_border, input_order, test_y_channel)
-    x, y = _prepare_numpy(img, img2, 'calculate_ssim_mu')
-    return ssim_numpy(mu_law(x, mu), mu_law(y, mu))
+    return _numpy_metric('calculate_ssim_mu', ssim_numpy, img, img2, mu, crop_border, input_order, test_y_channel)
 
 
 @METRIC_REGISTRY.register()
@@ -214,8 +241,7 @@ def calculate_ssim_l(
     Returns:
         float: SSIM, mean over channels.
     """
-    _check_protocol_options('calculate_ssim_l', crop_border, input_order, test_y_channel)
-    return ssim_numpy(*_prepare_numpy(img, img2, 'calculate_ssim_l'))
+    return _numpy_metric('calculate_ssim_l', ssim_numpy, img, img2, None, crop_border, input_order, test_y_channel)
 
 
 @METRIC_REGISTRY.register()
@@ -223,9 +249,7 @@ def calculate_psnr_mu_pt(
     img: torch.Tensor, img2: torch.Tensor, mu: float = MU, crop_border: int = 0, test_y_channel: bool = False, **kwargs
 ) -> torch.Tensor:
     """PSNR-mu per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR -> (B,) float64 dB."""
-    _check_protocol_options('calculate_psnr_mu_pt', crop_border, 'HWC', test_y_channel)
-    x, y = _prepare_tensor(img, img2, 'calculate_psnr_mu_pt')
-    return _psnr_tensor(mu_law(x, mu), mu_law(y, mu))
+    return _tensor_metric('calculate_psnr_mu_pt', _psnr_tensor, img, img2, mu, crop_border, test_y_channel)
 
 
 @METRIC_REGISTRY.register()
@@ -233,8 +257,7 @@ def calculate_psnr_l_pt(
     img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False, **kwargs
 ) -> torch.Tensor:
     """PSNR-L per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR -> (B,) float64 dB."""
-    _check_protocol_options('calculate_psnr_l_pt', crop_border, 'HWC', test_y_channel)
-    return _psnr_tensor(*_prepare_tensor(img, img2, 'calculate_psnr_l_pt'))
+    return _tensor_metric('calculate_psnr_l_pt', _psnr_tensor, img, img2, None, crop_border, test_y_channel)
 
 
 @METRIC_REGISTRY.register()
@@ -242,9 +265,7 @@ def calculate_ssim_mu_pt(
     img: torch.Tensor, img2: torch.Tensor, mu: float = MU, crop_border: int = 0, test_y_channel: bool = False, **kwargs
 ) -> torch.Tensor:
     """SSIM-mu per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR, H, W >= 11 -> (B,) float64."""
-    _check_protocol_options('calculate_ssim_mu_pt', crop_border, 'HWC', test_y_channel)
-    x, y = _prepare_tensor(img, img2, 'calculate_ssim_mu_pt')
-    return ssim_tensor(mu_law(x, mu), mu_law(y, mu))
+    return _tensor_metric('calculate_ssim_mu_pt', ssim_tensor, img, img2, mu, crop_border, test_y_channel)
 
 
 @METRIC_REGISTRY.register()
@@ -252,5 +273,4 @@ def calculate_ssim_l_pt(
     img: torch.Tensor, img2: torch.Tensor, crop_border: int = 0, test_y_channel: bool = False, **kwargs
 ) -> torch.Tensor:
     """SSIM-L per sample: img (prediction), img2 (GT) (B, C, H, W) float linear HDR, H, W >= 11 -> (B,) float64."""
-    _check_protocol_options('calculate_ssim_l_pt', crop_border, 'HWC', test_y_channel)
-    return ssim_tensor(*_prepare_tensor(img, img2, 'calculate_ssim_l_pt'))
+    return _tensor_metric('calculate_ssim_l_pt', ssim_tensor, img, img2, None, crop_border, test_y_channel)

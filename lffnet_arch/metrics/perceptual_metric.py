@@ -149,6 +149,20 @@ def _protocol(name: str, crop_border: int, input_order: str, test_y_channel: boo
         )
 
 
+def _absolute_pair(
+    name: str, img: Any, img2: Any, display_peak: Any, crop_border: int, input_order: str, test_y_channel: bool
+) -> tuple:
+    """The common part of every metric here: protocol options, pair validation, both images in cd/m^2.
+
+    Returns:
+        tuple: (prediction, GT) in cd/m^2 (float64 (H, W, 3)) and the display peak as a float.
+    """
+    _protocol(name, crop_border, input_order, test_y_channel)
+    img, img2 = _check_pair(img, img2, name)
+    peak = _check_peak(display_peak, name)
+    return (*to_absolute(img, img2, peak), peak)
+
+
 def _luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.asarray(BT709_LUMINANCE)
 
@@ -176,9 +190,7 @@ def calculate_pu21_psnr(
     Returns:
         float: PSNR in dB; inf for identical images.
     """
-    name = 'calculate_pu21_psnr'
-    _protocol(name, crop_border, input_order, test_y_channel)
-    x, y = to_absolute(*_check_pair(img, img2, name), _check_peak(display_peak, name))
+    x, y, _ = _absolute_pair('calculate_pu21_psnr', img, img2, display_peak, crop_border, input_order, test_y_channel)
     mse = float(np.mean((pu21_encode(x, variant) - pu21_encode(y, variant)) ** 2))
     return float('inf') if mse == 0 else 10 * math.log10(PU21_PEAK**2 / mse)
 
@@ -206,11 +218,11 @@ def calculate_pu21_ssim(
     Returns:
         float: SSIM of the encoded luminance.
     """
-    name = 'calculate_pu21_ssim'
-    _protocol(name, crop_border, input_order, test_y_channel)
-    x, y = to_absolute(*_check_pair(img, img2, name), _check_peak(display_peak, name))
+    x, y, _ = _absolute_pair('calculate_pu21_ssim', img, img2, display_peak, crop_border, input_order, test_y_channel)
     if min(x.shape[:2]) < 11:
-        raise ValueError(f'{name}: SSIM needs images of at least 11x11 (its Gaussian window); got {x.shape[:2]}.')
+        raise ValueError(
+            f'calculate_pu21_ssim: SSIM needs images of at least 11x11 (its Gaussian window); got {x.shape[:2]}.'
+        )
     # BasicSR's SSIM constants assume data range 255: rescale the encoded values from range 256 to 255.
     px, py = (pu21_encode(_luminance(a), variant)[..., None] * (255.0 / PU21_PEAK) for a in (x, y))
     return float(calculate_ssim(px, py, crop_border=0, input_order='HWC'))
@@ -283,11 +295,8 @@ def calculate_cvvdp(
     Raises:
         ImportError: ``pycvvdp`` is not installed (the message says how to install it).
     """
-    name = 'calculate_cvvdp'
-    _protocol(name, crop_border, input_order, test_y_channel)
-    peak = _check_peak(display_peak, name)
-    x, y = to_absolute(*_check_pair(img, img2, name), peak)
-    reason = metric_unavailable(name)
+    x, y, peak = _absolute_pair('calculate_cvvdp', img, img2, display_peak, crop_border, input_order, test_y_channel)
+    reason = metric_unavailable('calculate_cvvdp')
     if reason:
         raise ImportError(reason)
     dev = _resolve_device(device)

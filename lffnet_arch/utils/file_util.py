@@ -6,6 +6,8 @@ concurrent run, and remove only the former (:func:`remove_stale_temporaries`).
 """
 
 import errno
+import glob
+import logging
 import os
 import re
 import shutil
@@ -15,12 +17,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional, Union
 
-__all__ = ['atomic_path', 'default_file_mode', 'pid_alive', 'remove_stale_temporaries', 'stale_owner']
+__all__ = [
+    'atomic_path',
+    'default_file_mode',
+    'pid_alive',
+    'remove_stale_temporaries',
+    'stale_owner',
+    'staged_output_dir',
+]
 
 PathLike = Union[str, os.PathLike]
 
 # What the writers in this module create: files ``.<name>.<pid>.<random>.tmp`` (atomic_path) and folders
-# ``.<name>.partial-<pid>`` / ``.<name>.old-<pid>`` (scene_io.staged_output_dir).
+# ``.<name>.partial-<pid>`` / ``.<name>.old-<pid>`` (staged_output_dir).
 _TEMP_FILE = re.compile(r'^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$')
 _TEMP_DIR = re.compile(r'^\..+\.(?:partial|old)-(?P<pid>\d+)$')
 
@@ -152,3 +161,56 @@ def atomic_path(path: PathLike, overwrite: bool = True) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextmanager
+def staged_output_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Build an output folder in a hidden sibling and move it into place only when the block finishes.
+
+    An interrupted or failed run therefore never leaves a folder at ``path`` that looks complete. Its partial
+    sibling ``.<name>.partial-<pid>`` is removed on errors; one left by a killed run (its process is gone) is removed
+    by the next run for the same ``path``, with a warning on the ``lffnet_arch`` logger. A concurrent run's partial
+    folder (its process still running) is never touched.
+
+    Args:
+        path: The final folder (a patch folder or a ``.lmdb`` folder).
+        overwrite: Replace an existing ``path``; without it an existing ``path`` raises FileExistsError.
+
+    Yields:
+        Path: The temporary folder to write into.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f'Output {path} already exists; pass --overwrite to replace it.')
+    _remove_stale_siblings(path)
+    tmp = path.with_name(f'.{path.name}.partial-{os.getpid()}')
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = path.with_name(f'.{path.name}.old-{os.getpid()}')
+    os.replace(path, old)
+    os.replace(tmp, path)
+    if old.is_dir():
+        shutil.rmtree(old)
+    else:
+        old.unlink()
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    """Remove ``.<name>.partial-<pid>`` / ``.<name>.old-<pid>`` folders of ``path`` left by dead processes."""
+    if not path.parent.is_dir():
+        return
+    for sibling in sorted(path.parent.glob(f'.{glob.escape(path.name)}.*-*')):
+        pid = stale_owner(sibling)
+        if pid is not None and sibling.is_dir():
+            shutil.rmtree(sibling, ignore_errors=True)
+            logging.getLogger('lffnet_arch').warning(
+                'Removed %s, left by an interrupted run (process %d, no longer running).', sibling, pid
+            )

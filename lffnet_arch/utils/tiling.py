@@ -7,9 +7,10 @@ elsewhere; the weighted outputs are summed and divided by the summed weights. Th
 partition of unity, the pixels near a tile's edge (where zero padding disturbs the convolutions) count least, and
 no seam is visible. With a tile covering the whole image the result equals one whole-image forward pass exactly.
 
-LFFNet's RFFT blocks see their whole input through the FFT, so a tiled result differs slightly from a whole-image
-one (the network sees less context); AHDRNet's receptive field is local, so its tiles agree closely away from the
-borders.
+A network that sees its whole input (an FFT, as in RFFT blocks) gives a tiled result that differs slightly from a
+whole-image one (it sees less context); a network with a local receptive field agrees closely away from the
+borders. A tile size that fits the memory comes from :func:`auto_tile_size` with a network's bytes per pixel
+(``lffnet_arch.archs.forward_bytes_per_pixel``).
 """
 
 import math
@@ -20,7 +21,6 @@ import torch
 from torch import nn
 
 __all__ = [
-    'BYTES_PER_PIXEL',
     'auto_tile_size',
     'available_memory',
     'blend_window',
@@ -28,12 +28,6 @@ __all__ = [
     'tile_positions',
     'tiled_forward',
 ]
-
-# Rough peak memory of one fp32 forward pass per input pixel, at num_feat = 64 and T = 3 frames, in bytes.
-# Measured on the CPU as the peak-RSS increase of a fresh process over the built model at small sizes (the largest
-# value of each is used, so the estimate errs on the safe side). It scales roughly linearly with num_feat and with
-# the number of frames (the alignment network keeps T feature maps).
-BYTES_PER_PIXEL = {'LFFNet': 5200, 'AHDRNet': 5600}
 
 ProgressLike = Union[Callable[[int, int], Any], Any]
 
@@ -190,12 +184,9 @@ def available_memory(device: Union[str, torch.device] = 'cpu') -> Optional[int]:
 
 
 def auto_tile_size(
-    num_feat: int = 64,
+    bytes_per_pixel: float,
     device: Union[str, torch.device] = 'cpu',
-    arch: Optional[str] = 'LFFNet',
-    num_exposure: int = 3,
     memory_fraction: float = 0.5,
-    bytes_per_pixel: Optional[float] = None,
     min_tile: int = 64,
     max_tile: int = 4096,
     multiple: int = 32,
@@ -203,19 +194,14 @@ def auto_tile_size(
 ) -> int:
     """Pick a square tile size whose forward pass fits into a fraction of the available memory.
 
-    Estimated peak memory of a tile: ``tile ** 2 * bytes_per_pixel`` with, unless given, ``BYTES_PER_PIXEL[arch]
-    * num_feat / 64 * max(1, num_exposure / 3)``, the largest measured figure standing in for ``arch=None`` (fp32;
-    half precision needs less, so the estimate stays safe).
-    The size is rounded down to a multiple of ``multiple`` and clipped to ``[min_tile, max_tile]``.
+    Estimated peak memory of a tile: ``tile ** 2 * bytes_per_pixel``; the networks' own figures come from
+    :func:`lffnet_arch.archs.forward_bytes_per_pixel`. The size is rounded down to a multiple of ``multiple`` and
+    clipped to ``[min_tile, max_tile]``.
 
     Args:
-        num_feat (int): The network's feature channels. Default: 64.
+        bytes_per_pixel (float): Estimated peak memory of one forward pass per input pixel, in bytes (> 0).
         device (str | torch.device): Where the network runs. Default: 'cpu'.
-        arch (str | None): ``'LFFNet'`` or ``'AHDRNet'`` (selects the measured bytes per pixel), or None for an
-            architecture without a measurement (the largest one is used). Default: 'LFFNet'.
-        num_exposure (int): Frames T. Default: 3.
         memory_fraction (float): Share of the available memory a tile may use, in (0, 1]. Default: 0.5.
-        bytes_per_pixel (float, optional): Override the estimate (bytes per pixel of one tile).
         min_tile (int): Smallest tile. Default: 64.
         max_tile (int): Largest tile. Default: 4096.
         multiple (int): Round the tile down to a multiple of this. Default: 32.
@@ -226,14 +212,8 @@ def auto_tile_size(
     """
     if not 0 < memory_fraction <= 1:
         raise ValueError(f'memory_fraction must be in (0, 1], got {memory_fraction}.')
-    if bytes_per_pixel is None:
-        if arch is not None and arch not in BYTES_PER_PIXEL:
-            raise ValueError(
-                f'No memory estimate for arch {arch!r}; expected one of {sorted(BYTES_PER_PIXEL)} '
-                'or pass bytes_per_pixel (or arch=None for the largest estimate).'
-            )
-        measured = max(BYTES_PER_PIXEL.values()) if arch is None else BYTES_PER_PIXEL[arch]
-        bytes_per_pixel = measured * num_feat / 64 * max(1.0, num_exposure / 3)
+    if not bytes_per_pixel > 0:
+        raise ValueError(f'bytes_per_pixel must be > 0, got {bytes_per_pixel}.')
     free = available_memory(device)
     if free is None:
         return default

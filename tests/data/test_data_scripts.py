@@ -11,7 +11,7 @@ import torch
 from test_dataset import make_dataset, make_scene, structured_frames, structured_gt, write_scene
 from test_lmdb import ROOT, build_lmdb, lmdb_dataset
 
-from lffnet_arch.data import scene_io
+from lffnet_arch.data import layout
 from lffnet_arch.data.prepare import extract_subimages
 from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
 from lffnet_arch.utils.parallel import run_jobs
@@ -47,7 +47,7 @@ def test_extract_patches_are_exact_crops(tmp_path, dtype, ext):
         y, x = map(int, name.split('_')[-2:])
         patch = tmp_path / 'out' / name
         assert (patch / 'exposure.txt').read_bytes() == (scene / 'exposure.txt').read_bytes()
-        for i, frame_path in enumerate(scene_io.list_frames(patch)):
+        for i, frame_path in enumerate(layout.list_frames(patch)):
             assert frame_path.suffix == '.tif'
             stored = cv2.imread(str(frame_path), cv2.IMREAD_UNCHANGED)
             assert stored.dtype == dtype  # source bit depth kept, integers unchanged

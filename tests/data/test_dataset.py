@@ -1,4 +1,4 @@
-"""MultiExposureHDRDataset and scene_io on real files (16-bit TIFF, .hdr, exposure.txt) written into tmp_path.
+"""MultiExposureHDRDataset and the scene layout on real files (16-bit TIFF, .hdr, exposure.txt) written into tmp_path.
 
 ``write_scene`` / ``make_scene`` are imported by test_lmdb.py and test_data_scripts.py.
 """
@@ -13,7 +13,7 @@ import pytest
 import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from lffnet_arch.data import MultiExposureHDRDataset, scene_io
+from lffnet_arch.data import MultiExposureHDRDataset, layout
 from lffnet_arch.utils.hdr_util import read_hdr, read_ldr, write_hdr
 
 EVS = (0.0, 2.0, 4.0)
@@ -107,7 +107,7 @@ def test_frames_ordered_by_file_name(tmp_path):
     )
     (scene / '._a.tif').write_bytes(b'macOS resource fork')
     (scene / 'notes.txt').write_text('not a frame')
-    assert [p.name for p in scene_io.list_frames(scene)] == ['a.tiff', 'b.PNG', 'c.TIF']
+    assert [p.name for p in layout.list_frames(scene)] == ['a.tiff', 'b.PNG', 'c.TIF']
     item = make_dataset(tmp_path)[0]
     for i, frame in enumerate(frames):
         expected = (frame / 65535.0).astype(np.float32).transpose(2, 0, 1)
@@ -134,13 +134,13 @@ def test_ldr_to_float_matches_read_ldr(tmp_path):
     }
     for name, rgb in expected.items():
         path = tmp_path / name
-        raw = scene_io.read_ldr_raw(path)
+        raw = layout.read_ldr_raw(path)
         assert raw.dtype == rgb.dtype and raw.shape == (8, 10, 3)  # 16-bit kept; gray -> 3 channels; alpha dropped
         np.testing.assert_array_equal(raw, rgb)
-        np.testing.assert_array_equal(scene_io.ldr_to_float(raw), read_ldr(path))
+        np.testing.assert_array_equal(layout.ldr_to_float(raw), read_ldr(path))
         np.testing.assert_array_equal(read_ldr(path), rgb.astype(np.float32) / np.float32(np.iinfo(rgb.dtype).max))
     with pytest.raises(ValueError, match='my_array.*int32'):
-        scene_io.ldr_to_float(np.zeros((2, 2, 3), np.int32), 'my_array')
+        layout.ldr_to_float(np.zeros((2, 2, 3), np.int32), 'my_array')
 
 
 def decode_positions(lq_frame: torch.Tensor, frame_index: int) -> np.ndarray:
@@ -264,7 +264,7 @@ def test_bad_scene_fails_at_construction(tmp_path, how, error, match):
     with pytest.raises(error, match=match):
         make_dataset(tmp_path)
     with pytest.raises(error, match=match):
-        scene_io.read_scene(tmp_path / 'bad_scene', 3)
+        layout.read_scene(tmp_path / 'bad_scene', 3)
 
 
 @pytest.mark.parametrize(
@@ -286,16 +286,16 @@ def test_bad_images_fail_when_read(tmp_path, how, match):
 def test_non_finite_or_negative_gt_is_refused(tmp_path, monkeypatch, bad):
     # Radiance RGBE cannot store NaN, Inf or negatives, so the reader is made to return them (an .exr GT could).
     scene = make_scene(tmp_path, 'bad_gt', 8, 8)
-    real = scene_io.read_hdr
+    real = layout.read_hdr
 
     def read_with_bad_pixel(path):
         gt = real(path)
         gt[3, 4, 1] = bad
         return gt
 
-    monkeypatch.setattr(scene_io, 'read_hdr', read_with_bad_pixel)
+    monkeypatch.setattr(layout, 'read_hdr', read_with_bad_pixel)
     with pytest.raises(ValueError, match=r'bad_gt.*HDRImg\.hdr'):
-        scene_io.read_scene(scene, 3)
+        layout.read_scene(scene, 3)
     with pytest.raises(ValueError, match='NaN/Inf' if not bad < 0 else 'negative'):
         make_dataset(tmp_path)[0]
 
@@ -314,24 +314,24 @@ def test_empty_missing_and_nested_roots(tmp_path):
 def test_find_gt_rules(tmp_path):
     scene = make_scene(tmp_path, 's', 8, 8)
     write_hdr(scene / 'other.hdr', structured_gt(8, 8))
-    assert scene_io.find_gt(scene).name == 'HDRImg.hdr'
+    assert layout.find_gt(scene).name == 'HDRImg.hdr'
     (scene / 'HDRImg.hdr').unlink()
-    assert scene_io.find_gt(scene).name == 'other.hdr'
+    assert layout.find_gt(scene).name == 'other.hdr'
     write_hdr(scene / 'third.hdr', structured_gt(8, 8))
     with pytest.raises(ValueError, match='exactly one'):
-        scene_io.find_gt(scene)
+        layout.find_gt(scene)
 
 
 def test_read_exposure_file(tmp_path):
     path = tmp_path / 'exposure.txt'
     path.write_text('0\r\n 3.0 \n\n6\n')
-    np.testing.assert_array_equal(scene_io.read_exposure_file(path, 3), [0.0, 3.0, 6.0])
+    np.testing.assert_array_equal(layout.read_exposure_file(path, 3), [0.0, 3.0, 6.0])
     path.write_text('0 1\n2\n3\n')
     with pytest.raises(ValueError, match=r'exposure\.txt, line 1'):
-        scene_io.read_exposure_file(path)
+        layout.read_exposure_file(path)
     path.write_text('0\nnan\n2\n')
     with pytest.raises(ValueError, match='line 2'):
-        scene_io.read_exposure_file(path)
+        layout.read_exposure_file(path)
 
 
 def test_scene_names_that_collide_are_refused_and_files_found_once(tmp_path, monkeypatch):
@@ -342,8 +342,8 @@ def test_scene_names_that_collide_are_refused_and_files_found_once(tmp_path, mon
     make_scene(tmp_path / 'ok', 'scene')
     dataset = make_dataset(tmp_path / 'ok')
     # __getitem__ decodes the files found at construction: no folder listing or exposure file parsing per sample.
-    monkeypatch.setattr(scene_io, 'list_frames', lambda *a: pytest.fail('frames listed again'))
-    monkeypatch.setattr(scene_io, 'read_exposure_file', lambda *a: pytest.fail('exposure file read again'))
+    monkeypatch.setattr(layout, 'list_frames', lambda *a: pytest.fail('frames listed again'))
+    monkeypatch.setattr(layout, 'read_exposure_file', lambda *a: pytest.fail('exposure file read again'))
     assert dataset[0]['lq'].shape == (3, 6, 32, 40)
 
 

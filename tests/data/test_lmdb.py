@@ -12,7 +12,7 @@ import torch
 from real_data import REAL_HDR_ROOT
 from test_dataset import make_dataset, make_scene, structured_frames, structured_gt, write_scene
 
-from lffnet_arch.data import MultiExposureHDRDataset, scene_io
+from lffnet_arch.data import MultiExposureHDRDataset, lmdb_codec
 from lffnet_arch.data.prepare import create_lmdb
 from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
 
@@ -101,7 +101,7 @@ def test_non_finite_gt_in_lmdb_is_refused(tmp_path):
     gt[2, 2, 0] = np.nan
     env = lmdb.open(str(out))
     with env.begin(write=True) as txn:
-        txn.put(b's1/gt', scene_io.encode_gt(gt))
+        txn.put(b's1/gt', lmdb_codec.encode_gt(gt))
     env.close()
     with pytest.raises(ValueError, match='NaN/Inf') as err:
         lmdb_dataset(out)[0]

@@ -14,7 +14,7 @@ from helpers import with_varied_output
 from PIL import Image, TiffImagePlugin
 from real_data import REAL_HDR_ROOT
 
-from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv
+from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv, forward_bytes_per_pixel
 from lffnet_arch.deploy import align_frames, fuse, load_model, read_bracket, read_exif_exposure
 from lffnet_arch.deploy.cli import main
 from lffnet_arch.utils.hdr_util import mu_law, read_hdr, read_ldr
@@ -248,7 +248,7 @@ def test_fuse_tiled(lffnet):
 def test_fuse_auto_tile_from_available_memory(monkeypatch, lffnet):
     """tile_size='auto' picks the tile from the free memory: with 16 MiB free, a 96 x 128 bracket is tiled."""
     monkeypatch.setattr('lffnet_arch.utils.tiling.available_memory', lambda device: 16 * 2**20)
-    tile = auto_tile_size(num_feat=8, device='cpu', arch='LFFNet')
+    tile = auto_tile_size(forward_bytes_per_pixel('LFFNet', num_feat=8), device='cpu')
     assert tile == 96  # sqrt(0.5 * 16 MiB / (5200 * 8 / 64) bytes per pixel) = 113, rounded down to a multiple of 32
     frames = render(radiance(height=96, width=128))
     calls = []

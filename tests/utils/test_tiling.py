@@ -7,10 +7,9 @@ import pytest
 import torch
 from helpers import PixelwiseNet, with_varied_output
 
-from lffnet_arch.archs import AHDRNet, LFFNet
+from lffnet_arch.archs import MEASURED_ARCHS, AHDRNet, LFFNet, forward_bytes_per_pixel
 from lffnet_arch.utils.hdr_util import mu_law
 from lffnet_arch.utils.tiling import (
-    BYTES_PER_PIXEL,
     auto_tile_size,
     available_memory,
     blend_window,
@@ -177,26 +176,31 @@ def test_available_memory_reads_meminfo():
 @pytest.mark.parametrize('free', [10 * 2**30, 3 * 2**30, 2**20])
 def test_auto_tile_size_fits_budget(monkeypatch, free):
     monkeypatch.setattr('lffnet_arch.utils.tiling.available_memory', lambda device: free)
-    bpp = BYTES_PER_PIXEL['LFFNet']
-    tile = auto_tile_size(64, 'cpu', arch='LFFNet', memory_fraction=0.5, max_tile=100000)
+    bpp = forward_bytes_per_pixel('LFFNet')
+    tile = auto_tile_size(bpp, 'cpu', memory_fraction=0.5, max_tile=100000)
     assert tile % 32 == 0
     # The largest multiple of 32 whose estimate fits half the memory (or min_tile=64 when none does).
     assert tile == 64 or tile**2 * bpp <= 0.5 * free
     assert 0.5 * free < (tile + 32) ** 2 * bpp
     # More channels or more bytes per pixel never give a larger tile; max_tile caps it.
-    assert auto_tile_size(128, 'cpu', arch='LFFNet', max_tile=100000) <= tile
-    assert auto_tile_size(64, 'cpu', arch='LFFNet', bytes_per_pixel=4 * bpp, max_tile=100000) <= tile
-    assert auto_tile_size(64, 'cpu', max_tile=128) <= 128
+    assert auto_tile_size(forward_bytes_per_pixel('LFFNet', num_feat=128), 'cpu', max_tile=100000) <= tile
+    assert auto_tile_size(4 * bpp, 'cpu', max_tile=100000) <= tile
+    assert auto_tile_size(bpp, 'cpu', max_tile=128) <= 128
+
+
+def test_forward_bytes_per_pixel_beside_the_networks():
+    assert forward_bytes_per_pixel('LFFNet') == LFFNet.FORWARD_BYTES_PER_PIXEL == 5200
+    assert forward_bytes_per_pixel('AHDRNet', num_feat=32, num_exposure=6) == 5600 * 32 / 64 * 2
     # An architecture without a measurement gets the largest one, scaled by its channels like the others.
-    largest = max(BYTES_PER_PIXEL.values())
+    largest = max(cls.FORWARD_BYTES_PER_PIXEL for cls in MEASURED_ARCHS.values())
     for feat in (32, 128):
-        assert auto_tile_size(feat, 'cpu', arch=None, max_tile=100000) == auto_tile_size(
-            feat, 'cpu', arch='LFFNet', bytes_per_pixel=largest * feat / 64, max_tile=100000
-        )
+        assert forward_bytes_per_pixel(None, feat) == largest * feat / 64
+    with pytest.raises(ValueError, match='arch'):
+        forward_bytes_per_pixel('UNet')
 
 
 def test_auto_tile_size_without_memory_info(monkeypatch):
     monkeypatch.setattr('lffnet_arch.utils.tiling.available_memory', lambda device: None)
-    assert auto_tile_size(64, 'cpu', default=384) == 384
-    with pytest.raises(ValueError, match='arch'):
-        auto_tile_size(64, 'cpu', arch='UNet')
+    assert auto_tile_size(5200, 'cpu', default=384) == 384
+    with pytest.raises(ValueError, match='bytes_per_pixel'):
+        auto_tile_size(0, 'cpu')

@@ -10,7 +10,7 @@ Schema (BasicSR's LMDB layout, documented in datasets/README.md): ``data.mdb``, 
 original integers (16-bit; an 8-bit source stays 8-bit), ``<sample>/gt`` the float32 GT as ``.npy`` bytes, and
 ``meta_info.txt`` one line per sample: ``<sample> (<h>,<w>,3) <EV_1>,<EV_2>,...``. Sample names are the scene
 folder names with dots, spaces and other unsafe characters replaced by ``_``; two scenes giving the same name are
-refused. Every scene is read and validated by ``lffnet_arch.data.scene_io.read_scene``, so an LMDB sample decodes
+refused. Every scene is read and validated by ``lffnet_arch.data.layout.read_scene``, so an LMDB sample decodes
 to exactly the floats the folder gives.
 
 The LMDB is written in a hidden sibling folder and renamed into place only after ``meta_info.txt`` is written and
@@ -25,20 +25,22 @@ from pathlib import Path
 import lmdb
 from tqdm import tqdm
 
-from lffnet_arch.data import scene_io
+from lffnet_arch.data import layout, lmdb_codec
+from lffnet_arch.utils.file_util import staged_output_dir
 from lffnet_arch.utils.parallel import run_jobs
 
 
 def encode_scene(scene_dir: Path, num_exposure: int, exposure_file: str, compress_level: int) -> tuple:
     """Read and validate one scene; returns its meta_info line and its (key, value bytes) pairs."""
-    scene = scene_io.read_scene(scene_dir, num_exposure, exposure_file, with_gt=True, keep_raw=True)
+    scene = layout.read_scene(scene_dir, num_exposure, exposure_file, with_gt=True, keep_raw=True)
     name = scene.name
     items = [
-        (scene_io.ldr_key(name, i), scene_io.encode_ldr(raw, compress_level)) for i, raw in enumerate(scene.raw_ldrs)
+        (lmdb_codec.ldr_key(name, i), lmdb_codec.encode_ldr(raw, compress_level))
+        for i, raw in enumerate(scene.raw_ldrs)
     ]
-    items.append((scene_io.gt_key(name), scene_io.encode_gt(scene.gt)))
+    items.append((lmdb_codec.gt_key(name), lmdb_codec.encode_gt(scene.gt)))
     height, width = scene.gt.shape[:2]
-    return scene_io.format_meta_line(name, height, width, scene.evs), items
+    return lmdb_codec.format_meta_line(name, height, width, scene.evs), items
 
 
 def put_items(env: lmdb.Environment, items: list) -> None:
@@ -63,10 +65,10 @@ def create_lmdb(
     compress_level: int = 1,
 ) -> int:
     """Write ``scenes`` into the LMDB ``output``; returns the number of samples."""
-    names = scene_io.sample_names(scenes)
+    names = layout.sample_names(scenes)
     input_bytes = sum(f.stat().st_size for scene in scenes for f in scene.iterdir() if f.is_file())
     job = partial(encode_scene, num_exposure=num_exposure, exposure_file=exposure_file, compress_level=compress_level)
-    with scene_io.staged_output_dir(output, overwrite) as tmp:
+    with staged_output_dir(output, overwrite) as tmp:
         # PNG of decoded frames and float32 GT (12 bytes a pixel) outgrow compressed TIFF and RGBE. No fsync per
         # sample: the one sync below comes before the rename that makes the LMDB visible.
         env = lmdb.open(str(tmp), map_size=4 * input_bytes + (64 << 20), sync=False)
@@ -75,7 +77,7 @@ def create_lmdb(
             for line, items in tqdm(run_jobs(job, scenes, workers), total=len(scenes), unit='scene', desc='lmdb'):
                 put_items(env, items)
                 lines.append(line)
-            (tmp / scene_io.META_INFO).write_text('\n'.join(lines) + '\n', encoding='utf-8')
+            (tmp / lmdb_codec.META_INFO).write_text('\n'.join(lines) + '\n', encoding='utf-8')
             env.sync(True)
         finally:
             env.close()
@@ -112,7 +114,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    scenes = scene_io.list_scenes(args.input)
+    scenes = layout.list_scenes(args.input)
     count = create_lmdb(
         scenes,
         Path(args.output),

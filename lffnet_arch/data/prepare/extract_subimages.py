@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lffnet_arch.data import scene_io
+from lffnet_arch.data import layout
+from lffnet_arch.utils.file_util import staged_output_dir
 from lffnet_arch.utils.hdr_util import imwrite_atomic, read_hdr, write_hdr
 from lffnet_arch.utils.parallel import run_jobs
 
@@ -49,7 +50,7 @@ def frame_names(paths: list) -> list:
 
 def extract_scene(scene_dir: Path, output: Path, size: int, stride: int, num_exposure: int, exposure_file: str) -> int:
     """Write the patches of one scene into ``output``; returns how many."""
-    scene = scene_io.read_scene(scene_dir, num_exposure, exposure_file, with_gt=True, keep_raw=True)
+    scene = layout.read_scene(scene_dir, num_exposure, exposure_file, with_gt=True, keep_raw=True)
     height, width = scene.gt.shape[:2]
     if height < size or width < size:
         raise ValueError(f'Scene {scene_dir} is {height} x {width}, smaller than the patch size {size}.')
@@ -59,7 +60,7 @@ def extract_scene(scene_dir: Path, output: Path, size: int, stride: int, num_exp
     for y in patch_positions(height, size, stride):
         for x in patch_positions(width, size, stride):
             window = (slice(y, y + size), slice(x, x + size))
-            patch_dir = output / scene_io.sanitize_name(f'{scene.name}_{y}_{x}')
+            patch_dir = output / layout.sanitize_name(f'{scene.name}_{y}_{x}')
             try:
                 patch_dir.mkdir()
             except FileExistsError as err:
@@ -106,9 +107,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    scenes = scene_io.list_scenes(args.input)
+    scenes = layout.list_scenes(args.input)
     total = 0
-    with scene_io.staged_output_dir(args.output, args.overwrite) as tmp:
+    with staged_output_dir(args.output, args.overwrite) as tmp:
         job = partial(
             extract_scene,
             output=tmp,

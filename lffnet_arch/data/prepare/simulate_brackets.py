@@ -19,9 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lffnet_arch.data.scene_io import staged_output_dir
 from lffnet_arch.data.simulated_dataset import SimulatedBracketDataset
 from lffnet_arch.data.simulated_set import write_simulated_set
+from lffnet_arch.utils.file_util import staged_output_dir
 
 
 def parse_args(argv=None) -> argparse.Namespace:

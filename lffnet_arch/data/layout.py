@@ -1,67 +1,45 @@
-"""Reading, validating and serialising Kalantari-layout multi-exposure scenes.
+"""The Kalantari folder layout: listing, reading and validating multi-exposure scenes on disk.
 
 A scene is a folder holding ``T`` LDR frames (8- or 16-bit TIFF / PNG / JPEG, ordered by file name), an exposure
 file with one EV value per line in the same order, and a linear HDR ground truth (``HDRImg.hdr``). These plain
 helpers are shared by :class:`~lffnet_arch.data.hdr_dataset.MultiExposureHDRDataset`, the data preparation
-scripts and inference; nothing here is registered in BasicSR.
-
-The second half fixes the LMDB schema (docs/design.md §8 and ``datasets/README.md``): frame ``i`` of a
-sample is stored under ``<sample>/ldr_<i>`` (``i`` from 0) as PNG bytes of its original integers (16-bit for
-16-bit sources, 8-bit for 8-bit ones, so decoding gives bit-identical floats), the GT under ``<sample>/gt`` as
-float32 ``.npy`` bytes, and ``meta_info.txt`` holds one line ``<sample> (<h>,<w>,3) <EV_1>,<EV_2>,...`` per sample.
+scripts, inference and the quality evaluation; nothing here is registered in BasicSR. The LMDB form of the same
+scenes is :mod:`lffnet_arch.data.lmdb_codec`.
 
 Arrays are RGB (H, W, 3); BGR exists only at the cv2 decode/encode boundary.
 """
 
-import glob
-import io
-import logging
 import math
-import os
 import re
-import shutil
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Optional, Union
 
-import cv2
 import numpy as np
 
 # read_ldr_raw and ldr_to_float are re-exported: the data scripts and the tests use them through this module.
-from lffnet_arch.utils.file_util import stale_owner
-from lffnet_arch.utils.hdr_util import decode_ldr_raw, ldr_to_float, read_hdr, read_ldr_raw
+from lffnet_arch.utils.hdr_util import ldr_to_float, read_hdr, read_ldr_raw
 
 __all__ = [
     'GT_MAX',
     'GT_NAME',
     'HDR_EXTENSIONS',
     'LDR_EXTENSIONS',
-    'META_INFO',
     'Scene',
     'SceneFiles',
-    'decode_gt',
-    'decode_ldr',
-    'encode_gt',
-    'encode_ldr',
     'ev_to_exposure',
     'find_gt',
     'find_scene_files',
-    'format_meta_line',
-    'gt_key',
-    'ldr_key',
     'ldr_to_float',
     'list_frames',
     'list_scenes',
-    'parse_meta_info',
     'read_exposure_file',
     'read_ldr_raw',
     'read_scene',
     'read_scene_files',
     'sample_names',
     'sanitize_name',
-    'staged_output_dir',
     'validate_gt',
     'warn_gt_above_one',
 ]
@@ -70,7 +48,6 @@ PathLike = Union[str, Path]
 LDR_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 HDR_EXTENSIONS = ('.hdr', '.exr')
 GT_NAME = 'HDRImg.hdr'
-META_INFO = 'meta_info.txt'
 # Largest ground-truth value accepted by default. Real linear radiance in any unit a data set uses (Kalantari's GT
 # peaks near 1, relative-unit scenes such as Debevec's Memorial at a few hundred) stays far below it; values near
 # RGBE's 1e38 limit come from broken files and make every loss overflow.
@@ -376,160 +353,3 @@ def sample_names(scene_dirs: Sequence[Path]) -> list[str]:
             )
         owners[name] = scene
     return list(owners)
-
-
-# ---------------------------------------------------------------- LMDB schema (docs/design.md §8)
-
-
-def ldr_key(sample: str, index: int) -> str:
-    """LMDB key of frame ``index`` (from 0) of ``sample``."""
-    return f'{sample}/ldr_{index}'
-
-
-def gt_key(sample: str) -> str:
-    """LMDB key of the GT of ``sample``."""
-    return f'{sample}/gt'
-
-
-def encode_ldr(raw: np.ndarray, compress_level: int = 1) -> bytes:
-    """PNG bytes of a frame's original integers, uint8/uint16 RGB (H, W, 3) (16-bit stays 16-bit): lossless."""
-    bgr = np.ascontiguousarray(raw[..., ::-1])
-    ok, buf = cv2.imencode('.png', bgr, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
-    if not ok:
-        raise ValueError(f'OpenCV cannot encode a {raw.dtype} frame of shape {raw.shape} as PNG.')
-    return buf.tobytes()
-
-
-def decode_ldr(buf: bytes, source: str = '<bytes>') -> np.ndarray:
-    """PNG bytes from :func:`encode_ldr` -> float32 RGB (H, W, 3) in [0, 1], as ``hdr_util.read_ldr`` reads files."""
-    return ldr_to_float(decode_ldr_raw(buf, source), source)
-
-
-def encode_gt(gt: np.ndarray) -> bytes:
-    """``.npy`` bytes of a float32 GT (lossless, unlike RGBE)."""
-    out = io.BytesIO()
-    np.save(out, np.ascontiguousarray(gt, dtype=np.float32), allow_pickle=False)
-    return out.getvalue()
-
-
-def decode_gt(buf: bytes, source: str = '<bytes>') -> np.ndarray:
-    """``.npy`` bytes from :func:`encode_gt` -> float32 RGB (H, W, 3)."""
-    try:
-        gt = np.load(io.BytesIO(buf), allow_pickle=False)
-    except ValueError as err:
-        raise ValueError(f'Cannot decode ground truth {source}: not a .npy array ({err}).') from err
-    if gt.dtype != np.float32 or gt.ndim != 3 or gt.shape[2] != 3:
-        raise ValueError(f'Ground truth {source} is {gt.dtype} {gt.shape}; expected float32 (H, W, 3).')
-    return gt
-
-
-def format_meta_line(sample: str, height: int, width: int, evs: Sequence[float]) -> str:
-    """One ``meta_info.txt`` line; ``repr`` keeps every EV value exact."""
-    return f'{sample} ({height},{width},3) {",".join(repr(float(ev)) for ev in evs)}'
-
-
-_META_LINE = re.compile(r'^(?P<name>[A-Za-z0-9_-]+) \((?P<h>\d+),(?P<w>\d+),3\) (?P<evs>\S+)$')
-
-
-def parse_meta_info(
-    path: PathLike, num_exposure: Optional[int] = None
-) -> list[tuple[str, tuple[int, int], np.ndarray]]:
-    """Samples listed in an LMDB's ``meta_info.txt``.
-
-    Returns:
-        list[tuple]: (sample, (h, w), evs float64 (T,)) per line, in file order.
-
-    Raises:
-        FileNotFoundError: The file is missing.
-        ValueError: A line does not follow ``<sample> (<h>,<w>,3) <EV_1>,<EV_2>,...``, has the wrong number of EV
-            values, non-increasing EVs, or repeats a sample.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f'LMDB meta info not found: {path}; create the LMDB with scripts/data_preparation/create_lmdb_hdr.py.'
-        )
-    samples, seen = [], set()
-    for lineno, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
-        if not line.strip():
-            continue
-        match = _META_LINE.match(line.strip())
-        evs = _parse_evs(match.group('evs')) if match else None
-        if evs is None:
-            raise ValueError(
-                f'{path}, line {lineno}: expected "<sample> (<h>,<w>,3) <EV_1>,<EV_2>,..." with '
-                f'finite, strictly increasing EVs; found {line!r}.'
-            )
-        if num_exposure is not None and len(evs) != num_exposure:
-            raise ValueError(f'{path}, line {lineno}: {len(evs)} EV values; expected {num_exposure}.')
-        name = match.group('name')
-        if name in seen:
-            raise ValueError(f'{path}, line {lineno}: sample {name!r} is listed twice.')
-        seen.add(name)
-        samples.append((name, (int(match.group('h')), int(match.group('w'))), evs))
-    if not samples:
-        raise ValueError(f'LMDB meta info {path} lists no sample.')
-    return samples
-
-
-def _parse_evs(text: str) -> Optional[np.ndarray]:
-    try:
-        evs = np.asarray([float(v) for v in text.split(',')], dtype=np.float64)
-    except ValueError:
-        return None
-    if not np.isfinite(evs).all() or np.any(np.diff(evs) <= 0):
-        return None
-    return evs
-
-
-@contextmanager
-def staged_output_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Build an output folder in a hidden sibling and move it into place only when the block finishes.
-
-    An interrupted or failed run therefore never leaves a folder at ``path`` that looks complete. Its partial
-    sibling ``.<name>.partial-<pid>`` is removed on errors; one left by a killed run (its process is gone) is removed
-    by the next run for the same ``path``, with a warning on the ``lffnet_arch`` logger. A concurrent run's partial
-    folder (its process still running) is never touched.
-
-    Args:
-        path: The final folder (a patch folder or a ``.lmdb`` folder).
-        overwrite: Replace an existing ``path``; without it an existing ``path`` raises FileExistsError.
-
-    Yields:
-        Path: The temporary folder to write into.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f'Output {path} already exists; pass --overwrite to replace it.')
-    _remove_stale_siblings(path)
-    tmp = path.with_name(f'.{path.name}.partial-{os.getpid()}')
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if not path.exists():
-        os.replace(tmp, path)
-        return
-    old = path.with_name(f'.{path.name}.old-{os.getpid()}')
-    os.replace(path, old)
-    os.replace(tmp, path)
-    if old.is_dir():
-        shutil.rmtree(old)
-    else:
-        old.unlink()
-
-
-def _remove_stale_siblings(path: Path) -> None:
-    """Remove ``.<name>.partial-<pid>`` / ``.<name>.old-<pid>`` folders of ``path`` left by dead processes."""
-    if not path.parent.is_dir():
-        return
-    for sibling in sorted(path.parent.glob(f'.{glob.escape(path.name)}.*-*')):
-        pid = stale_owner(sibling)
-        if pid is not None and sibling.is_dir():
-            shutil.rmtree(sibling, ignore_errors=True)
-            logging.getLogger('lffnet_arch').warning(
-                'Removed %s, left by an interrupted run (process %d, no longer running).', sibling, pid
-            )

@@ -1,0 +1,86 @@
+"""benchmark.quality (scripts/evaluate_quality.py) on a Kalantari-layout test folder written into tmp_path."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lffnet_arch.archs import LFFNet
+from lffnet_arch.benchmark import quality
+from lffnet_arch.data.demo import demo_bracket
+from lffnet_arch.data.layout import list_scenes, read_scene
+from lffnet_arch.data.simulated_set import write_bracket
+from lffnet_arch.utils.hdr_util import MU
+
+
+@pytest.fixture(scope='module')
+def test_set(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('quality') / 'Test'
+    for index in range(2):
+        write_bracket(folder / f'scene_{index}', demo_bracket(48, seed=index))
+    return folder
+
+
+def table(markdown: str) -> tuple:
+    """Header and rows of the first markdown table in ``markdown``."""
+    lines = [line for line in markdown.splitlines() if line.startswith('|')]
+    cells = [[c.strip() for c in line.strip('|').split('|')] for line in lines]
+    return cells[0], cells[2:]
+
+
+def psnr_mu_by_hand(x, y):
+    tonemap = lambda v: np.log(1 + MU * np.clip(v.astype(np.float64), 0, 1)) / np.log(1 + MU)  # noqa: E731
+    return 10 * math.log10(1 / np.mean((tonemap(x) - tonemap(y)) ** 2))
+
+
+def test_test_set_table_with_a_network(test_set, tmp_path, capsys):
+    checkpoint = tmp_path / 'lffnet.pth'
+    torch.save({'params': LFFNet(num_feat=8).state_dict()}, checkpoint)
+    output = tmp_path / 'quality.md'
+    args = ['--test_set', str(test_set), '--model', f'LFFNet={checkpoint}', '--output', str(output)]
+    assert quality.main(args) == 0
+    report = output.read_text(encoding='utf-8')
+    assert report.strip() == capsys.readouterr().out.strip()
+    assert f'### Quality on {test_set} (2 scenes, direct)' in report
+    headers, rows = table(report)
+    columns = ['PSNR-mu', 'PSNR-L', 'SSIM-mu', 'PU21-PSNR', 'PU21-SSIM']
+    columns += ['ColorVideoVDP (JOD)'] if quality.cvvdp_available() else []
+    assert headers == ['Method', *columns, '< ref', 's / scene']
+    assert [r[0].replace(' (scaled)', '') for r in rows] == [*quality.classical_methods(1), 'LFFNet']
+    assert all(math.isfinite(float(c)) for r in rows for c in r[1 : len(columns) + 1])
+
+
+def test_reference_frame_scored_directly_as_by_hand(test_set):
+    scene_dirs = list_scenes(test_set)
+    methods = quality.classical_methods(1)
+    summary, count = quality.evaluate_scenes(quality.folder_scenes(scene_dirs), 2, 'test', methods, False)
+    assert count == 2 and list(summary) == list(methods)
+    hand = []
+    for scene_dir in scene_dirs:
+        scene = read_scene(scene_dir, 3)
+        hand.append(psnr_mu_by_hand(scene.ldrs[1].astype(np.float64) ** 2.2 / scene.exposures[1], scene.gt))
+    means, below, _, known_scale = summary['reference frame']
+    assert means['psnr_mu'] == pytest.approx(np.mean(hand), abs=1e-4) and known_scale
+    assert set(means) == set(quality.METRICS)
+    # max_scenes keeps the first scenes; networks fusing different numbers of frames are refused.
+    lines = quality.evaluate_test_set(test_set, {}, max_scenes=1)
+    assert '(1 scenes, direct)' in lines[0]
+    with pytest.raises(ValueError, match='different numbers of frames'):
+        quality.evaluate_test_set(test_set, {'a': LFFNet(num_feat=8), 'b': LFFNet(num_feat=8, num_exposure=2)})
+
+
+def test_cvvdp_column_skipped_with_a_note(monkeypatch):
+    monkeypatch.delitem(quality.METRICS, 'cvvdp', raising=False)
+    notes = quality.metric_notes()
+    assert any(line.startswith('- ColorVideoVDP column skipped') for line in notes)
+    summary = {'reference frame': ({m: 1.0 for m in quality.METRICS}, 0, 0.0, True)}
+    headers, _ = table('\n'.join(quality.format_table('t', summary, 1, False)))
+    assert 'ColorVideoVDP (JOD)' not in headers and 'PU21-SSIM' in headers
+
+
+def test_arguments(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        quality.main([])
+    assert quality.main(['--test_set', str(tmp_path / 'missing')]) == 1
+    assert 'missing' in capsys.readouterr().err
