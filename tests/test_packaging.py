@@ -1,5 +1,6 @@
 """A built wheel holds what the package reads at run time: the demo's radiance crops and their licence."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_contains_the_package_data(tmp_path):
+    # Build from a copy of the tracked files: an in-tree build would leave build/ behind, whose stale files setuptools
+    # can carry into later wheels.
+    source = tmp_path / 'source'
+    files = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
     build = subprocess.run(
-        [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-w', str(tmp_path), str(REPO)],
+        [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-w', str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=300,

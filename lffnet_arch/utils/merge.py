@@ -5,18 +5,15 @@ The merges work on RGB arrays (H, W, 3) of LDR values in [0, 1]; BGR exists only
 """
 
 from collections.abc import Sequence
-from typing import Optional
 
 import cv2
 import numpy as np
 
 __all__ = [
-    'fit_scale',
     'linearize_display',
     'merge_debevec',
     'merge_debevec_calibrated',
     'merge_mertens',
-    'well_exposed_mask',
 ]
 
 
@@ -33,33 +30,6 @@ def _check_bracket(ldrs: Sequence[np.ndarray], exposures: Sequence[float], name:
     if not (np.isfinite(times).all() and (times > 0).all()):
         raise ValueError(f'{name}: exposure times must be finite and positive; got {times.tolist()}.')
     return times
-
-
-def well_exposed_mask(ldr: np.ndarray, low: float = 0.05, high: float = 0.95) -> np.ndarray:
-    """(H, W) bool: pixels whose three LDR channels all lie strictly between ``low`` and ``high``."""
-    ldr = np.asarray(ldr)
-    return np.all((ldr > low) & (ldr < high), axis=2)
-
-
-def fit_scale(image: np.ndarray, target: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
-    """Least-squares factor s minimising ``sum((s * image - target) ** 2)`` over the masked pixels.
-
-    Args:
-        image (np.ndarray): (H, W, C) values to scale.
-        target (np.ndarray): (H, W, C) values to match.
-        mask (np.ndarray, optional): (H, W) bool; all pixels when None.
-
-    Returns:
-        float: s, or 1.0 when no pixel is selected or ``image`` is zero there.
-    """
-    image = np.asarray(image, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
-    if mask is not None:
-        image, target = image[mask], target[mask]
-    denominator = float(np.sum(image * image))
-    if image.size == 0 or denominator <= 0:
-        return 1.0
-    return float(np.sum(image * target)) / denominator
 
 
 def _gamma_response(levels: int, gamma: float) -> np.ndarray:

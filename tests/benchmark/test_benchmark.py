@@ -22,7 +22,7 @@ from lffnet_arch.data.demo import demo_bracket
 from lffnet_arch.data.simulated_set import write_bracket
 from lffnet_arch.deploy.model import load_network_options
 from lffnet_arch.utils.hdr_util import MU, network_input, reference_frame_hdr
-from lffnet_arch.utils.merge import fit_scale, merge_debevec, merge_mertens, well_exposed_mask
+from lffnet_arch.utils.merge import merge_debevec, merge_mertens
 
 SCRIPT = Path(__file__).resolve().parents[2] / 'scripts' / 'benchmark.py'
 
@@ -295,20 +295,6 @@ def test_debevec_recovers_static_radiance():
     assert mertens.shape == radiance.shape and np.isfinite(mertens).all()
     reference = reference_frame_hdr(network_input(ldrs, times / times[0])[0], 0).permute(1, 2, 0).numpy()
     assert reference == pytest.approx(np.asarray(ldrs[0]) ** 2.2, rel=1e-5)
-
-
-def test_fit_scale_and_mask():
-    rng = np.random.default_rng(1)
-    image = rng.uniform(0.1, 1, (8, 8, 3))
-    mask = np.zeros((8, 8), bool)
-    mask[2:6] = True
-    target = 3 * image
-    target[~mask] = 100  # outside the mask: ignored
-    assert fit_scale(image, target, mask) == pytest.approx(3)
-    assert fit_scale(image, target, np.zeros((8, 8), bool)) == 1.0
-    ldr = np.full((2, 2, 3), 0.5)
-    ldr[0, 0, 1] = 0.99
-    assert well_exposed_mask(ldr).tolist() == [[False, True], [True, True]]
 
 
 def test_quality_table_with_checkpoints(bench, tmp_path):
