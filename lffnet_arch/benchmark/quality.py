@@ -29,6 +29,7 @@ PU21-PSNR, PU21-SSIM and, when the optional ``pycvvdp`` package is installed, Co
 """
 
 import argparse
+import itertools
 import sys
 import time
 from collections import OrderedDict
@@ -52,13 +53,14 @@ from lffnet_arch.metrics.perceptual_metric import (
     calculate_pu21_ssim,
     cvvdp_available,
 )
-from lffnet_arch.utils.hdr_util import network_input, reference_frame_hdr
+from lffnet_arch.utils.hdr_util import imwrite_atomic, network_input, reference_frame_hdr
 from lffnet_arch.utils.merge import (
     linearize_display,
     merge_debevec,
     merge_debevec_calibrated,
     merge_mertens,
 )
+from lffnet_arch.utils.tonemap import methods_picture
 
 METRICS = OrderedDict(
     psnr_mu=calculate_psnr_mu,
@@ -229,10 +231,52 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max_scenes', type=int, help='use only the first N scenes of each --test_set')
     parser.add_argument('--output', type=Path, help='also write the tables to this markdown file')
     parser.add_argument('--threads', type=int, help='torch threads (default: torch decides)')
+    parser.add_argument(
+        '--picture',
+        nargs=2,
+        metavar=('KEY:INDEX', 'PNG'),
+        help='also draw scene INDEX of val dataset KEY (e.g. val_handheld:3): the inputs, the best OpenCV merge on '
+        'that scene, every --model and the GT, tone-mapped alike',
+    )
+    parser.add_argument('--picture_tonemap', default='mulaw', help='tone mapper of --picture (default: mulaw)')
     args = parser.parse_args(argv)
     if args.opt is None and not args.test_set:
         parser.error('give --opt OPTIONS.yml (its val* datasets), --test_set FOLDER, or both')
+    if args.picture and args.opt is None:
+        parser.error('--picture draws a scene of a val dataset of --opt')
     return args
+
+
+def draw_picture(opt: dict, spec: str, output: Path, networks: dict, tonemapper: str) -> str:
+    """Draw one validation scene with every method (see ``--picture``); returns a one-line description."""
+    key, sep, index = spec.rpartition(':')
+    if not sep or key not in opt.get('datasets', {}) or not index.isdigit():
+        raise ValueError(f'--picture expects KEY:INDEX with KEY a val dataset of the options, got {spec!r}.')
+    dataset_opt = {**opt['datasets'][key], 'phase': 'val'}
+    scaled = dataset_opt.pop('scoring', 'direct') == 'scaled'
+    dataset = build_dataset(dataset_opt)
+    frames, times, gt = next(itertools.islice(dataset_scenes(dataset), int(index), None))
+    classical = classical_methods(int(opt.get('network_g', {}).get('ref_idx', 1)))
+    merges = {name: classical[name] for name in classical if 'Calibrate' in name}
+    best_name, best = None, None
+    for name, (method, _) in merges.items():
+        pred = method(frames, times)
+        value = score(pred, gt, True)['psnr_mu']
+        if best is None or value > best[0]:
+            best_name, best = name, (value, pred)
+    rows = [(f'OpenCV {best_name.split(" + ")[0]}... {best[0]:.2f} dB', match_scale(best[1], gt)[0] * _gt_level(gt))]
+    for name, net in networks.items():
+        pred = fuse(frames, times, net)
+        value = score(pred, gt, scaled)['psnr_mu']
+        shown = match_scale(pred, gt)[0] * _gt_level(gt) if scaled else pred
+        rows.append((f'{name} {value:.2f} dB', shown))
+    imwrite_atomic(output, np.ascontiguousarray(methods_picture(frames, rows, gt, tonemapper)[..., ::-1]))
+    return f'{output}: scene {index} of {dataset_opt["name"]}, best OpenCV merge there: {best_name}.'
+
+
+def _gt_level(gt: np.ndarray) -> float:
+    """match_scale returns images divided by the GT's 99th percentile; this brings them back to the GT's scale."""
+    return float(np.percentile(gt, 99))
 
 
 def _val_sets(args: argparse.Namespace, networks: dict) -> list:
@@ -275,6 +319,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             lines += _val_sets(args, networks)
         for folder in args.test_set:
             lines += evaluate_test_set(folder, networks, max_scenes=args.max_scenes)
+        if args.picture:
+            opt = yaml.safe_load(args.opt.read_text(encoding='utf-8'))
+            lines += ['', draw_picture(opt, args.picture[0], Path(args.picture[1]), networks, args.picture_tonemap)]
     except (FileNotFoundError, KeyError, ValueError) as err:
         print(f'Error: {err}', file=sys.stderr)
         return 1

@@ -180,3 +180,36 @@ def comparison_image(
     blank = np.zeros((height * zoom + band, width * zoom, 3), np.uint8)
     rows = [np.concatenate(row + [blank] * (columns - len(row)), axis=1) for row in (top, bottom)]
     return np.concatenate(rows, axis=0)
+
+
+def methods_picture(
+    ldrs: Sequence[np.ndarray], results: Sequence[tuple], gt: np.ndarray, method: str = 'mulaw', min_width: int = 256
+) -> np.ndarray:
+    """The input frames (top row, as captured) above several methods' results and the GT, all tone-mapped alike
+    (:func:`tonemap_together`, normalised by the GT).
+
+    Args:
+        ldrs (sequence of np.ndarray): The T input frames, float RGB (H, W, 3) in [0, 1].
+        results (sequence of (str, np.ndarray)): Caption and linear HDR (H, W, 3) of each method, in the GT's scale.
+        gt (np.ndarray): Linear HDR ground truth (H, W, 3).
+        method (str): Tone mapper, one of ``TONEMAPPERS``. Default: 'mulaw'.
+        min_width (int): Small images are enlarged by an integer factor to at least this panel width. Default: 256.
+
+    Returns:
+        np.ndarray: uint8 RGB picture, two rows.
+    """
+    check_tonemapper(method, 'picture tone mapper')
+    height, width = gt.shape[:2]
+    for label, image in results:
+        if image.shape != gt.shape:
+            raise ValueError(f'methods_picture: {label} has shape {image.shape}, the GT {gt.shape}.')
+    zoom, band = max(1, -(-min_width // width)), 24
+    shown = tonemap_together([image for _, image in results] + [gt], method)
+    inputs = [np.round(np.clip(np.asarray(f, np.float32), 0, 1) * 255).astype(np.uint8) for f in ldrs]
+    top = [_panel(f, f'input {i + 1}', zoom, band) for i, f in enumerate(inputs)]
+    bottom = [_panel(image, label, zoom, band) for image, (label, _) in zip(shown, results)]
+    bottom.append(_panel(shown[-1], f'GT ({method})', zoom, band))
+    columns = max(len(top), len(bottom))
+    blank = np.zeros((height * zoom + band, width * zoom, 3), np.uint8)
+    rows = [np.concatenate(row + [blank] * (columns - len(row)), axis=1) for row in (top, bottom)]
+    return np.concatenate(rows, axis=0)

@@ -84,3 +84,37 @@ def test_arguments(tmp_path, capsys):
         quality.main([])
     assert quality.main(['--test_set', str(tmp_path / 'missing')]) == 1
     assert 'missing' in capsys.readouterr().err
+
+
+def test_picture_of_a_validation_scene(tmp_path):
+    """--picture: inputs on top; the best OpenCV merge, each network and the GT below, captioned with PSNR-mu."""
+    import cv2
+    import yaml
+
+    from lffnet_arch.data.demo import DEMO_RADIANCE
+
+    options = {
+        'network_g': {'type': 'LFFNet', 'ref_idx': 1},
+        'datasets': {
+            'val_sim': {
+                'name': 'sim',
+                'type': 'SimulatedBracketDataset',
+                'dataroot': str(DEMO_RADIANCE),
+                'styles': ['handheld'],
+                'scoring': 'scaled',
+                'gt_size': 48,
+                'num_samples': 2,
+                'seed': 1,
+            }
+        },
+    }
+    (tmp_path / 'opt.yml').write_text(yaml.safe_dump(options))
+    checkpoint = tmp_path / 'net.pth'
+    torch.save({'params': LFFNet(num_feat=8).state_dict()}, checkpoint)
+    picture = tmp_path / 'picture.png'
+    argv = ['--opt', str(tmp_path / 'opt.yml'), '--model', f'tiny={checkpoint}', '--picture', 'val_sim:1', str(picture)]
+    assert quality.main(argv) == 0
+    image = cv2.imread(str(picture))
+    zoom = -(-256 // 48)
+    assert image.shape == (2 * (48 * zoom + 24), 3 * 48 * zoom, 3)  # inputs; OpenCV, the network, GT
+    assert quality.main([*argv[:-2], 'val_nope:0', str(tmp_path / 'x.png')]) == 1
