@@ -53,6 +53,7 @@ from lffnet_arch.metrics.perceptual_metric import (
     calculate_pu21_ssim,
     cvvdp_available,
 )
+from lffnet_arch.utils.file_util import atomic_path
 from lffnet_arch.utils.hdr_util import imwrite_atomic, network_input, reference_frame_hdr
 from lffnet_arch.utils.merge import (
     linearize_display,
@@ -235,8 +236,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--picture',
         nargs=2,
         metavar=('KEY:INDEX', 'PNG'),
-        help='also draw scene INDEX of val dataset KEY (e.g. val_handheld:3): the inputs, the best OpenCV merge on '
-        'that scene, every --model and the GT, tone-mapped alike',
+        help="also draw scene INDEX of val dataset KEY (e.g. val_handheld:3): the inputs, the better of OpenCV's two "
+        'calibrated merges on that scene, every --model and the GT, tone-mapped alike',
     )
     parser.add_argument('--picture_tonemap', default='mulaw', help='tone mapper of --picture (default: mulaw)')
     args = parser.parse_args(argv)
@@ -271,7 +272,7 @@ def draw_picture(opt: dict, spec: str, output: Path, networks: dict, tonemapper:
         shown = match_scale(pred, gt)[0] * _gt_level(gt) if scaled else pred
         rows.append((f'{name} {value:.2f} dB', shown))
     imwrite_atomic(output, np.ascontiguousarray(methods_picture(frames, rows, gt, tonemapper)[..., ::-1]))
-    return f'{output}: scene {index} of {dataset_opt["name"]}, best OpenCV merge there: {best_name}.'
+    return f'{output}: scene {index} of {dataset_opt["name"]}, better calibrated OpenCV merge there: {best_name}.'
 
 
 def _gt_level(gt: np.ndarray) -> float:
@@ -328,5 +329,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     text = '\n'.join(lines)
     print(text)
     if args.output:
-        args.output.write_text(text + '\n', encoding='utf-8')
+        with atomic_path(args.output) as tmp:
+            tmp.write_text(text + '\n', encoding='utf-8')
     return 0

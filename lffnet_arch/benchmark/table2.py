@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 from basicsr.archs import build_network
 
+from lffnet_arch.utils.file_util import atomic_path
 from lffnet_arch.utils.hdr_util import imwrite_atomic
 from lffnet_arch.utils.plot import Series, grid, line_chart
 from lffnet_arch.utils.training_log import find_training_log, parse_training_log
@@ -95,7 +96,8 @@ def train(variant: str, opt: dict, output: Path) -> int:
     """Run (or resume) one variant through the project's training entry point."""
     opt_path = output / 'options' / f'{opt["name"]}.yml'
     opt_path.parent.mkdir(parents=True, exist_ok=True)
-    opt_path.write_text(yaml.safe_dump(opt, sort_keys=False), encoding='utf-8')
+    with atomic_path(opt_path) as tmp:
+        tmp.write_text(yaml.safe_dump(opt, sort_keys=False), encoding='utf-8')
     command = [sys.executable, str(REPO / 'lffnet_arch' / 'train.py'), '-opt', str(opt_path), '--auto_resume']
     print(f'Training {variant}: {" ".join(command)}', flush=True)
     with open(output / f'{opt["name"]}.out', 'a', encoding='utf-8') as log:
@@ -150,7 +152,8 @@ def report(args: argparse.Namespace, base: dict, output: Path) -> list:
         '|---|---:|---:|---:|---:|---:|---:|',
         *rows,
     ]
-    (output / 'table2.md').write_text('\n'.join(lines) + '\n', encoding='utf-8')
+    with atomic_path(output / 'table2.md') as tmp:
+        tmp.write_text('\n'.join(lines) + '\n', encoding='utf-8')
     if iters_series:
         hlines = [('reference frame', baseline)] if baseline is not None else []
         charts = [

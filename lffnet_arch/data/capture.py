@@ -76,8 +76,9 @@ class CaptureSettings:
         max_rotation: Largest camera rotation of a non-reference frame, degrees.
         max_translation: Largest camera translation of a non-reference frame, pixels.
         num_objects: (low, high) moving objects per bracket, inclusive.
-        object_size: (low, high) object diameter as a fraction of the crop side.
-        object_speed: (low, high) object displacement per frame, as a fraction of the crop side.
+        object_size: (low, high) object diameter as a fraction of the scene crop's side (the frames plus the margin
+            that camera motion needs, see :func:`canvas_size`).
+        object_speed: (low, high) object displacement per frame, as a fraction of the same side.
         object_stops: (low, high) object brightness relative to the background, in stops.
         scale: (low, high) downscaling of the radiance map before cropping, log-uniform (1 = native pixels).
         flare: (low, high) veiling glare: light scattered by the lens, added uniformly to each frame's linear signal
@@ -271,19 +272,18 @@ def _objects(
     rng: np.random.Generator, maps: Sequence[RadianceMap], background: np.ndarray, settings: CaptureSettings
 ) -> list:
     """Moving objects: (radiance patch, mask, per-frame top-left positions) on a canvas like ``background``."""
-    canvas = background.shape[0]
-    crop = canvas  # objects may enter and leave the crop
+    canvas = background.shape[0]  # objects may enter and leave the frames' view of it
     count = int(rng.integers(settings.num_objects[0], settings.num_objects[1] + 1))
     objects = []
     level = _log_average(background)
     ref = settings.reference
     for _ in range(count):
-        diameter = max(8, int(crop * _uniform(rng, settings.object_size)))
+        diameter = max(8, int(canvas * _uniform(rng, settings.object_size)))
         source = maps[int(rng.integers(len(maps)))].image
         patch = _crop(rng, source, diameter, _log_uniform(rng, settings.scale))
         patch *= level * 2.0 ** _uniform(rng, settings.object_stops) / _log_average(patch)
         mask = _object_mask(rng, diameter)
-        speed = crop * _uniform(rng, settings.object_speed)
+        speed = canvas * _uniform(rng, settings.object_speed)
         direction = rng.uniform(0, 2 * math.pi)
         velocity = speed * np.array([math.sin(direction), math.cos(direction)])
         start = rng.uniform(-diameter / 2, canvas - diameter / 2, size=2)

@@ -9,7 +9,6 @@ latitudes within ``max_latitude`` degrees of the horizon is used, where the hori
 at most 1.41 at the default of 45 degrees.
 """
 
-import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -127,8 +126,3 @@ def load_radiance_maps(
             raise ValueError(f'Radiance map {path} is black (no positive values).')
         maps.append(RadianceMap(path.stem, path, np.ascontiguousarray(np.maximum(image, 0), np.float32), panorama))
     return maps
-
-
-def panorama_stretch(max_latitude: float) -> float:
-    """Largest horizontal stretch 1 / cos(latitude) inside the band kept from a panorama."""
-    return 1.0 / math.cos(math.radians(max_latitude))

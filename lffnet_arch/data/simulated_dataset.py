@@ -72,7 +72,7 @@ class SimulatedBracketDataset(data.Dataset):
 
     Each item is a dict like :class:`~lffnet_arch.data.hdr_dataset.MultiExposureHDRDataset`'s: ``lq`` (T, 6, H, W),
     ``gt`` (3, H, W) linear HDR in [0, 1], ``exposures`` (T,) with t = 1 for the shortest frame, ``key``
-    (``sim<seed>_<epoch>_<index>``), ``lq_path`` and ``gt_path`` (the photograph's file).
+    (``sim<seed>_<style>_<epoch>_<index>``), ``lq_path`` and ``gt_path`` (the photograph's file).
     """
 
     takes_epoch = True
@@ -94,7 +94,6 @@ class SimulatedBracketDataset(data.Dataset):
             )
         base = {'num_exposure': int(opt.get('num_exposure', 3)), 'ref_idx': opt.get('ref_idx')}
         self.style_names, self.style_weights, self.settings = parse_styles(opt.get('styles'), base)
-        self.ref_idx = self.settings[0].reference
         roots = opt['dataroot'] if isinstance(opt['dataroot'], (list, tuple)) else [opt['dataroot']]
         # Each bracket is cut from a crop of the canvas size, larger than gt_size when the camera moves.
         min_size = max(canvas_size(settings, self.size) for settings in self.settings)

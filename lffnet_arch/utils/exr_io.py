@@ -146,7 +146,8 @@ def read_exr(path: PathLike, return_info: bool = False) -> Union[np.ndarray, tup
                 f'EXR file {path} has no R, G, B or Y channels in its default view (found {sorted(channels)}).'
             )
     rgb = rgb.astype(np.float32)
-    if chroma != REC709_CHROMATICITIES and layout != 'luminance':
+    # Files store chromaticities as float32, so Rec.709 declared explicitly reads back only nearly equal.
+    if not np.allclose(chroma, REC709_CHROMATICITIES, atol=1e-5) and layout != 'luminance':
         rgb = rgb @ rgb_to_rgb_matrix(chroma).T.astype(np.float32)
     if not np.isfinite(rgb).all():
         raise ValueError(f'EXR file {path} holds {int((~np.isfinite(rgb)).sum())} non-finite values (NaN or Inf).')
