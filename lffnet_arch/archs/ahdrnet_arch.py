@@ -54,6 +54,8 @@ class AHDRNet(AttentionGuidedHDRNet):
         num_feat (int): Feature channels. Default: 64.
         num_block (int): DRDBs. Default: 3.
         official_unused_convs (bool): Add the official attConv1/attConv3, which are never called. Default: False.
+        ref_skip (bool): Correct the reference frame's HDR-domain image instead of predicting the HDR image
+            from scratch (:class:`~lffnet_arch.archs.attention_hdr.AttentionGuidedHDRNet`). Default: False.
     """
 
     # Peak memory of one fp32 forward pass per input pixel at num_feat = 64, T = 3 (see archs/memory.py).
@@ -68,13 +70,23 @@ class AHDRNet(AttentionGuidedHDRNet):
         num_feat: int = 64,
         num_block: int = 3,
         official_unused_convs: bool = False,
+        ref_skip: bool = False,
     ) -> None:
         super().__init__(
-            num_in_ch, num_out_ch, num_exposure, ref_idx, num_feat, num_block, official_unused_convs, make_block=DRDB
+            num_in_ch,
+            num_out_ch,
+            num_exposure,
+            ref_idx,
+            num_feat,
+            num_block,
+            official_unused_convs,
+            make_block=DRDB,
+            ref_skip=ref_skip,
         )
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, a=0, mode='fan_in')
+        self.init_reference_skip()
 
     @classmethod
     def options_from_state_dict(cls, state_dict: Mapping, source: str = 'checkpoint') -> Optional[dict]:

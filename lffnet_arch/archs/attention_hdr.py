@@ -60,7 +60,11 @@ class AttentionGuidedHDRNet(nn.Module):
     2. Fusion network: merge conv over cat(F_1 * A_1, F_ref, F_3 * A_3) (frames in order) [conv2], ``num_block``
        fusion blocks in series [RDB1..3], global feature fusion of all block outputs [GFF_1x1, GFF_3x3] plus a
        global residual from the reference features F_ref.
-    3. Reconstruction: conv [conv_up], conv to RGB and sigmoid [conv3].
+    3. Reconstruction: conv [conv_up], conv to RGB and sigmoid [conv3]. With ``ref_skip`` the sigmoid's input
+       is the reconstruction plus logit(H_ref), the reference frame's HDR-domain image (channels
+       ``num_out_ch:2 * num_out_ch`` of its input): the network predicts a correction of the reference in log-odds,
+       close to a log-domain correction for the small values of linear HDR, and starts as the reference frame
+       (the reconstruction conv is zero-initialised). Not in the papers; see docs/design.md.
 
     Args:
         num_in_ch (int): Channels per frame. Default: 6.
@@ -75,7 +79,13 @@ class AttentionGuidedHDRNet(nn.Module):
         make_block (callable): ``make_block(num_feat)`` builds one fusion block.
         fusion_conv (callable): ``fusion_conv(in_ch, out_ch, kernel_size, padding=...)`` builds the fusion and
             reconstruction convs (``nn.Conv2d`` or ``DOConv2d``).
+        ref_skip (bool): Predict a correction of the reference frame's HDR-domain image (see 3.). Marked in the
+            state dict by a ``reference_skip`` buffer, so weights load only into a network built the same way.
+            Default: False (the papers' networks).
     """
+
+    # logit(H_ref) clamps H_ref to [REF_SKIP_EPS, 1 - REF_SKIP_EPS]; mu-law(1e-6) is 6e-4, below what PSNR-mu sees.
+    REF_SKIP_EPS = 1e-6
 
     def __init__(
         self,
@@ -88,6 +98,7 @@ class AttentionGuidedHDRNet(nn.Module):
         official_unused_convs: bool,
         make_block: Callable[[int], nn.Module],
         fusion_conv: Callable[..., nn.Module] = nn.Conv2d,
+        ref_skip: bool = False,
     ) -> None:
         super().__init__()
         if num_exposure < 2:
@@ -100,6 +111,12 @@ class AttentionGuidedHDRNet(nn.Module):
             )
         if num_block < 1:
             raise ValueError(f'num_block must be >= 1, got {num_block}.')
+        if ref_skip and num_in_ch != 2 * num_out_ch:
+            raise ValueError(
+                f'ref_skip needs each frame as LDR and HDR-domain images, num_in_ch = 2 * num_out_ch; got '
+                f'num_in_ch={num_in_ch}, num_out_ch={num_out_ch}.'
+            )
+        self.ref_skip = bool(ref_skip)
         self.num_in_ch = num_in_ch
         self.num_exposure = num_exposure
         self.num_feat = num_feat
@@ -123,6 +140,17 @@ class AttentionGuidedHDRNet(nn.Module):
         # Reconstruction.
         self.conv_up = fusion_conv(num_feat, num_feat, 3, padding=1)
         self.conv_last = fusion_conv(num_feat, num_out_ch, 3, padding=1)
+        if self.ref_skip:
+            self.register_buffer('reference_skip', torch.ones(()))
+        self.init_reference_skip()
+
+    @torch.no_grad()
+    def init_reference_skip(self) -> None:
+        """With ``ref_skip``, zero the reconstruction conv so the untrained network returns the reference frame
+        (subclasses that re-initialise their convs call it again). Does nothing without ``ref_skip``."""
+        if self.ref_skip:
+            for param in self.conv_last.parameters():
+                param.zero_()
 
     @staticmethod
     def skeleton_options(state_dict: Mapping, source: str = 'checkpoint') -> dict:
@@ -131,8 +159,8 @@ class AttentionGuidedHDRNet(nn.Module):
         ``ref_idx`` leaves no trace in the weights; it is set to the default (T - 1) // 2 (docs/design.md §10).
 
         Returns:
-            dict: ``num_in_ch``, ``num_out_ch``, ``num_exposure``, ``ref_idx``, ``num_feat``, ``num_block`` and
-            ``official_unused_convs``.
+            dict: ``num_in_ch``, ``num_out_ch``, ``num_exposure``, ``ref_idx``, ``num_feat``, ``num_block``,
+            ``official_unused_convs`` and ``ref_skip``.
         """
         conv_first = kernel(state_dict, 'conv_first', source)
         num_exposure = len(numbered_children(state_dict, 'attention')) + 1
@@ -144,6 +172,7 @@ class AttentionGuidedHDRNet(nn.Module):
             'num_feat': conv_first.shape[0],
             'num_block': len(numbered_children(state_dict, 'fusion_blocks')),
             'official_unused_convs': any(k.startswith('unused_att_convs.') for k in state_dict),
+            'ref_skip': 'reference_skip' in state_dict,
         }
 
     def align(self, lq: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -168,4 +197,9 @@ class AttentionGuidedHDRNet(nn.Module):
         """lq: (B, T, 6, H, W), LDR and HDR-domain in [0, 1] -> (B, 3, H, W) linear HDR in [0, 1]."""
         check_hdr_input(lq, self.num_in_ch, self.num_exposure)
         aligned, ref_feat = self.align(lq)
-        return torch.sigmoid(self.conv_last(self.conv_up(self.fuse(aligned, ref_feat))))
+        out = self.conv_last(self.conv_up(self.fuse(aligned, ref_feat)))
+        if self.ref_skip:
+            c = out.shape[1]
+            ref = lq[:, self.ref_idx, c : 2 * c].clamp(self.REF_SKIP_EPS, 1 - self.REF_SKIP_EPS)
+            out = out + (torch.log(ref) - torch.log1p(-ref))  # logit, in operators every exporter knows
+        return torch.sigmoid(out)

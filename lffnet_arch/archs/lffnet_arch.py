@@ -36,6 +36,8 @@ class LFFNet(AttentionGuidedHDRNet):
             valid reading of the paper with the same count) or ``'none'`` (the "baseline w/ RFFT" ablation).
             Default: 'fusion'.
         official_unused_convs (bool): Add the two convs the official AHDRNet never calls. Default: False.
+        ref_skip (bool): Correct the reference frame's HDR-domain image instead of predicting the HDR image
+            from scratch (:class:`~lffnet_arch.archs.attention_hdr.AttentionGuidedHDRNet`). Default: False.
     """
 
     # Peak memory of one fp32 forward pass per input pixel at num_feat = 64, T = 3 (see archs/memory.py).
@@ -51,6 +53,7 @@ class LFFNet(AttentionGuidedHDRNet):
         num_block: int = 3,
         doconv: str = 'fusion',
         official_unused_convs: bool = False,
+        ref_skip: bool = False,
     ) -> None:
         if doconv not in DOCONV_PLACEMENTS:
             raise ValueError(f'doconv must be one of {DOCONV_PLACEMENTS}, got {doconv!r}.')
@@ -64,6 +67,7 @@ class LFFNet(AttentionGuidedHDRNet):
             official_unused_convs,
             make_block=partial(RFFTBlock, doconv=doconv == 'rfft'),
             fusion_conv=DOConv2d if doconv == 'fusion' else nn.Conv2d,
+            ref_skip=ref_skip,
         )
         self.doconv = doconv
 

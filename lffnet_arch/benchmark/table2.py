@@ -70,7 +70,7 @@ def variant_options(base: dict, variant: str, args: argparse.Namespace) -> dict:
         raise ValueError(f'Unknown variant {variant!r}; expected one of {list(VARIANTS)}.')
     opt = copy.deepcopy(base)
     opt['name'] = run_name(variant, args)
-    network = {k: v for k, v in opt['network_g'].items() if k not in ('type', 'doconv', 'num_feat')}
+    network = {k: v for k, v in opt['network_g'].items() if k not in ('type', 'doconv', 'num_feat', 'ref_skip')}
     opt['network_g'] = {**VARIANTS[variant], **network, 'num_feat': args.num_feat}
     train = opt['train']
     train['losses'] = copy.deepcopy(PAPER_LOSSES)

@@ -203,3 +203,54 @@ def test_lffnet_rejects_unknown_doconv_placement():
 @pytest.mark.parametrize('arch', [AHDRNet, LFFNet])
 def test_default_reference_is_the_middle_frame(arch, num_exposure, expected):
     assert arch(num_feat=8, num_exposure=num_exposure).ref_idx == expected
+
+
+@pytest.mark.parametrize('arch,kwargs', [(AHDRNet, {}), (LFFNet, {'doconv': 'fusion'}), (LFFNet, {'doconv': 'rfft'})])
+def test_reference_skip_starts_as_the_reference_frame(arch, kwargs):
+    lq = _lq()
+    net = arch(num_feat=8, ref_skip=True, **kwargs)
+    torch.testing.assert_close(net(lq), lq[:, 1, 3:6], atol=1e-6, rtol=1e-5)
+    # Without the skip the same untrained network is far from it: the test above is not vacuous.
+    assert (arch(num_feat=8, **kwargs)(lq) - lq[:, 1, 3:6]).abs().max() > 0.1
+
+
+@pytest.mark.parametrize('arch', [AHDRNet, LFFNet])
+def test_reference_skip_corrects_in_log_odds_and_trains(arch):
+    torch.manual_seed(0)
+    lq = _lq()
+    net = arch(num_feat=8, ref_skip=True)
+    with torch.no_grad():
+        net.conv_last.bias.fill_(0.5)  # a constant correction of +0.5 in log-odds
+    ref = lq[:, 1, 3:6].clamp(1e-6, 1 - 1e-6)
+    torch.testing.assert_close(net(lq), torch.sigmoid(torch.logit(ref) + 0.5), atol=1e-6, rtol=1e-5)
+    # Zero-initialised, the reconstruction conv still gets a gradient (and through it everything after one step).
+    net = arch(num_feat=8, ref_skip=True)
+    (net(lq) - 0.5).square().mean().backward()
+    assert net.conv_last.bias.grad.abs().sum() > 0
+
+
+def test_reference_skip_weights_load_only_into_a_network_with_the_skip():
+    with_skip = LFFNet(num_feat=8, ref_skip=True).state_dict()
+    assert 'reference_skip' in with_skip
+    LFFNet(num_feat=8, ref_skip=True).load_state_dict(with_skip, strict=True)
+    with pytest.raises(RuntimeError, match='reference_skip'):
+        LFFNet(num_feat=8).load_state_dict(with_skip, strict=True)
+    with pytest.raises(RuntimeError, match='reference_skip'):
+        LFFNet(num_feat=8, ref_skip=True).load_state_dict(LFFNet(num_feat=8).state_dict(), strict=True)
+
+
+def test_reference_skip_survives_folding():
+    net = LFFNet(num_feat=8, ref_skip=True).eval()
+    randomise_doconv(net)
+    with torch.no_grad():
+        net.conv_last.W.normal_(std=0.1)  # zero-initialised; a trained one is not
+    lq = _lq()
+    folded = fold_doconv(net)
+    assert (net(lq) - lq[:, 1, 3:6]).abs().max() > 1e-3
+    assert 'reference_skip' in folded.state_dict()
+    torch.testing.assert_close(folded(lq), net(lq), atol=1e-5, rtol=1e-4)
+
+
+def test_reference_skip_needs_ldr_and_hdr_channels():
+    with pytest.raises(ValueError, match='ref_skip needs .*num_in_ch=3, num_out_ch=3'):
+        LFFNet(num_feat=8, num_in_ch=3, ref_skip=True)

@@ -125,6 +125,8 @@ def test_load_network_any_registered_arch(tmp_path):
         ('LFFNet', dict(doconv='rfft', official_unused_convs=True)),
         ('LFFNet', dict(doconv='none', num_exposure=4, ref_idx=1, num_block=2)),
         ('AHDRNet', dict(official_unused_convs=True, num_block=2)),
+        ('LFFNet', dict(doconv='fusion', ref_skip=True)),
+        ('AHDRNet', dict(ref_skip=True)),
     ],
 )
 def test_infer_network_options_rebuilds_the_network(arch, kwargs):

@@ -16,7 +16,7 @@ def weights(tmp_path, monkeypatch):
     """A weights folder holding a tiny LFFNet as the default model (AHDRNet absent)."""
     folder = tmp_path / 'weights'
     folder.mkdir()
-    net = LFFNet(num_feat=8, doconv='none').eval()
+    net = LFFNet(num_feat=8, doconv='none', ref_skip=True).eval()  # folded, with the reference skip, as shipped
     save_net(net, folder / pretrained.PRETRAINED['LFFNet'])
     monkeypatch.setattr(pretrained, 'WEIGHTS_DIR', folder)
     return net
