@@ -129,7 +129,9 @@ def folder_scenes(scene_dirs: Sequence[Path], num_exposure: int = 3) -> Iterator
         yield scene.ldrs, scene.exposures.astype(np.float64), scene.gt
 
 
-def evaluate_scenes(scenes: Iterable[tuple], count: int, name: str, methods: dict, scaled: bool) -> tuple:
+def evaluate_scenes(
+    scenes: Iterable[tuple], count: int, name: str, methods: dict, scaled: bool, labels: Optional[Sequence] = None
+) -> tuple:
     """Per-method mean metrics, scenes below the reference frame, and seconds per scene.
 
     Args:
@@ -138,18 +140,26 @@ def evaluate_scenes(scenes: Iterable[tuple], count: int, name: str, methods: dic
         name (str): The set's name (for the progress bar).
         methods (dict): name -> (function(frames, times) -> HDR, whether its output has the times' units).
         scaled (bool): Score every method after one global scale.
+        labels (sequence, optional): Scene names for error messages; scene numbers when None.
 
     Returns:
         tuple: (summary, count): method -> (means, below, seconds per scene, known scale).
+
+    Raises:
+        ValueError: A method failed or gave NaN / Inf on a scene; the message names the set, scene and method.
     """
     results = {name: [] for name in methods}
     seconds = {name: 0.0 for name in methods}
-    for frames, times, gt in tqdm(scenes, desc=name, total=count, unit='scene'):
+    for index, (frames, times, gt) in enumerate(tqdm(scenes, desc=name, total=count, unit='scene')):
         for method_name, (method, known_scale) in methods.items():
             start = time.perf_counter()
-            pred = method(frames, times)
-            seconds[method_name] += time.perf_counter() - start
-            results[method_name].append(score(pred, gt, scaled or not known_scale))
+            try:
+                pred = method(frames, times)
+                seconds[method_name] += time.perf_counter() - start
+                results[method_name].append(score(pred, gt, scaled or not known_scale))
+            except ValueError as err:
+                scene = labels[index] if labels is not None else f'scene {index} (counting from 0)'
+                raise ValueError(f'{name}, {scene}, method {method_name!r}: {err}') from err
     reference = results['reference frame']
     summary = OrderedDict()
     for method_name, rows in results.items():
@@ -187,7 +197,9 @@ def evaluate_test_set(
     methods.update((name, network_method(net, tile, tile_overlap)) for name, net in networks.items())
     scene_dirs = list_scenes(folder)[:max_scenes]
     title = f'Quality on {folder}'
-    summary, count = evaluate_scenes(folder_scenes(scene_dirs, num_exposure), len(scene_dirs), title, methods, False)
+    summary, count = evaluate_scenes(
+        folder_scenes(scene_dirs, num_exposure), len(scene_dirs), title, methods, False, [d.name for d in scene_dirs]
+    )
     return format_table(title, summary, count, False)
 
 
@@ -243,6 +255,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.opt is None and not args.test_set:
         parser.error('give --opt OPTIONS.yml (its val* datasets), --test_set FOLDER, or both')
+    if args.max_scenes is not None and args.max_scenes < 1:
+        parser.error(f'--max_scenes must be a positive number of scenes, got {args.max_scenes}')
     if args.picture and args.opt is None:
         parser.error('--picture draws a scene of a val dataset of --opt')
     return args

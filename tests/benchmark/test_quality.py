@@ -70,6 +70,16 @@ def test_reference_frame_scored_directly_as_by_hand(test_set):
         quality.evaluate_test_set(test_set, {'a': LFFNet(num_feat=8), 'b': LFFNet(num_feat=8, num_exposure=2)})
 
 
+def test_a_failing_method_is_named_with_its_scene(test_set):
+    methods = quality.classical_methods(1)
+    methods['broken'] = (lambda frames, times: np.full_like(frames[0], np.nan), True)
+    scene_dirs = list_scenes(test_set)
+    with pytest.raises(ValueError, match=r"^test, scene_0, method 'broken': a method produced NaN or Inf"):
+        quality.evaluate_scenes(quality.folder_scenes(scene_dirs), 2, 'test', methods, False, ['scene_0', 'scene_1'])
+    with pytest.raises(ValueError, match=r"^test, scene 0 \(counting from 0\), method 'broken'"):
+        quality.evaluate_scenes(quality.folder_scenes(scene_dirs), 2, 'test', methods, False)
+
+
 def test_cvvdp_column_skipped_with_a_note(monkeypatch):
     monkeypatch.delitem(quality.METRICS, 'cvvdp', raising=False)
     notes = quality.metric_notes()
@@ -84,6 +94,9 @@ def test_arguments(tmp_path, capsys):
         quality.main([])
     assert quality.main(['--test_set', str(tmp_path / 'missing')]) == 1
     assert 'missing' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        quality.main(['--test_set', str(tmp_path), '--max_scenes', '0'])
+    assert '--max_scenes must be a positive number of scenes, got 0' in capsys.readouterr().err
 
 
 def test_picture_of_a_validation_scene(tmp_path):
