@@ -37,7 +37,7 @@ from basicsr.archs import build_network
 from lffnet_arch.utils.file_util import atomic_path
 from lffnet_arch.utils.hdr_util import imwrite_atomic
 from lffnet_arch.utils.plot import Series, grid, line_chart
-from lffnet_arch.utils.training_log import find_training_log, parse_training_log
+from lffnet_arch.utils.training_log import parse_experiment_logs
 
 # The checkout: lffnet_arch/train.py writes experiments/ here, and relative options paths resolve against it.
 REPO = Path(__file__).resolve().parents[2]
@@ -93,7 +93,11 @@ def variant_options(base: dict, variant: str, args: argparse.Namespace) -> dict:
 
 
 def train(variant: str, opt: dict, output: Path) -> int:
-    """Run (or resume) one variant through the project's training entry point."""
+    """Run (or resume) one variant through the project's training entry point; a finished run is left alone."""
+    final = REPO / 'experiments' / opt['name'] / 'models' / 'net_g_latest.pth'  # written when training ends
+    if final.is_file():
+        print(f'{variant}: already trained ({final}).', flush=True)
+        return 0
     opt_path = output / 'options' / f'{opt["name"]}.yml'
     opt_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(opt_path) as tmp:
@@ -122,7 +126,7 @@ def report(args: argparse.Namespace, base: dict, output: Path) -> list:
         opt = variant_options(base, variant, args)
         folder = REPO / 'experiments' / opt['name']
         try:
-            log = parse_training_log(find_training_log(folder))
+            log = parse_experiment_logs(folder)
         except FileNotFoundError:
             rows.append(f'| {variant} | not run yet | | | | | |')
             continue

@@ -27,7 +27,7 @@ import numpy as np
 
 from lffnet_arch.utils.hdr_util import imwrite_atomic
 from lffnet_arch.utils.plot import Series, grid, line_chart
-from lffnet_arch.utils.training_log import TrainingLog, parse_training_log
+from lffnet_arch.utils.training_log import TrainingLog, parse_experiment_logs, parse_training_log
 
 
 def loss_chart(logs: Sequence[TrainingLog], labels: Sequence[str], losses: Optional[Sequence[str]]) -> np.ndarray:
@@ -72,7 +72,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument('logs', nargs='+', type=Path, help='training logs or experiment folders')
+    parser.add_argument('logs', nargs='+', type=Path, help='training logs or experiment folders (their logs joined)')
     parser.add_argument('--output', type=Path, required=True, help='PNG to write')
     parser.add_argument('--labels', nargs='+', help='legend names of the runs (default: the experiment names)')
     parser.add_argument('--metrics', nargs='+', help='validation metrics to plot (default: all in the logs)')
@@ -95,7 +95,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parse_args(argv)
     if args.output.exists() and not args.overwrite:
         raise FileExistsError(f'{args.output} already exists; pass --overwrite to replace it.')
-    logs = [parse_training_log(path) for path in args.logs]
+    # An experiment folder joins the logs of a resumed run; a file is read alone.
+    logs = [parse_experiment_logs(path) if path.is_dir() else parse_training_log(path) for path in args.logs]
     labels = args.labels or [log.name for log in logs]
     charts = [loss_chart(logs, labels, args.losses)] + metric_charts(logs, labels, args.metrics, args.wall_time)
     if args.metrics and len(charts) == 1:

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Union
 
-__all__ = ['TrainingLog', 'find_training_log', 'parse_training_log']
+__all__ = ['TrainingLog', 'find_training_log', 'parse_experiment_logs', 'parse_training_log']
 
 _STAMP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+: (.*)$')
 _TRAIN = re.compile(r'\[epoch:\s*\d+, iter:\s*([\d,]+), lr:\(([^)]*)\)\]\s*\[[^\]]*\]\s*(.*)$')
@@ -47,6 +47,8 @@ class TrainingLog:
         baselines (dict[str, dict[str, float]]): dataset -> metric -> the reference-frame baseline.
         val_freq (int, optional): ``val.val_freq`` of the options dump.
         total_iter (int, optional): ``train.total_iter`` of the options dump.
+        start_iter (int): The iteration the log's run started (resumed) from.
+        duration (float): Seconds from the start line to the last timestamp (0 without a start line).
     """
 
     path: Path
@@ -57,6 +59,8 @@ class TrainingLog:
     baselines: dict = field(default_factory=dict)
     val_freq: Optional[int] = None
     total_iter: Optional[int] = None
+    start_iter: int = 0
+    duration: float = 0.0
 
 
 def find_training_log(path: Union[str, Path]) -> Path:
@@ -134,8 +138,11 @@ def parse_training_log(path: Union[str, Path]) -> TrainingLog:
         now = datetime.strptime(stamped.group(1), '%Y-%m-%d %H:%M:%S,%f')
         message = stamped.group(2)
         dataset = None
+        if start is not None:
+            log.duration = (now - start).total_seconds()
         if _START.match(message):
             start, last_iter = now, int(_START.match(message).group(1))
+            log.start_iter = last_iter
         elif message.startswith('Validation '):
             dataset = message.split(' ', 1)[1].strip()
         elif _BASELINE.match(message):
@@ -152,3 +159,46 @@ def parse_training_log(path: Union[str, Path]) -> TrainingLog:
     if not log.losses and not log.validation:
         raise ValueError(f'{path}: no training iteration or validation found; expected a BasicSR training log.')
     return log
+
+
+def parse_experiment_logs(folder: Union[str, Path]) -> TrainingLog:
+    """One run's curves from every ``train_*.log`` of its experiment folder, oldest first.
+
+    A run resumed with ``--auto_resume`` writes a new log from the resumed iteration on. The logs are joined in
+    order: points a later log redoes (from its start iteration on) replace the earlier ones, and its wall times
+    continue from the training time of the logs before it (time between runs not counted). ``path`` is the newest
+    log.
+
+    Raises:
+        FileNotFoundError: The folder holds no ``train_*.log``.
+    """
+    folder = Path(folder)
+    paths = sorted(folder.glob('train_*.log')) if folder.is_dir() else []
+    if not paths:
+        raise FileNotFoundError(f'{folder}: expected an experiment folder holding train_*.log.')
+    merged: Optional[TrainingLog] = None
+    offset = 0.0
+    for path in paths:
+        part = parse_training_log(path)
+        if merged is None:
+            merged, offset = part, part.duration
+            continue
+        keep = part.start_iter
+        merged.lr = [p for p in merged.lr if p[0] <= keep] + part.lr
+        for key, points in part.losses.items():
+            merged.losses[key] = [p for p in merged.losses.get(key, []) if p[0] <= keep] + points
+        for dataset, metrics in part.validation.items():
+            for metric, points in metrics.items():
+                old = merged.validation.setdefault(dataset, {}).get(metric, [])
+                merged_points: list = []
+                joined = [p for p in old if p[0] <= keep] + [(p[0], p[1] + offset, p[2]) for p in points]
+                for point in joined:
+                    _add_point(merged_points, point)
+                merged.validation[dataset][metric] = merged_points
+        merged.baselines.update(part.baselines)
+        merged.val_freq = part.val_freq or merged.val_freq
+        merged.total_iter = part.total_iter or merged.total_iter
+        merged.path = part.path
+        offset += part.duration
+    merged.duration = offset
+    return merged

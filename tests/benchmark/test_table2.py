@@ -18,6 +18,7 @@ def test_table2_script_trains_and_reports(tmp_path):
     base = yaml.safe_load((REPO / 'options/train/LFFNet/train_LFFNet_demo.yml').read_text())
     base['datasets']['train']['dataroot'] = str(data / 'Training')
     base['datasets']['val']['dataroot'] = str(data / 'Test')
+    base['network_g']['ref_skip'] = True  # as in the RealHDR options; the variants are the papers' networks
     (tmp_path / 'base.yml').write_text(yaml.safe_dump(base, sort_keys=False))
     out = tmp_path / 'table2'
     args = [sys.executable, str(REPO / 'scripts/reproduce_table2.py'), '--base', str(tmp_path / 'base.yml')]
@@ -28,6 +29,7 @@ def test_table2_script_trains_and_reports(tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
         options = yaml.safe_load((out / 'options' / 'Table2_LFFNet_f8_i2.yml').read_text())
         assert options['network_g']['num_feat'] == 8 and options['network_g']['doconv'] == 'fusion'
+        assert 'ref_skip' not in options['network_g']
         assert set(options['train']['losses']) == {'l1', 'msc', 'msed', 'msfr'}
         assert options['train']['total_iter'] == 2 and options['train']['scheduler']['periods'] == [2]
         table = (out / 'table2.md').read_text()
@@ -37,6 +39,12 @@ def test_table2_script_trains_and_reports(tmp_path):
         assert cells[2] == '19,603'  # LFFNet(num_feat=8), DO-Conv's D included
         picture = cv2.imread(str(out / 'table2_curves.png'))
         assert picture is not None and picture.shape[1] > picture.shape[0]
+        # Run again: the finished variant is not trained (nor validated) again, and its table row stays.
+        logs = sorted((REPO / 'experiments' / 'Table2_LFFNet_f8_i2').glob('train_*.log'))
+        again = subprocess.run([*args, '--variants', 'LFFNet'], capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0 and 'LFFNet: already trained' in again.stdout
+        assert sorted((REPO / 'experiments' / 'Table2_LFFNet_f8_i2').glob('train_*.log')) == logs
+        assert row in (out / 'table2.md').read_text()
         report = subprocess.run([*args, '--report_only'], capture_output=True, text=True, timeout=300)
         assert report.returncode == 0 and '| AHDRNet | not run yet |' in report.stdout
     finally:

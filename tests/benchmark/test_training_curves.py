@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lffnet_arch.utils.plot import PALETTE, Series, grid, line_chart, nice_ticks
-from lffnet_arch.utils.training_log import find_training_log, parse_training_log
+from lffnet_arch.utils.training_log import find_training_log, parse_experiment_logs, parse_training_log
 
 T0 = datetime(2026, 1, 2, 3, 4, 5)
 
@@ -75,6 +75,42 @@ def test_parse_losses_validations_iterations_and_wall_time(tmp_path):
     assert [p[2] for p in points] == pytest.approx([22.0, 24.0, 25.0])
     assert [p[1] for p in points] == pytest.approx([200.5, 400.5, 503.0])  # seconds since the start line
     assert log.baselines == {'demo_test': {'psnr_mu': 21.5, 'pu21_psnr': 16.25}}
+
+
+def test_resumed_run_joins_its_logs(tmp_path):
+    """A run stopped after iteration 150 and resumed from its checkpoint at 100: two logs, one curve."""
+    first = write_log(tmp_path / 'full.log').read_text().splitlines()
+    cut = next(i for i, line in enumerate(first) if line.startswith(_stamp(1 + 2 * 150)))  # the line at iteration 150
+    (tmp_path / 'train_toy_20260102_030405.log').write_text('\n'.join(first[: cut + 1]) + '\n')
+    resumed = [
+        f'{_stamp(1000)} INFO: ',
+        '  name: toy',
+        '    total_iter: 250',
+        '    val_freq: 100.0',
+        f'{_stamp(1001)} INFO: Start training from epoch: 0, iter: 100',
+        f'{_stamp(1101)} INFO: [toy..][epoch:  0, iter:      200, lr:(5.000e-04,)] [eta: 0:00:10, time (data): '
+        '1.000 (0.001)] l_l1: 1.0000e-02 l_total: 3.0000e-02',
+        f'{_stamp(1102)} INFO: Validation demo_test',
+        '\t # psnr_mu: 30.0000\tBest: 30.0000 @ 200 iter',
+        f'{_stamp(1151)} INFO: [toy..][epoch:  0, iter:      250, lr:(1.000e-04,)] [eta: 0:00:00, time (data): '
+        '1.000 (0.001)] l_l1: 5.0000e-03 l_total: 1.5000e-02',
+        f'{_stamp(1152)} INFO: Validation demo_test',
+        '\t # psnr_mu: 31.0000\tBest: 31.0000 @ 250 iter',
+    ]
+    (tmp_path / 'train_toy_20260102_040000.log').write_text('\n'.join(resumed) + '\n')
+    newest = parse_training_log(tmp_path)
+    assert [p[0] for p in newest.validation['demo_test']['psnr_mu']] == [200, 250]
+    log = parse_experiment_logs(tmp_path)
+    points = log.validation['demo_test']['psnr_mu']
+    assert [p[0] for p in points] == [100, 200, 250]
+    assert [p[2] for p in points] == pytest.approx([22.0, 30.0, 31.0])
+    # The first log ran 300 s (start line at 1 s, last line at 301 s); the resumed one's times continue from there.
+    assert [p[1] for p in points] == pytest.approx([200.5, 300 + 101, 300 + 151])
+    # Loss points after the checkpoint (iteration 120 and 150 of the first log) are replaced by the resumed run's.
+    assert [p[0] for p in log.losses['l_total']] == [30, 60, 90, 200, 250]
+    assert log.duration == pytest.approx(300 + 151) and log.start_iter == 0
+    with pytest.raises(FileNotFoundError, match='train_\\*.log'):
+        parse_experiment_logs(tmp_path / 'nothing')
 
 
 def test_find_log_in_an_experiment_folder_and_refuse_other_files(tmp_path):
