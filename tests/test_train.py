@@ -588,3 +588,45 @@ def test_two_process_gloo_run_validates_saves_and_resumes(demo_root, tmp_path):
         assert set(torch.load(exp / 'models' / name, weights_only=True)) == {'params'}
     scene = _val_scene(demo_root)
     assert (exp / 'visualization' / scene / f'{scene}_4.hdr').is_file()
+
+
+def _train_model(demo_root: Path, **train_options):
+    from basicsr.models import build_model
+
+    opt = _options(demo_root, 'precision')
+    opt.update(is_train=True, dist=False, rank=0, world_size=1)
+    opt['train'].update(ema_decay=0, **train_options)
+    torch.manual_seed(0)
+    return build_model(opt)
+
+
+def test_bf16_and_channels_last_training_steps(demo_root):
+    """train.precision bf16 runs the forward pass in bfloat16 and keeps float32 weights, gradients and output;
+    train.memory_format channels_last lays the weights out channels-last; both train to finite, changed weights."""
+    from lffnet_arch.data.hdr_dataset import MultiExposureHDRDataset
+
+    dataset = MultiExposureHDRDataset({**_options(demo_root, 'x')['datasets']['train'], 'phase': 'train'})
+    batch = torch.utils.data.default_collate([dataset[0], dataset[1]])
+    outputs = {}
+    for name, options in {'fp32': {}, 'bf16': {'precision': 'bf16'}, 'cl': {'memory_format': 'channels_last'}}.items():
+        model = _train_model(demo_root, **options)
+        conv = model.net_g.conv_first.weight
+        assert conv.is_contiguous(memory_format=torch.channels_last) == (name == 'cl')
+        before = conv.detach().clone()
+        model.feed_data(batch)
+        model.optimize_parameters(1)
+        assert model.output.dtype == torch.float32 and torch.isfinite(model.output).all()
+        assert conv.dtype == torch.float32 and not torch.equal(conv.detach(), before)
+        outputs[name] = model.output.detach()
+    # Same seed, same weights: channels-last computes the same function; bf16 rounds the forward pass.
+    torch.testing.assert_close(outputs['cl'], outputs['fp32'], atol=1e-5, rtol=1e-4)
+    difference = (outputs['bf16'] - outputs['fp32']).abs().max()
+    assert 0 < difference < 0.05
+
+
+@pytest.mark.parametrize(
+    'options,match', [({'precision': 'fp16'}, 'train.precision must be'), ({'memory_format': 'nhwc'}, 'memory_format')]
+)
+def test_bad_training_precision_or_memory_format(demo_root, options, match):
+    with pytest.raises(ValueError, match=match):
+        _train_model(demo_root, **options)

@@ -59,13 +59,27 @@ class HDRModel(SRModel):
     a network without one), the number a fusion network has to beat; computed at the first validation of each
     dataset and logged again at every later one.
 
-    Extra options read: ``train.losses``, ``val.tile_size``, ``val.tile_overlap``, ``val.save_img``, ``val.pbar``,
-    ``val.report_baseline``, ``val.tonemap``, ``val.save_comparison``.
+    Extra options read: ``train.losses``, ``train.memory_format`` (``contiguous``, the default, or
+    ``channels_last`` for the network's weights while training), ``train.precision`` (``fp32``, the default, or
+    ``bf16``: the training forward pass under autocast; validation stays float32), ``val.tile_size``,
+    ``val.tile_overlap``,
+    ``val.save_img``, ``val.pbar``, ``val.report_baseline``, ``val.tonemap``, ``val.save_comparison``.
     """
+
+    MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
 
     def init_training_settings(self) -> None:
         self.net_g.train()
         train_opt = self.opt['train']
+        memory_format = train_opt.get('memory_format', 'contiguous')
+        if memory_format not in self.MEMORY_FORMATS:
+            raise ValueError(f'train.memory_format must be one of {list(self.MEMORY_FORMATS)}, got {memory_format!r}.')
+        # Channels-last weights make every convolution of the step run channels-last (scripts/profile_training.py).
+        self.net_g.to(memory_format=self.MEMORY_FORMATS[memory_format])
+        precision = train_opt.get('precision', 'fp32')
+        if precision not in ('fp32', 'bf16'):
+            raise ValueError(f"train.precision must be 'fp32' or 'bf16', got {precision!r}.")
+        self.train_bf16 = precision == 'bf16'
         self.ema_decay = train_opt.get('ema_decay', 0)
         if self.ema_decay > 0:
             self._init_ema()
@@ -107,7 +121,11 @@ class HDRModel(SRModel):
 
     def optimize_parameters(self, current_iter: int) -> None:
         self.optimizer_g.zero_grad()
-        self.output = self.net_g(self.lq)
+        # bf16: the forward pass under autocast (weights, gradients and optimizer state stay float32; the RFFT
+        # blocks' FFTs run in float32), the losses on the float32 output.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.train_bf16):
+            self.output = self.net_g(self.lq)
+        self.output = self.output.float()
         loss_dict = OrderedDict()
         for name, criterion in self.losses.items():
             loss_dict[f'l_{name}'] = criterion(self.output, self.gt)
