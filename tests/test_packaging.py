@@ -1,4 +1,5 @@
-"""A built wheel holds what the package reads at run time: the demo's radiance crops and their licence."""
+"""A built wheel holds what the package reads at run time: the demo's radiance crops and their licence, and the
+shipped weights."""
 
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 from lffnet_arch.data.demo import DEMO_RADIANCE
+from lffnet_arch.deploy.pretrained import PRETRAINED, WEIGHTS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,3 +33,6 @@ def test_wheel_contains_the_package_data(tmp_path):
     for path in DEMO_RADIANCE.iterdir():
         assert f'lffnet_arch/data/demo_radiance/{path.name}' in names
     assert 'lffnet_arch/deploy/pretrained.py' in names
+    wheel_zip = zipfile.ZipFile(wheel)
+    for file in PRETRAINED.values():
+        assert wheel_zip.read(f'lffnet_arch/weights/{file}') == (WEIGHTS_DIR / file).read_bytes(), file

@@ -53,3 +53,33 @@ def test_cli_uses_the_shipped_model_and_a_checkpoint_overrides_it(weights, tmp_p
 
     assert main(['--input', str(tmp_path / 'bracket'), '--output', str(tmp_path / 'out3'), '--model', 'AHDRNet']) == 1
     assert "no shipped weights for 'AHDRNet'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('name', sorted(pretrained.PRETRAINED))
+def test_the_shipped_weights_load_strictly_and_fuse(name):
+    """The weights in lffnet_arch/weights/ (not a stand-in): strict load, the reference skip, a finite fusion that
+    improves on the reference frame's clipped highlights instead of returning it."""
+    from test_inference import radiance, render
+
+    from lffnet_arch.archs import infer_network_options
+    from lffnet_arch.deploy import fuse
+    from lffnet_arch.metrics import calculate_psnr_mu
+    from lffnet_arch.utils.checkpoint import load_checkpoint
+
+    path = pretrained.pretrained_path(name)
+    state = load_checkpoint(path)['params']
+    options = infer_network_options(state)
+    assert options['type'] == name.split('-')[0] and options['ref_skip'] and options['num_feat'] == 32
+    assert options.get('doconv', 'none') == ('fusion' if name == 'LFFNet-train' else 'none')
+    net = load_model(pretrained=name)  # strict: every key matches
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
+    assert net.conv_last.weight.abs().max() > 0 if hasattr(net.conv_last, 'weight') else net.conv_last.W.abs().max() > 0
+    scene = radiance(seed=5)
+    times = [1.0, 4.0, 16.0]
+    hdr = fuse(render(scene, times=times), times, net)
+    assert hdr.shape == scene.shape and hdr.dtype == np.float32 and np.isfinite(hdr).all()
+    assert 0 < hdr.max() <= 1 and hdr.min() >= 0
+    # The GT is the scene in units of the shortest exposure; the reference frame (t = 4) clips above 0.25.
+    reference = render(scene, times=times)[1] ** 2.2 / times[1]
+    assert (scene > 0.3).mean() > 0.05
+    assert calculate_psnr_mu(hdr, scene) > calculate_psnr_mu(reference, scene) + 1
