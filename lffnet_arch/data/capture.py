@@ -131,6 +131,36 @@ class CaptureSettings:
                 raise ValueError(f'Capture option {name} must be (low, high) with 0 < low <= high, got {(low, high)}.')
         if self.key_level[1] >= 1:
             raise ValueError(f'Capture option key_level must stay below full scale 1, got {self.key_level}.')
+        self._check_pairs()
+        if self.stop_choices is not None and (not self.stop_choices or min(self.stop_choices) <= 0):
+            raise ValueError(f'Capture option stop_choices must be positive stops, got {self.stop_choices}.')
+        if self.max_rotation < 0 or self.max_translation < 0:
+            raise ValueError(
+                'Capture options max_rotation and max_translation must be >= 0, got '
+                f'{self.max_rotation} and {self.max_translation}.'
+            )
+
+    def _check_pairs(self) -> None:
+        """The (low, high) options that may start at 0 or below, with their ranges."""
+
+        def pair(name: str, low_bound: float, high_bound: float, integer: bool = False) -> None:
+            value = getattr(self, name)
+            ok = isinstance(value, tuple) and len(value) == 2
+            ok = ok and all(isinstance(v, (int, float)) and (not integer or float(v).is_integer()) for v in value)
+            if not ok or not low_bound <= value[0] <= value[1] <= high_bound:
+                kind = 'integers' if integer else 'numbers'
+                raise ValueError(
+                    f'Capture option {name} must be (low, high), {kind} with {low_bound} <= low <= high <= '
+                    f'{high_bound}, got {value!r}.'
+                )
+
+        pair('num_objects', 0, 16, integer=True)
+        pair('object_speed', 0, 1)
+        pair('object_stops', -10, 10)
+        pair('flare', 0, 0.5)
+        pair('black_level', 0, 0.5)
+        if self.jpeg_quality is not None:
+            pair('jpeg_quality', 1, 100, integer=True)
 
     @property
     def reference(self) -> int:

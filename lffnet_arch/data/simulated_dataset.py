@@ -35,6 +35,12 @@ def parse_styles(styles: Union[None, str, list, Mapping], base: Mapping) -> tupl
     for name, spec in styles.items():
         spec = dict(spec or {})
         weight = float(spec.pop('weight', 1.0))
+        fixed = sorted(set(spec) & set(base))
+        if fixed:
+            raise ValueError(
+                f'SimulatedBracketDataset: style {name!r} sets {fixed}, which the dataset sets for every style; set '
+                'them at the dataset level (one network sees one number of frames and one reference).'
+            )
         if not weight > 0:
             raise ValueError(f'SimulatedBracketDataset: style {name!r} has weight {weight}; expected > 0.')
         names.append(name)

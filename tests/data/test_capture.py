@@ -153,6 +153,27 @@ def test_settings_are_validated():
         settings_for_style('kalantari', {'ref_idx': 3})
 
 
+@pytest.mark.parametrize(
+    'option,value,match',
+    [
+        ('num_objects', [2, 1], r'num_objects must be \(low, high\), integers with 0 <= low <= high <= 16'),
+        ('num_objects', [0.5, 1], 'num_objects must be .*integers'),
+        ('object_speed', [-0.1, 0.1], 'object_speed must be'),
+        ('object_stops', [3, -3], 'object_stops must be'),
+        ('flare', [0, 2], r'flare must be .*<= 0\.5, got \(0, 2\)'),
+        ('black_level', [0.1], 'black_level must be'),
+        ('jpeg_quality', [0, 90], 'jpeg_quality must be'),
+        ('stop_choices', [0, 2], 'stop_choices must be positive'),
+        ('max_translation', -1, 'max_rotation and max_translation must be >= 0'),
+    ],
+)
+def test_capture_option_ranges_are_checked(option, value, match):
+    with pytest.raises(ValueError, match=match):
+        settings_for_style('handheld', {option: value})
+    # the styles themselves are valid
+    assert settings_for_style('handheld').num_objects == (0, 2)
+
+
 def _dataset(corpus, **opt):
     base = {'dataroot': str(corpus), 'gt_size': 32, 'num_samples': 6, 'seed': 4, 'phase': 'train'}
     return SimulatedBracketDataset({**base, **opt})
@@ -184,6 +205,8 @@ def test_simulated_dataset_is_the_same_with_any_number_of_workers(corpus):
 def test_simulated_dataset_options_are_checked(corpus):
     with pytest.raises(ValueError, match='"gt_size"'):
         SimulatedBracketDataset({'dataroot': str(corpus)})
+    with pytest.raises(ValueError, match=r"style 'handheld' sets \['num_exposure'\], which the dataset sets"):
+        _dataset(corpus, styles={'handheld': {'num_exposure': 4}})
     with pytest.raises(ValueError, match='style .*weight'):
         _dataset(corpus, styles={'kalantari': {'weight': 0}})
     with pytest.raises(ValueError, match=r'gt_size 200, crops of 220 px.*need sides >= 220'):
