@@ -115,42 +115,47 @@ def score(pred: np.ndarray, gt: np.ndarray, scaled: bool) -> dict:
 
 
 def dataset_scenes(dataset) -> Iterator[tuple]:
-    """(frames, times, gt) of every item of a registered dataset: frames (H, W, 3) float32 in [0, 1]."""
+    """(frames, times, gt, label) of every item of a registered dataset: frames (H, W, 3) float32 in [0, 1]; the
+    label is the item's number and, when it comes from one, the photograph's file stem."""
     for index in range(len(dataset)):
         item = dataset[index]
         frames = [np.ascontiguousarray(f) for f in item['lq'][:, :3].permute(0, 2, 3, 1).numpy()]
-        yield frames, item['exposures'].numpy().astype(np.float64), item['gt'].permute(1, 2, 0).numpy()
+        source = Path(item['gt_path']).stem if item.get('gt_path') else item.get('key', '')
+        label = f'scene {index} ({source})' if source else f'scene {index}'
+        yield frames, item['exposures'].numpy().astype(np.float64), item['gt'].permute(1, 2, 0).numpy(), label
 
 
 def folder_scenes(scene_dirs: Sequence[Path], num_exposure: int = 3) -> Iterator[tuple]:
-    """(frames, times, gt) of Kalantari-layout scene folders (:func:`lffnet_arch.data.layout.read_scene`)."""
+    """(frames, times, gt, label) of Kalantari-layout scene folders (:func:`lffnet_arch.data.layout.read_scene`);
+    the label is the folder's name."""
     for scene_dir in scene_dirs:
         scene = read_scene(scene_dir, num_exposure)
-        yield scene.ldrs, scene.exposures.astype(np.float64), scene.gt
+        yield scene.ldrs, scene.exposures.astype(np.float64), scene.gt, scene_dir.name
 
 
-def evaluate_scenes(
-    scenes: Iterable[tuple], count: int, name: str, methods: dict, scaled: bool, labels: Optional[Sequence] = None
-) -> tuple:
+def evaluate_scenes(scenes: Iterable[tuple], count: int, name: str, methods: dict, scaled: bool) -> tuple:
     """Per-method mean metrics, scenes below the reference frame, and seconds per scene.
 
     Args:
-        scenes (iterable): ``count`` tuples (frames, times, gt), as :func:`dataset_scenes` or :func:`folder_scenes`.
+        scenes (iterable): ``count`` tuples (frames, times, gt, label), as :func:`dataset_scenes` or
+            :func:`folder_scenes`.
         count (int): The number of scenes (for the progress bar).
         name (str): The set's name (for the progress bar).
         methods (dict): name -> (function(frames, times) -> HDR, whether its output has the times' units).
         scaled (bool): Score every method after one global scale.
-        labels (sequence, optional): Scene names for error messages; scene numbers when None.
 
     Returns:
-        tuple: (summary, count): method -> (means, below, seconds per scene, known scale).
+        tuple: (summary, count): method -> (means, below, seconds per scene, known scale, the scenes below the
+        reference frame as (label, PSNR-mu difference, SSIM-mu difference)).
 
     Raises:
         ValueError: A method failed or gave NaN / Inf on a scene; the message names the set, scene and method.
     """
     results = {name: [] for name in methods}
     seconds = {name: 0.0 for name in methods}
-    for index, (frames, times, gt) in enumerate(tqdm(scenes, desc=name, total=count, unit='scene')):
+    labels = []
+    for frames, times, gt, label in tqdm(scenes, desc=name, total=count, unit='scene'):
+        labels.append(label)
         for method_name, (method, known_scale) in methods.items():
             start = time.perf_counter()
             try:
@@ -158,14 +163,17 @@ def evaluate_scenes(
                 seconds[method_name] += time.perf_counter() - start
                 results[method_name].append(score(pred, gt, scaled or not known_scale))
             except ValueError as err:
-                scene = labels[index] if labels is not None else f'scene {index} (counting from 0)'
-                raise ValueError(f'{name}, {scene}, method {method_name!r}: {err}') from err
+                raise ValueError(f'{name}, {label}, method {method_name!r}: {err}') from err
     reference = results['reference frame']
     summary = OrderedDict()
     for method_name, rows in results.items():
         means = {m: float(np.mean([r[m] for r in rows])) for m in METRICS}
-        below = sum(r['psnr_mu'] < ref['psnr_mu'] or r['ssim_mu'] < ref['ssim_mu'] for r, ref in zip(rows, reference))
-        summary[method_name] = (means, below, seconds[method_name] / len(rows), methods[method_name][1])
+        below = [
+            (label, r['psnr_mu'] - ref['psnr_mu'], r['ssim_mu'] - ref['ssim_mu'])
+            for label, r, ref in zip(labels, rows, reference)
+            if r['psnr_mu'] < ref['psnr_mu'] or r['ssim_mu'] < ref['ssim_mu']
+        ]
+        summary[method_name] = (means, len(below), seconds[method_name] / len(rows), methods[method_name][1], below)
     return summary, len(reference)
 
 
@@ -197,10 +205,8 @@ def evaluate_test_set(
     methods.update((name, network_method(net, tile, tile_overlap)) for name, net in networks.items())
     scene_dirs = list_scenes(folder)[:max_scenes]
     title = f'Quality on {folder}'
-    summary, count = evaluate_scenes(
-        folder_scenes(scene_dirs, num_exposure), len(scene_dirs), title, methods, False, [d.name for d in scene_dirs]
-    )
-    return format_table(title, summary, count, False)
+    summary, count = evaluate_scenes(folder_scenes(scene_dirs, num_exposure), len(scene_dirs), title, methods, False)
+    return format_table(title, summary, count, False, list(networks))
 
 
 def metric_notes() -> list:
@@ -216,16 +222,24 @@ def metric_notes() -> list:
     return notes + ['']
 
 
-def format_table(title: str, summary: dict, count: int, scaled: bool) -> list:
+def format_table(title: str, summary: dict, count: int, scaled: bool, detail: Sequence[str] = ()) -> list:
+    """The markdown table of one set; for the methods named in ``detail`` (the networks), also the scenes where
+    they are below the reference frame, with the differences."""
     lines = [f'### {title} ({count} scenes, {"all scored after one global scale" if scaled else "direct"})', '']
     lines.append('| Method | ' + ' | '.join(HEADERS[m] for m in METRICS) + ' | < ref | s / scene |')
     lines.append('|---|' + '---:|' * (len(METRICS) + 2))
-    for name, (means, below, secs, known_scale) in summary.items():
+    for name, (means, below, secs, known_scale, _) in summary.items():
         label = name if scaled or known_scale else f'{name} (scaled)'
         cells = [f'{means[m]:.{DIGITS.get(m, 2)}f}' for m in METRICS]
         below_cell = '' if name == 'reference frame' else str(below)
         lines.append(f'| {label} | ' + ' | '.join(cells) + f' | {below_cell} | {secs:.2f} |')
-    return lines + ['']
+    lines.append('')
+    for name in detail:
+        scenes = summary[name][4]
+        if scenes:
+            listed = '; '.join(f'{label}: {dp:+.2f} dB, SSIM-mu {ds:+.4f}' for label, dp, ds in scenes)
+            lines += [f'{name} below the reference frame (PSNR-mu, SSIM-mu differences): {listed}.', '']
+    return lines
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -270,7 +284,7 @@ def draw_picture(opt: dict, spec: str, output: Path, networks: dict, tonemapper:
     dataset_opt = {**opt['datasets'][key], 'phase': 'val'}
     scaled = dataset_opt.pop('scoring', 'direct') == 'scaled'
     dataset = build_dataset(dataset_opt)
-    frames, times, gt = next(itertools.islice(dataset_scenes(dataset), int(index), None))
+    frames, times, gt, _ = next(itertools.islice(dataset_scenes(dataset), int(index), None))
     classical = classical_methods(int(opt.get('network_g', {}).get('ref_idx', 1)))
     merges = {name: classical[name] for name in classical if 'Calibrate' in name}
     best_name, best = None, None
@@ -313,7 +327,7 @@ def _val_sets(args: argparse.Namespace, networks: dict) -> list:
         scaled = dataset_opt.pop('scoring', 'direct') == 'scaled'
         dataset = build_dataset(dataset_opt)
         summary, count = evaluate_scenes(dataset_scenes(dataset), len(dataset), dataset_opt['name'], methods, scaled)
-        lines += format_table(dataset_opt['name'], summary, count, scaled)
+        lines += format_table(dataset_opt['name'], summary, count, scaled, list(networks))
     return lines
 
 

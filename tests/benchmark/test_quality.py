@@ -60,7 +60,8 @@ def test_reference_frame_scored_directly_as_by_hand(test_set):
     for scene_dir in scene_dirs:
         scene = read_scene(scene_dir, 3)
         hand.append(psnr_mu_by_hand(scene.ldrs[1].astype(np.float64) ** 2.2 / scene.exposures[1], scene.gt))
-    means, below, _, known_scale = summary['reference frame']
+    means, below, _, known_scale, scenes = summary['reference frame']
+    assert below == 0 and scenes == []
     assert means['psnr_mu'] == pytest.approx(np.mean(hand), abs=1e-4) and known_scale
     assert set(means) == set(quality.METRICS)
     # max_scenes keeps the first scenes; networks fusing different numbers of frames are refused.
@@ -75,16 +76,30 @@ def test_a_failing_method_is_named_with_its_scene(test_set):
     methods['broken'] = (lambda frames, times: np.full_like(frames[0], np.nan), True)
     scene_dirs = list_scenes(test_set)
     with pytest.raises(ValueError, match=r"^test, scene_0, method 'broken': a method produced NaN or Inf"):
-        quality.evaluate_scenes(quality.folder_scenes(scene_dirs), 2, 'test', methods, False, ['scene_0', 'scene_1'])
-    with pytest.raises(ValueError, match=r"^test, scene 0 \(counting from 0\), method 'broken'"):
         quality.evaluate_scenes(quality.folder_scenes(scene_dirs), 2, 'test', methods, False)
+
+
+def test_scenes_below_the_reference_frame_are_listed(test_set):
+    reference = quality.classical_methods(1)['reference frame'][0]
+    methods = {
+        'reference frame': (reference, True),
+        'darker': (lambda frames, times: 0.5 * reference(frames, times), True),
+    }
+    summary, _ = quality.evaluate_scenes(quality.folder_scenes(list_scenes(test_set)), 2, 'test', methods, False)
+    means, below, _, _, scenes = summary['darker']
+    assert below == 2 and [label for label, _, _ in scenes] == ['scene_0', 'scene_1']
+    assert all(dp < -1 for _, dp, _ in scenes)
+    lines = quality.format_table('test', summary, 2, False, ['darker'])
+    listing = next(line for line in lines if line.startswith('darker below the reference frame'))
+    assert f'scene_0: {scenes[0][1]:+.2f} dB' in listing and 'scene_1' in listing
+    assert not any(line.startswith('reference frame below') for line in lines)
 
 
 def test_cvvdp_column_skipped_with_a_note(monkeypatch):
     monkeypatch.delitem(quality.METRICS, 'cvvdp', raising=False)
     notes = quality.metric_notes()
     assert any(line.startswith('- ColorVideoVDP column skipped') for line in notes)
-    summary = {'reference frame': ({m: 1.0 for m in quality.METRICS}, 0, 0.0, True)}
+    summary = {'reference frame': ({m: 1.0 for m in quality.METRICS}, 0, 0.0, True, [])}
     headers, _ = table('\n'.join(quality.format_table('t', summary, 1, False)))
     assert 'ColorVideoVDP (JOD)' not in headers and 'PU21-SSIM' in headers
 
