@@ -55,7 +55,15 @@ def test_cli_uses_the_shipped_model_and_a_checkpoint_overrides_it(weights, tmp_p
     assert "no shipped weights for 'AHDRNet'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('name', sorted(pretrained.PRETRAINED))
+# The shipped models this checkout holds; the default LFFNet (folded and for fine-tuning) always ships.
+SHIPPED = sorted(name for name, file in pretrained.PRETRAINED.items() if (pretrained.WEIGHTS_DIR / file).is_file())
+
+
+def test_the_default_model_ships():
+    assert {'LFFNet', 'LFFNet-train'} <= set(SHIPPED) and pretrained.DEFAULT_MODEL == 'LFFNet'
+
+
+@pytest.mark.parametrize('name', SHIPPED)
 def test_the_shipped_weights_load_strictly_and_fuse(name):
     """The weights in lffnet_arch/weights/ (not a stand-in): strict load, the reference skip, a finite fusion that
     improves on the reference frame's clipped highlights instead of returning it."""
