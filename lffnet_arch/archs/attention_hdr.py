@@ -80,7 +80,8 @@ class AttentionGuidedHDRNet(nn.Module):
         fusion_conv (callable): ``fusion_conv(in_ch, out_ch, kernel_size, padding=...)`` builds the fusion and
             reconstruction convs (``nn.Conv2d`` or ``DOConv2d``).
         ref_skip (bool): Predict a correction of the reference frame's HDR-domain image (see 3.). Marked in the
-            state dict by a ``reference_skip`` buffer, so weights load only into a network built the same way.
+            state dict by a ``reference_skip`` buffer holding ``ref_idx``, so weights load only into a network
+            built the same way, with the same reference.
             Default: False (the papers' networks).
     """
 
@@ -141,8 +142,17 @@ class AttentionGuidedHDRNet(nn.Module):
         self.conv_up = fusion_conv(num_feat, num_feat, 3, padding=1)
         self.conv_last = fusion_conv(num_feat, num_out_ch, 3, padding=1)
         if self.ref_skip:
-            self.register_buffer('reference_skip', torch.ones(()))
+            self.register_buffer('reference_skip', torch.tensor(float(ref_idx)))
         self.init_reference_skip()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected, errors):
+        key = prefix + 'reference_skip'
+        if self.ref_skip and key in state_dict and float(state_dict[key]) != self.ref_idx:
+            errors.append(
+                f'{key}: the weights correct reference frame {float(state_dict[key]):g}, this network was built with '
+                f'ref_idx={self.ref_idx}; build it with ref_idx={float(state_dict[key]):g}.'
+            )
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected, errors)
 
     @torch.no_grad()
     def init_reference_skip(self) -> None:
@@ -156,7 +166,8 @@ class AttentionGuidedHDRNet(nn.Module):
     def skeleton_options(state_dict: Mapping, source: str = 'checkpoint') -> dict:
         """The options of the shared skeleton that a state dict of ours determines.
 
-        ``ref_idx`` leaves no trace in the weights; it is set to the default (T - 1) // 2 (docs/design.md §10).
+        ``ref_idx`` is read from the ``reference_skip`` buffer of a network with the reference skip; otherwise it
+        leaves no trace in the weights and is set to the default (T - 1) // 2 (docs/design.md §10).
 
         Returns:
             dict: ``num_in_ch``, ``num_out_ch``, ``num_exposure``, ``ref_idx``, ``num_feat``, ``num_block``,
@@ -168,7 +179,7 @@ class AttentionGuidedHDRNet(nn.Module):
             'num_in_ch': conv_first.shape[1],
             'num_out_ch': kernel(state_dict, 'conv_last', source).shape[0],
             'num_exposure': num_exposure,
-            'ref_idx': (num_exposure - 1) // 2,
+            'ref_idx': int(state_dict['reference_skip']) if 'reference_skip' in state_dict else (num_exposure - 1) // 2,
             'num_feat': conv_first.shape[0],
             'num_block': len(numbered_children(state_dict, 'fusion_blocks')),
             'official_unused_convs': any(k.startswith('unused_att_convs.') for k in state_dict),

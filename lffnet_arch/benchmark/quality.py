@@ -120,7 +120,10 @@ def dataset_scenes(dataset) -> Iterator[tuple]:
     for index in range(len(dataset)):
         item = dataset[index]
         frames = [np.ascontiguousarray(f) for f in item['lq'][:, :3].permute(0, 2, 3, 1).numpy()]
-        source = Path(item['gt_path']).stem if item.get('gt_path') else item.get('key', '')
+        source = item.get('key', '')
+        if item.get('gt_path'):  # the photograph a bracket was simulated from, or a scene folder's name
+            gt_path = Path(item['gt_path'])
+            source = gt_path.parent.name if gt_path.stem.lower() == 'hdrimg' else gt_path.stem
         label = f'scene {index} ({source})' if source else f'scene {index}'
         yield frames, item['exposures'].numpy().astype(np.float64), item['gt'].permute(1, 2, 0).numpy(), label
 
@@ -162,7 +165,7 @@ def evaluate_scenes(scenes: Iterable[tuple], count: int, name: str, methods: dic
                 pred = method(frames, times)
                 seconds[method_name] += time.perf_counter() - start
                 results[method_name].append(score(pred, gt, scaled or not known_scale))
-            except ValueError as err:
+            except (RuntimeError, ValueError) as err:  # NaN output, a shape the network refuses, out of memory
                 raise ValueError(f'{name}, {label}, method {method_name!r}: {err}') from err
     reference = results['reference frame']
     summary = OrderedDict()

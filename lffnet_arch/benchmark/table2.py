@@ -8,7 +8,8 @@ Usage:
     python scripts/reproduce_table2.py --base options/train/LFFNet/train_LFFNet_RealHDR.yml --iters 3000 \\
         --num_feat 32 --output results/table2 --report_only
 
-The three variants share everything but the network: the base options' data, crop, batch and optimiser, the
+The three variants share everything but the network: the base options' data, crop, batch, optimiser and training
+precision (``train.precision``), the
 paper's loss (L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images) for all three, ``--iters`` iterations with a
 cosine schedule over them, ``--num_feat`` channels, and a validation every ``--iters / --val_points`` iterations:
 
@@ -92,16 +93,36 @@ def variant_options(base: dict, variant: str, args: argparse.Namespace) -> dict:
     return opt
 
 
+def _same_run(opt: dict, stored: dict) -> bool:
+    """Whether the options a finished run stored describe the run ``opt`` asks for (network, training and the
+    training data's sampling; data paths, which the run resolved, are not compared)."""
+
+    machine = ('phase', 'num_worker_per_gpu', 'prefetch_mode', 'pin_memory', 'persistent_workers')
+
+    def sampling(o: dict) -> dict:
+        return {k: v for k, v in o['datasets']['train'].items() if not k.startswith('dataroot') and k not in machine}
+
+    return all(opt.get(k) == stored.get(k) for k in ('network_g', 'train')) and sampling(opt) == sampling(stored)
+
+
 def train(variant: str, opt: dict, output: Path) -> int:
-    """Run (or resume) one variant through the project's training entry point; a finished run is left alone."""
-    final = REPO / 'experiments' / opt['name'] / 'models' / 'net_g_latest.pth'  # written when training ends
-    if final.is_file():
-        print(f'{variant}: already trained ({final}).', flush=True)
-        return 0
+    """Run (or resume) one variant through the project's training entry point; a finished run made with the same
+    options is left alone, one made with other options is refused."""
     opt_path = output / 'options' / f'{opt["name"]}.yml'
     opt_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(opt_path) as tmp:
         tmp.write_text(yaml.safe_dump(opt, sort_keys=False), encoding='utf-8')
+    folder = REPO / 'experiments' / opt['name']
+    if (folder / 'models' / 'net_g_latest.pth').is_file():  # written when training ends
+        stored = folder / opt_path.name
+        if stored.is_file() and _same_run(opt, yaml.safe_load(stored.read_text(encoding='utf-8'))):
+            print(f'{variant}: already trained ({folder}).', flush=True)
+            return 0
+        print(
+            f'Error: {folder} holds a finished {variant} run made with other options; move it away to train again.',
+            file=sys.stderr,
+        )
+        return 1
     command = [sys.executable, str(REPO / 'lffnet_arch' / 'train.py'), '-opt', str(opt_path), '--auto_resume']
     print(f'Training {variant}: {" ".join(command)}', flush=True)
     with open(output / f'{opt["name"]}.out', 'a', encoding='utf-8') as log:
@@ -127,7 +148,7 @@ def report(args: argparse.Namespace, base: dict, output: Path) -> list:
         folder = REPO / 'experiments' / opt['name']
         try:
             log = parse_experiment_logs(folder)
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):
             rows.append(f'| {variant} | not run yet | | | | | |')
             continue
         points = log.validation.get(args.dataset, {}).get(args.metric, [])

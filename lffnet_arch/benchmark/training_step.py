@@ -20,8 +20,9 @@ Printed as markdown: iterations per second and seconds per phase (``data`` is th
 loader, so data prepared by workers while the step runs costs nothing there), the simulator's own cost per batch
 measured in the main process, and, from the torch profiler over two more iterations, the share of the step taken by
 operation groups: convolutions (forward and backward), DO-Conv kernel composition (``einsum``), FFTs (the RFFT
-blocks' and the frequency loss's), elementwise and reduction work, and the optimizer. Run it while nothing else
-uses the CPU.
+blocks' and the frequency loss's), elementwise and reduction work, and the optimizer (on the CPU: the profile records
+CPU activity only). Run it from the repository root (relative data paths are read against the working directory)
+while nothing else uses the machine.
 """
 
 import argparse
@@ -92,28 +93,35 @@ def _forward(model) -> torch.Tensor:
     return output.float()
 
 
+def _clock(model) -> float:
+    """perf_counter after the device has finished its queued work."""
+    if model.device.type == 'cuda':
+        torch.cuda.synchronize(model.device)
+    return time.perf_counter()
+
+
 def _timed_step(model, loader) -> dict:
-    """One real training iteration, phase by phase (HDRModel.optimize_parameters, split)."""
+    """One real training iteration, phase by phase: HDRModel.optimize_parameters split, its finiteness check (a
+    gradient norm) counted with the optimizer."""
     times = {}
-    start = time.perf_counter()
+    start = _clock(model)
     data = next(loader)
-    times['data'] = time.perf_counter() - start
     model.feed_data(data)
+    times['data'] = _clock(model) - start
     model.optimizer_g.zero_grad()
-    start = time.perf_counter()
+    start = _clock(model)
     output = _forward(model)
-    times['forward'] = time.perf_counter() - start
-    start = time.perf_counter()
+    times['forward'] = _clock(model) - start
+    start = _clock(model)
     total = sum(criterion(output, model.gt) for criterion in model.losses.values())
-    times['losses'] = time.perf_counter() - start
-    start = time.perf_counter()
+    times['losses'] = _clock(model) - start
+    start = _clock(model)
     total.backward()
-    times['backward'] = time.perf_counter() - start
-    start = time.perf_counter()
+    times['backward'] = _clock(model) - start
+    start = _clock(model)
+    model._check_finite({'l_total': total}, 0)
     model.optimizer_g.step()
-    times['optimizer'] = time.perf_counter() - start
-    if not torch.isfinite(total):
-        raise FloatingPointError(f'non-finite training loss {float(total)} while profiling')
+    times['optimizer'] = _clock(model) - start
     return times
 
 
@@ -226,8 +234,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.opt.is_file():
         print(f'Error: options file {args.opt} not found.', file=sys.stderr)
         return 1
-    repo = Path(__file__).resolve().parents[2]
-    opt, _ = parse_options(str(repo), is_train=True, argv=['-opt', str(args.opt)])
+    # Relative paths in the options are read against the working directory, as the installed lffnet-train does.
+    opt, _ = parse_options(str(Path.cwd()), is_train=True, argv=['-opt', str(args.opt)])
     if 'train' not in opt.get('datasets', {}):
         print(f'Error: {args.opt} has no datasets.train section.', file=sys.stderr)
         return 1

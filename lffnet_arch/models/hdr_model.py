@@ -68,14 +68,22 @@ class HDRModel(SRModel):
 
     MEMORY_FORMATS = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
 
+    def model_to_device(self, net: torch.nn.Module) -> torch.nn.Module:
+        """SRModel's, with ``train.memory_format`` applied first: before DDP wraps the network, whose gradient
+        buckets follow the parameters' layout. Channels-last weights make every convolution of a training step run
+        channels-last (``scripts/profile_training.py`` measures whether that helps)."""
+        if self.is_train:
+            memory_format = (self.opt.get('train') or {}).get('memory_format', 'contiguous')
+            if memory_format not in self.MEMORY_FORMATS:
+                raise ValueError(
+                    f'train.memory_format must be one of {list(self.MEMORY_FORMATS)}, got {memory_format!r}.'
+                )
+            net = net.to(memory_format=self.MEMORY_FORMATS[memory_format])
+        return super().model_to_device(net)
+
     def init_training_settings(self) -> None:
         self.net_g.train()
         train_opt = self.opt['train']
-        memory_format = train_opt.get('memory_format', 'contiguous')
-        if memory_format not in self.MEMORY_FORMATS:
-            raise ValueError(f'train.memory_format must be one of {list(self.MEMORY_FORMATS)}, got {memory_format!r}.')
-        # Channels-last weights make every convolution of the step run channels-last (scripts/profile_training.py).
-        self.net_g.to(memory_format=self.MEMORY_FORMATS[memory_format])
         precision = train_opt.get('precision', 'fp32')
         if precision not in ('fp32', 'bf16'):
             raise ValueError(f"train.precision must be 'fp32' or 'bf16', got {precision!r}.")

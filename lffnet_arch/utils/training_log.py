@@ -171,6 +171,7 @@ def parse_experiment_logs(folder: Union[str, Path]) -> TrainingLog:
 
     Raises:
         FileNotFoundError: The folder holds no ``train_*.log``.
+        ValueError: None of them holds a training iteration or validation (logs without are skipped).
     """
     folder = Path(folder)
     paths = sorted(folder.glob('train_*.log')) if folder.is_dir() else []
@@ -179,7 +180,10 @@ def parse_experiment_logs(folder: Union[str, Path]) -> TrainingLog:
     merged: Optional[TrainingLog] = None
     offset = 0.0
     for path in paths:
-        part = parse_training_log(path)
+        try:
+            part = parse_training_log(path)
+        except ValueError:  # a run stopped before its first logged iteration: nothing to join
+            continue
         if merged is None:
             merged, offset = part, part.duration
             continue
@@ -200,5 +204,9 @@ def parse_experiment_logs(folder: Union[str, Path]) -> TrainingLog:
         merged.total_iter = part.total_iter or merged.total_iter
         merged.path = part.path
         offset += part.duration
+    if merged is None:
+        raise ValueError(
+            f'{folder}: none of its logs has a training iteration or validation: {[p.name for p in paths]}.'
+        )
     merged.duration = offset
     return merged

@@ -20,6 +20,9 @@ def test_table2_script_trains_and_reports(tmp_path):
     base['datasets']['val']['dataroot'] = str(data / 'Test')
     base['network_g']['ref_skip'] = True  # as in the RealHDR options; the variants are the papers' networks
     (tmp_path / 'base.yml').write_text(yaml.safe_dump(base, sort_keys=False))
+    names = ('Table2_LFFNet_f8_i2', 'Table2_AHDRNet_f8_i2', 'Table2_LFFNet_woDOConv_f8_i2')
+    for name in names:  # left by an interrupted earlier run of this test
+        shutil.rmtree(REPO / 'experiments' / name, ignore_errors=True)
     out = tmp_path / 'table2'
     args = [sys.executable, str(REPO / 'scripts/reproduce_table2.py'), '--base', str(tmp_path / 'base.yml')]
     args += ['--output', str(out), '--iters', '2', '--num_feat', '8', '--val_points', '1', '--batch', '2']
@@ -45,8 +48,13 @@ def test_table2_script_trains_and_reports(tmp_path):
         assert again.returncode == 0 and 'LFFNet: already trained' in again.stdout
         assert sorted((REPO / 'experiments' / 'Table2_LFFNet_f8_i2').glob('train_*.log')) == logs
         assert row in (out / 'table2.md').read_text()
+        # The same run asked for with another batch size is refused, not reused.
+        other = subprocess.run(
+            [*args, '--variants', 'LFFNet', '--batch', '1'], capture_output=True, text=True, timeout=300
+        )
+        assert other.returncode == 1 and 'holds a finished LFFNet run made with other options' in other.stderr
         report = subprocess.run([*args, '--report_only'], capture_output=True, text=True, timeout=300)
         assert report.returncode == 0 and '| AHDRNet | not run yet |' in report.stdout
     finally:
-        for name in ('Table2_LFFNet_f8_i2', 'Table2_AHDRNet_f8_i2', 'Table2_LFFNet_woDOConv_f8_i2'):
+        for name in names:
             shutil.rmtree(REPO / 'experiments' / name, ignore_errors=True)

@@ -127,6 +127,7 @@ def test_load_network_any_registered_arch(tmp_path):
         ('AHDRNet', dict(official_unused_convs=True, num_block=2)),
         ('LFFNet', dict(doconv='fusion', ref_skip=True)),
         ('AHDRNet', dict(ref_skip=True)),
+        ('LFFNet', dict(doconv='none', ref_skip=True, num_exposure=4, ref_idx=2)),
     ],
 )
 def test_infer_network_options_rebuilds_the_network(arch, kwargs):
@@ -134,7 +135,7 @@ def test_infer_network_options_rebuilds_the_network(arch, kwargs):
     options = archs.infer_network_options(net.state_dict())
     assert options['type'] == arch and options['num_feat'] == 8
     for key, value in kwargs.items():
-        if key != 'ref_idx':  # not stored in the weights; the default (T - 1) // 2 is used
+        if key != 'ref_idx' or kwargs.get('ref_skip'):  # stored only with the reference skip; else (T - 1) // 2
             assert options[key] == value, key
     rebuilt = model.create_network(options)
     rebuilt.load_state_dict(net.state_dict(), strict=True)
