@@ -3,8 +3,9 @@ Kalantari-layout test folders.
 
 Usage:
     python scripts/evaluate_quality.py --opt options/train/LFFNet/train_LFFNet_RealHDR.yml \\
-        --model LFFNet=experiments/LFFNet_RealHDR/models/net_g_latest.pth \\
-        --model AHDRNet=experiments/AHDRNet_RealHDR/models/net_g_latest.pth --output quality.md
+        --model LFFNet --model AHDRNet --output quality.md    # the shipped models
+    python scripts/evaluate_quality.py --opt options/train/LFFNet/train_LFFNet_RealHDR.yml \\
+        --model mine=experiments/LFFNet_RealHDR/models/net_g_latest.pth --output quality.md
     python scripts/evaluate_quality.py --test_set datasets/Kalantari/Test --model LFFNet=net_g_latest.pth
 
 Every ``val*`` dataset of the options file is evaluated (simulated held-out brackets, real stacks such as the
@@ -45,6 +46,7 @@ from tqdm import tqdm
 
 from lffnet_arch.data.layout import list_scenes, read_scene
 from lffnet_arch.deploy import align_frames, fuse, load_model
+from lffnet_arch.deploy.pretrained import PRETRAINED
 from lffnet_arch.metrics import calculate_psnr_l, calculate_psnr_mu, calculate_ssim_mu, match_scale
 from lffnet_arch.metrics.perceptual_metric import (
     CVVDP_INSTALL_HINT,
@@ -256,7 +258,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         metavar='FOLDER',
         help='Kalantari-layout test folder, scored directly (repeatable)',
     )
-    parser.add_argument('--model', action='append', default=[], metavar='NAME=CHECKPOINT', help='a network to add')
+    parser.add_argument(
+        '--model',
+        action='append',
+        default=[],
+        metavar='NAME=CHECKPOINT',
+        help=f'a network to add, or the name of a shipped model ({", ".join(sorted(PRETRAINED))})',
+    )
     parser.add_argument('--datasets', nargs='+', help='only these val dataset keys (e.g. val_handheld)')
     parser.add_argument('--max_scenes', type=int, help='use only the first N scenes of each --test_set')
     parser.add_argument('--output', type=Path, help='also write the tables to this markdown file')
@@ -342,8 +350,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         networks = {}
         for spec in args.model:
             name, sep, path = spec.partition('=')
+            if not sep and spec in PRETRAINED:
+                networks[spec] = load_model(pretrained=spec)  # a shipped model
+                continue
             if not sep or not name or not path:
-                raise ValueError(f'--model expects NAME=CHECKPOINT, got {spec!r}.')
+                raise ValueError(
+                    f'--model expects NAME=CHECKPOINT or a shipped model {sorted(PRETRAINED)}, got {spec!r}.'
+                )
             networks[name] = load_model(path)
         where = f'the validation sets of `{args.opt}`' if args.opt else 'Kalantari-layout test folders'
         lines = [f'Quality on {where} (mu = 5000; SSIM on mu-law images).', ''] + metric_notes()

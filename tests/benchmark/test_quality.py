@@ -51,6 +51,22 @@ def test_test_set_table_with_a_network(test_set, tmp_path, capsys):
     assert all(math.isfinite(float(c)) for r in rows for c in r[1 : len(columns) + 1])
 
 
+def test_a_shipped_model_by_name(test_set, tmp_path, monkeypatch, capsys):
+    from lffnet_arch.deploy import pretrained
+
+    monkeypatch.setattr(pretrained, 'WEIGHTS_DIR', tmp_path)
+    torch.save({'params': LFFNet(num_feat=8, ref_skip=True).state_dict()}, tmp_path / pretrained.PRETRAINED['LFFNet'])
+    assert quality.main(['--test_set', str(test_set), '--model', 'LFFNet', '--max_scenes', '1']) == 0
+    _, rows = table(capsys.readouterr().out)
+    assert rows[-1][0] == 'LFFNet'
+    # An untrained network with the reference skip is the reference frame itself.
+    assert rows[-1][1:6] == rows[0][1:6]
+    assert quality.main(['--test_set', str(test_set), '--model', 'AHDRNet']) == 1
+    assert "no shipped weights for 'AHDRNet'" in capsys.readouterr().err
+    assert quality.main(['--test_set', str(test_set), '--model', 'SwinIR']) == 1
+    assert "--model expects NAME=CHECKPOINT or a shipped model ['AHDRNet'" in capsys.readouterr().err
+
+
 def test_reference_frame_scored_directly_as_by_hand(test_set):
     scene_dirs = list_scenes(test_set)
     methods = quality.classical_methods(1)
