@@ -17,6 +17,7 @@ OpenCV's operators adapt to the statistics of what they are given, so images tha
 and its GT) are tone-mapped together, side by side in one call (:func:`tonemap_together`).
 """
 
+import contextlib
 from collections.abc import Sequence
 from typing import Optional
 
@@ -53,6 +54,21 @@ def _clean(hdr: np.ndarray) -> np.ndarray:
     if hdr.ndim != 3 or hdr.shape[2] != 3:
         raise ValueError(f'Tone mapping expects an RGB image (H, W, 3); got shape {hdr.shape}.')
     return np.nan_to_num(hdr, nan=0.0, posinf=0.0).clip(0, None)
+
+
+@contextlib.contextmanager
+def _opencv_warnings_off():
+    """OpenCV's log level at errors only, restored after."""
+    logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
 
 
 def _opencv_operator(method: str) -> 'cv2.Tonemap':
@@ -95,7 +111,8 @@ def tonemap(
     else:
         # OpenCV works on BGR float32; a tiny floor keeps the log-based operators away from log(0).
         bgr = np.ascontiguousarray(normalised[..., ::-1] + 1e-6, dtype=np.float32)
-        display = np.nan_to_num(_opencv_operator(method).process(bgr)[..., ::-1], nan=0.0)
+        with _opencv_warnings_off():  # Drago's implementation warns about its own MatExpr use on every call
+            display = np.nan_to_num(_opencv_operator(method).process(bgr)[..., ::-1], nan=0.0)
     return np.round(np.clip(display, 0, 1) * 255).astype(np.uint8)
 
 

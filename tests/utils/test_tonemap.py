@@ -109,3 +109,13 @@ def test_inference_command_tonemap_choice(tmp_path):
     assert not np.array_equal(previews['mulaw'], previews['drago'])
     with pytest.raises(SystemExit):
         main(['--input', str(bracket), '--output', str(tmp_path / 'x'), '--checkpoint', 'n.pth', '--tonemap', 'x'])
+
+
+def test_drago_previews_print_no_opencv_warning(capfd):
+    import cv2.utils.logging as cv_logging
+
+    level = cv_logging.getLogLevel()
+    image = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    assert tonemap(image, 'drago').shape == (16, 16, 3)
+    assert 'MatExpr' not in capfd.readouterr().err  # OpenCV's Drago warns about itself at its default log level
+    assert cv_logging.getLogLevel() == level
