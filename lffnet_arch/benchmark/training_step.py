@@ -86,13 +86,6 @@ def _batches(loader, sampler):
         epoch += 1
 
 
-def _forward(model) -> torch.Tensor:
-    """The forward pass as HDRModel.optimize_parameters runs it (autocast with ``train.precision: bf16``)."""
-    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=model.train_bf16):
-        output = model.net_g(model.lq)
-    return output.float()
-
-
 def _clock(model) -> float:
     """perf_counter after the device has finished its queued work."""
     if model.device.type == 'cuda':
@@ -101,8 +94,8 @@ def _clock(model) -> float:
 
 
 def _timed_step(model, loader) -> dict:
-    """One real training iteration, phase by phase: HDRModel.optimize_parameters split, its finiteness check (a
-    gradient norm) counted with the optimizer."""
+    """One real training iteration, phase by phase, through HDRModel's own training_forward and training_losses;
+    its finiteness check (a gradient norm) is counted with the optimizer."""
     times = {}
     start = _clock(model)
     data = next(loader)
@@ -110,16 +103,16 @@ def _timed_step(model, loader) -> dict:
     times['data'] = _clock(model) - start
     model.optimizer_g.zero_grad()
     start = _clock(model)
-    output = _forward(model)
+    output = model.training_forward()
     times['forward'] = _clock(model) - start
     start = _clock(model)
-    total = sum(criterion(output, model.gt) for criterion in model.losses.values())
+    losses = model.training_losses(output)
     times['losses'] = _clock(model) - start
     start = _clock(model)
-    total.backward()
+    losses['l_total'].backward()
     times['backward'] = _clock(model) - start
     start = _clock(model)
-    model._check_finite({'l_total': total}, 0)
+    model._check_finite(losses, 0)
     model.optimizer_g.step()
     times['optimizer'] = _clock(model) - start
     return times
@@ -134,8 +127,7 @@ def _profile_groups(model, loader, iterations: int = 2) -> 'OrderedDict[str, flo
         for data in batches:
             model.feed_data(data)
             model.optimizer_g.zero_grad()
-            output = _forward(model)
-            sum(criterion(output, model.gt) for criterion in model.losses.values()).backward()
+            model.training_losses(model.training_forward())['l_total'].backward()
             model.optimizer_g.step()
     totals = OrderedDict((name, 0.0) for name in [*GROUPS, 'other (elementwise, reductions, copies)'])
     for event in prof.key_averages():

@@ -127,19 +127,24 @@ class HDRModel(SRModel):
         super().feed_data(data)
         self.batch_keys = list(data.get('key', []))
 
+    def training_forward(self) -> torch.Tensor:
+        """The training forward pass of ``self.lq``, as float32. With ``train.precision: bf16`` it runs under
+        autocast (weights, gradients and optimizer state stay float32; the RFFT blocks' FFTs run in float32)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.train_bf16):
+            output = self.net_g(self.lq)
+        return output.float()
+
+    def training_losses(self, output: torch.Tensor) -> 'OrderedDict[str, torch.Tensor]':
+        """``l_<name>`` of every loss against ``self.gt``, and their sum as ``l_total``."""
+        loss_dict = OrderedDict((f'l_{name}', criterion(output, self.gt)) for name, criterion in self.losses.items())
+        loss_dict['l_total'] = sum(loss_dict.values())
+        return loss_dict
+
     def optimize_parameters(self, current_iter: int) -> None:
         self.optimizer_g.zero_grad()
-        # bf16: the forward pass under autocast (weights, gradients and optimizer state stay float32; the RFFT
-        # blocks' FFTs run in float32), the losses on the float32 output.
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.train_bf16):
-            self.output = self.net_g(self.lq)
-        self.output = self.output.float()
-        loss_dict = OrderedDict()
-        for name, criterion in self.losses.items():
-            loss_dict[f'l_{name}'] = criterion(self.output, self.gt)
-        l_total = sum(loss_dict.values())
-        loss_dict['l_total'] = l_total
-        l_total.backward()
+        self.output = self.training_forward()
+        loss_dict = self.training_losses(self.output)
+        loss_dict['l_total'].backward()
         self._check_finite(loss_dict, current_iter)
         self.optimizer_g.step()
         self.log_dict = self.reduce_loss_dict(loss_dict)
