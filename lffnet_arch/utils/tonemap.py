@@ -111,7 +111,7 @@ def tonemap(
     else:
         # OpenCV works on BGR float32; a tiny floor keeps the log-based operators away from log(0).
         bgr = np.ascontiguousarray(normalised[..., ::-1] + 1e-6, dtype=np.float32)
-        with _opencv_warnings_off():  # Drago's implementation warns about its own MatExpr use on every call
+        with _opencv_warnings_off():  # OpenCV's Drago warns about its own MatExpr use (once a process)
             display = np.nan_to_num(_opencv_operator(method).process(bgr)[..., ::-1], nan=0.0)
     return np.round(np.clip(display, 0, 1) * 255).astype(np.uint8)
 
