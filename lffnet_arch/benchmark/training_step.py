@@ -148,6 +148,20 @@ def simulator_seconds_per_batch(train_set, batch: int, batches: int = 2) -> floa
     return (time.perf_counter() - start) / batches
 
 
+def seconds_per_iteration(opt: dict, iters: int = 6, warmup: int = 2) -> float:
+    """Median seconds of one training iteration of ``opt`` as its own ``train.memory_format`` and
+    ``train.precision`` configure it (``warmup`` untimed iterations first)."""
+    train = opt.get('train', {})
+    wanted = (train.get('memory_format', 'contiguous'), train.get('precision', 'fp32'))
+    config = next((name for name, value in CONFIGS.items() if value == wanted), None)
+    if config is None:
+        raise ValueError(f'train.memory_format / train.precision {wanted} is not one of {list(CONFIGS.values())}.')
+    model, loader, _ = _build(opt, config)
+    for _ in range(warmup):
+        _timed_step(model, loader)
+    return statistics.median(sum(_timed_step(model, loader).values()) for _ in range(iters))
+
+
 def run(opt: dict, configs: Sequence[str], iters: int, warmup: int, rounds: int) -> list:
     """The markdown lines of the profile."""
     built = {config: _build(opt, config) for config in configs}

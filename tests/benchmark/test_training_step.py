@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lffnet_arch.benchmark import training_step
@@ -34,3 +35,21 @@ def test_profile_of_two_configurations(tmp_path, capsys):
     assert len(shares) == 2 * 5 and abs(sum(shares[:5]) - 100) < 0.5 and rows['convolution'] is not None
     assert training_step.main(['--opt', str(tmp_path / 'missing.yml')]) == 1
     assert 'missing.yml not found' in capsys.readouterr().err
+
+
+def test_seconds_per_iteration_follows_the_options(tmp_path):
+    from lffnet_arch.data.demo import generate_demo_set
+    from lffnet_arch.utils.options import parse_options
+
+    data = generate_demo_set(tmp_path / 'demo', num_train=2, num_val=1, size=32, seed=1)
+    opt = yaml.safe_load((REPO / 'options/train/LFFNet/train_LFFNet_demo.yml').read_text())
+    opt['datasets']['train'].update(dataroot=str(data / 'Training'), gt_size=32, batch_size_per_gpu=2)
+    opt['datasets'].pop('val')
+    opt['network_g']['num_feat'] = 8
+    (tmp_path / 'opt.yml').write_text(yaml.safe_dump(opt))
+    parsed, _ = parse_options(str(tmp_path), is_train=True, argv=['-opt', str(tmp_path / 'opt.yml')])
+    seconds = training_step.seconds_per_iteration(parsed, iters=2, warmup=1)
+    assert 0 < seconds < 60
+    parsed['train']['precision'] = 'fp16'
+    with pytest.raises(ValueError, match="'fp16'"):
+        training_step.seconds_per_iteration(parsed, iters=1, warmup=0)

@@ -1,0 +1,196 @@
+"""The width trade-off: networks of several widths, each trained for the same wall time, scored on validation.
+
+Usage:
+    # measure each width's seconds per iteration here (nothing else running), then train each for 8 minutes' worth
+    python scripts/width_tradeoff.py --base options/train/LFFNet/train_LFFNet_RealHDR.yml --widths 16 32 48 \\
+        --minutes 8 --output results/width
+    # the same with speeds measured before (e.g. by scripts/profile_training.py), so the runs may go anywhere
+    python scripts/width_tradeoff.py --base options/train/LFFNet/train_LFFNet_RealHDR.yml --widths 16 32 48 \\
+        --minutes 8 --seconds_per_iter 0.363 0.654 1.056 --output results/width
+
+A wider network learns more per iteration and runs fewer iterations in the same time; which wins depends on the
+budget. Each width trains the base options (data, crop, batch, losses, optimiser, precision) with ``num_feat`` set
+to the width and ``minutes x 60 / seconds_per_iter`` iterations, its cosine schedule spanning them, and validates
+``--val_points`` times. The iteration counts are fixed before training from the speeds, so the runs themselves can
+share the machine with other work without changing their results (only their wall time).
+
+Each run is ``python lffnet_arch/train.py -opt <output>/options/<name>.yml --auto_resume``, like the Table 2 runs:
+the same command continues an interrupted measurement, a finished run is reused and one finished with other options
+is refused. The report, ``<output>/width.md`` (parameters, seconds per iteration, iterations, the final validation
+of every set beside the reference frame's) and ``<output>/width_curves.png`` (validation PSNR-mu against equal-time
+minutes), reads the runs' logs.
+"""
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from basicsr.archs import build_network
+
+from lffnet_arch.benchmark.table2 import REPO, train
+from lffnet_arch.utils.file_util import atomic_path
+from lffnet_arch.utils.hdr_util import imwrite_atomic
+from lffnet_arch.utils.plot import Series, grid, line_chart
+from lffnet_arch.utils.training_log import parse_experiment_logs
+
+# Per validation set: the metric of its table column (the handheld style and Memorial have no absolute scale).
+COLUMNS = {'sim_kalantari': 'psnr_mu', 'sim_handheld': 'psnr_mu_scaled', 'memorial': 'psnr_mu_scaled'}
+
+
+def run_name(width: int, minutes: float) -> str:
+    return f'Width_f{width}_m{minutes:g}'
+
+
+def width_options(base: dict, width: int, seconds_per_iter: float, args: argparse.Namespace) -> dict:
+    """The base options at ``width`` channels with the iterations ``args.minutes`` give at ``seconds_per_iter``."""
+    if seconds_per_iter <= 0:
+        raise ValueError(f'seconds per iteration of width {width} must be positive, got {seconds_per_iter}.')
+    iters = max(1, round(args.minutes * 60 / seconds_per_iter))
+    opt = copy.deepcopy(base)
+    opt['name'] = run_name(width, args.minutes)
+    opt['network_g']['num_feat'] = width
+    train_opt = opt['train']
+    train_opt['total_iter'] = iters
+    if train_opt.get('scheduler', {}).get('type') == 'CosineAnnealingRestartLR':
+        train_opt['scheduler']['periods'] = [iters]
+        train_opt['scheduler']['restart_weights'] = [1]
+    data = opt['datasets']['train']
+    if 'num_samples' in data:  # one pass of new brackets over the run, as in the base options
+        data['num_samples'] = iters * data['batch_size_per_gpu']
+    val_freq = max(1, iters // args.val_points)
+    opt['val']['val_freq'] = val_freq
+    opt['val']['save_img'] = False
+    opt['logger']['save_checkpoint_freq'] = val_freq
+    # The log's validation lines carry no iteration: a loss line printed at each validation dates them.
+    opt['logger']['print_freq'] = min(int(opt['logger'].get('print_freq', val_freq)), val_freq)
+    return opt
+
+
+def measure_speeds(base_path: Path, widths: list, iters: int = 6) -> list:
+    """Seconds per training iteration of each width, measured here (two warm-up and ``iters`` timed iterations)."""
+    from lffnet_arch.benchmark.training_step import seconds_per_iteration
+    from lffnet_arch.utils.options import parse_options
+
+    speeds = []
+    for width in widths:
+        argv = ['-opt', str(base_path), '--force_yml', f'network_g:num_feat={width}']
+        opt, _ = parse_options(str(Path.cwd()), is_train=True, argv=argv)
+        speeds.append(seconds_per_iteration(opt, iters=iters))
+        print(f'width {width}: {speeds[-1]:.3f} s per iteration', flush=True)
+    return speeds
+
+
+def report(args: argparse.Namespace, output: Path) -> list:
+    runs = {}
+    for width in args.widths:
+        folder = REPO / 'experiments' / run_name(width, args.minutes)
+        try:
+            log = parse_experiment_logs(folder)
+            opt = yaml.safe_load((folder / f'{run_name(width, args.minutes)}.yml').read_text(encoding='utf-8'))
+        except (FileNotFoundError, ValueError):
+            continue
+        runs[width] = (log, opt)
+    # Every validation set of the runs, in log order, scored with its column's metric (PSNR-mu by default).
+    sets = list(dict.fromkeys(name for log, _ in runs.values() for name in log.validation))
+    metric = {name: COLUMNS.get(name, 'psnr_mu') for name in sets}
+    rows, series, baselines = [], [], {}
+    for width in args.widths:
+        if width not in runs:
+            rows.append(f'| {width} | not run yet |' + ' |' * (3 + len(sets)))
+            continue
+        log, opt = runs[width]
+        iters = opt['train']['total_iter']
+        seconds = args.minutes * 60 / iters
+        params = sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
+        cells, hours = [], 0.0
+        for name in sets:
+            points = log.validation.get(name, {}).get(metric[name], [])
+            if log.baselines.get(name, {}).get(metric[name]) is not None:
+                baselines[name] = log.baselines[name][metric[name]]
+            if not points:
+                cells.append('')
+                continue
+            last_iter, last_seconds, value = points[-1]
+            hours = max(hours, last_seconds / 3600)
+            cells.append(f'{value:.2f}' + ('' if last_iter >= iters else f' (at {last_iter:,})'))
+            if name == sets[0]:
+                series.append(Series(f'width {width}', [p[0] * seconds / 60 for p in points], [p[2] for p in points]))
+        rows.append(f'| {width} | {params:,} | {seconds:.3f} | {iters:,} | {hours:.2f} | ' + ' | '.join(cells) + ' |')
+    lines = [
+        f'Width trade-off at equal time: {args.minutes:g} minutes of training per width at its seconds per '
+        'iteration; the last validation of each set (dB).',
+        '',
+        '| Width | Parameters | s / iteration | Iterations | Hours (this run) | '
+        + ' | '.join(f'{name} {metric[name]}' for name in sets)
+        + ' |',
+        '|---:|---:|---:|---:|---:|' + '---:|' * len(sets),
+        *rows,
+    ]
+    if baselines:
+        lines.append(
+            '| reference frame | | | | | '
+            + ' | '.join(f'{baselines[n]:.2f}' if n in baselines else '' for n in sets)
+            + ' |'
+        )
+    with atomic_path(output / 'width.md') as tmp:
+        tmp.write_text('\n'.join(lines) + '\n', encoding='utf-8')
+    if series:
+        hlines = [('reference frame', baselines[sets[0]])] if sets[0] in baselines else []
+        chart = line_chart(
+            series, f'{metric[sets[0]]} on {sets[0]} (dB)', 'minutes at the measured speed', hlines=hlines
+        )
+        imwrite_atomic(output / 'width_curves.png', np.ascontiguousarray(grid([chart], columns=1)[..., ::-1]))
+    return lines
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--base', type=Path, required=True, help='options file of the runs (data, losses, budget)')
+    parser.add_argument('--output', type=Path, required=True, help='folder for the options, console logs and report')
+    parser.add_argument('--widths', type=int, nargs='+', required=True, help='num_feat of each run')
+    parser.add_argument('--minutes', type=float, required=True, help='training time of every width, in minutes')
+    parser.add_argument(
+        '--seconds_per_iter',
+        type=float,
+        nargs='+',
+        help='measured seconds per iteration of each width, in the order of --widths (default: measure here)',
+    )
+    parser.add_argument('--val_points', type=int, default=4, help='validations per run (default: 4)')
+    parser.add_argument('--report_only', action='store_true', help='do not train; report the runs made so far')
+    args = parser.parse_args(argv)
+    if min(args.widths) < 1 or args.minutes <= 0 or args.val_points < 1:
+        parser.error('--widths, --minutes and --val_points must be positive')
+    if args.seconds_per_iter is not None:
+        if len(args.seconds_per_iter) != len(args.widths):
+            parser.error(
+                f'--seconds_per_iter has {len(args.seconds_per_iter)} values for {len(args.widths)} --widths; '
+                'give one per width, in the same order'
+            )
+        if min(args.seconds_per_iter) <= 0:
+            parser.error('--seconds_per_iter values must be positive')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not args.base.is_file():
+        print(f'Error: options file {args.base} not found.', file=sys.stderr)
+        return 1
+    base = yaml.safe_load(args.base.read_text(encoding='utf-8'))
+    args.output.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        speeds = args.seconds_per_iter or measure_speeds(args.base, args.widths)
+        for width, seconds in zip(args.widths, speeds):
+            code = train(f'width {width}', width_options(base, width, seconds, args), args.output)
+            if code != 0:
+                print(f'Error: training width {width} exited with {code}; see {args.output}.', file=sys.stderr)
+                return 1
+    print('\n'.join(report(args, args.output)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
