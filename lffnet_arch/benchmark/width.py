@@ -104,6 +104,9 @@ def report(args: argparse.Namespace, output: Path) -> list:
         log, opt = runs[width]
         iters = opt['train']['total_iter']
         seconds = args.minutes * 60 / iters
+        # The log dates a validation by the loss line before it, so the one after the last iteration reads as the
+        # last periodic one: a run is complete once that one is in the log.
+        due = iters - iters % opt['val']['val_freq']
         params = sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
         cells, hours = [], 0.0
         for name in sets:
@@ -115,7 +118,7 @@ def report(args: argparse.Namespace, output: Path) -> list:
                 continue
             last_iter, last_seconds, value = points[-1]
             hours = max(hours, last_seconds / 3600)
-            cells.append(f'{value:.2f}' + ('' if last_iter >= iters else f' (at {last_iter:,})'))
+            cells.append(f'{value:.2f}' + ('' if last_iter >= due else f' (at {last_iter:,})'))
             if name == sets[0]:
                 series.append(Series(f'width {width}', [p[0] * seconds / 60 for p in points], [p[2] for p in points]))
         rows.append(f'| {width} | {params:,} | {seconds:.3f} | {iters:,} | {hours:.2f} | ' + ' | '.join(cells) + ' |')
