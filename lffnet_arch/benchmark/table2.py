@@ -30,6 +30,7 @@ import copy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import yaml
@@ -208,19 +209,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def read_base(path: Path) -> Optional[dict]:
+    """The base options file, or None after printing why it cannot be read."""
+    if not path.is_file():
+        print(f'Error: options file {path} not found.', file=sys.stderr)
+        return None
+    return yaml.safe_load(path.read_text(encoding='utf-8'))
+
+
+def train_all(runs: list, output: Path) -> int:
+    """Train (or resume) each ``(label, options)`` in turn with :func:`train`; 1 at the first that fails."""
+    for label, opt in runs:
+        code = train(label, opt, output)
+        if code != 0:
+            print(f'Error: training {label} exited with {code}; see {output}.', file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not args.base.is_file():
-        print(f'Error: options file {args.base} not found.', file=sys.stderr)
+    base = read_base(args.base)
+    if base is None:
         return 1
-    base = yaml.safe_load(args.base.read_text(encoding='utf-8'))
     args.output.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
-        for variant in args.variants:
-            code = train(variant, variant_options(base, variant, args), args.output)
-            if code != 0:
-                print(f'Error: training {variant} exited with {code}; see {args.output}.', file=sys.stderr)
-                return 1
+        runs = [(variant, variant_options(base, variant, args)) for variant in args.variants]
+        if train_all(runs, args.output) != 0:
+            return 1
     print('\n'.join(report(args, base, args.output)))
     return 0
 

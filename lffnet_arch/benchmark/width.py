@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 from basicsr.archs import build_network
 
-from lffnet_arch.benchmark.table2 import REPO, train
+from lffnet_arch.benchmark.table2 import REPO, read_base, train_all
 from lffnet_arch.utils.file_util import atomic_path
 from lffnet_arch.utils.hdr_util import imwrite_atomic
 from lffnet_arch.utils.plot import Series, grid, line_chart
@@ -179,18 +179,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not args.base.is_file():
-        print(f'Error: options file {args.base} not found.', file=sys.stderr)
+    base = read_base(args.base)
+    if base is None:
         return 1
-    base = yaml.safe_load(args.base.read_text(encoding='utf-8'))
     args.output.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         speeds = args.seconds_per_iter or measure_speeds(args.base, args.widths)
-        for width, seconds in zip(args.widths, speeds):
-            code = train(f'width {width}', width_options(base, width, seconds, args), args.output)
-            if code != 0:
-                print(f'Error: training width {width} exited with {code}; see {args.output}.', file=sys.stderr)
-                return 1
+        runs = [(f'width {w}', width_options(base, w, seconds, args)) for w, seconds in zip(args.widths, speeds)]
+        if train_all(runs, args.output) != 0:
+            return 1
     print('\n'.join(report(args, args.output)))
     return 0
 

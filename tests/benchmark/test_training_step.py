@@ -10,7 +10,8 @@ from lffnet_arch.benchmark import training_step
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_profile_of_two_configurations(tmp_path, capsys):
+def _tiny_options(tmp_path) -> Path:
+    """The demo options at width 8 on a 2-scene demo set of 32 x 32 crops, without validation: tmp_path/opt.yml."""
     from lffnet_arch.data.demo import generate_demo_set
 
     data = generate_demo_set(tmp_path / 'demo', num_train=2, num_val=1, size=32, seed=1)
@@ -19,6 +20,11 @@ def test_profile_of_two_configurations(tmp_path, capsys):
     opt['datasets'].pop('val')
     opt['network_g']['num_feat'] = 8
     (tmp_path / 'opt.yml').write_text(yaml.safe_dump(opt))
+    return tmp_path / 'opt.yml'
+
+
+def test_profile_of_two_configurations(tmp_path, capsys):
+    _tiny_options(tmp_path)
     output = tmp_path / 'profile.md'
     args = ['--opt', str(tmp_path / 'opt.yml'), '--configs', 'contiguous', 'bf16', '--iters', '2', '--warmup', '1']
     assert training_step.main([*args, '--threads', '1', '--output', str(output)]) == 0
@@ -38,15 +44,9 @@ def test_profile_of_two_configurations(tmp_path, capsys):
 
 
 def test_seconds_per_iteration_follows_the_options(tmp_path):
-    from lffnet_arch.data.demo import generate_demo_set
     from lffnet_arch.utils.options import parse_options
 
-    data = generate_demo_set(tmp_path / 'demo', num_train=2, num_val=1, size=32, seed=1)
-    opt = yaml.safe_load((REPO / 'options/train/LFFNet/train_LFFNet_demo.yml').read_text())
-    opt['datasets']['train'].update(dataroot=str(data / 'Training'), gt_size=32, batch_size_per_gpu=2)
-    opt['datasets'].pop('val')
-    opt['network_g']['num_feat'] = 8
-    (tmp_path / 'opt.yml').write_text(yaml.safe_dump(opt))
+    _tiny_options(tmp_path)
     parsed, _ = parse_options(str(tmp_path), is_train=True, argv=['-opt', str(tmp_path / 'opt.yml')])
     seconds = training_step.seconds_per_iteration(parsed, iters=2, warmup=1)
     assert 0 < seconds < 60
