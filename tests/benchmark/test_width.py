@@ -75,3 +75,9 @@ def test_width_script_trains_and_reports(base, tmp_path):
     finally:
         for name in names:
             shutil.rmtree(REPO / 'experiments' / name, ignore_errors=True)
+
+
+def test_speeds_are_measured_at_each_width(base, capsys):
+    seconds = width.measure_speeds(base, [4, 8], iters=1)
+    assert len(seconds) == 2 and all(0 < s < 60 for s in seconds)
+    assert 'width 4:' in capsys.readouterr().out
