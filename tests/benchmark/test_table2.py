@@ -58,3 +58,19 @@ def test_table2_script_trains_and_reports(tmp_path):
     finally:
         for name in names:
             shutil.rmtree(REPO / 'experiments' / name, ignore_errors=True)
+
+
+def test_variants_share_all_but_the_network():
+    from lffnet_arch.benchmark import table2
+
+    base = yaml.safe_load((REPO / 'options/train/LFFNet/train_LFFNet_RealHDR.yml').read_text())
+    args = table2.parse_args(['--base', 'x.yml', '--output', 'out'])
+    opts = {variant: table2.variant_options(base, variant, args) for variant in table2.VARIANTS}
+    for opt in opts.values():
+        assert opt['network_g']['num_feat'] == 32 and 'ref_skip' not in opt['network_g']
+        assert opt['train']['losses'] == table2.PAPER_LOSSES and opt['train']['total_iter'] == 3000
+        assert opt['datasets'] == opts['LFFNet']['datasets'] and opt['train']['precision'] == 'bf16'
+    assert opts['AHDRNet']['train']['memory_format'] == 'channels_last'  # its fastest, same maths
+    assert 'memory_format' not in opts['LFFNet']['train'] and 'memory_format' not in base['train']
+    base['train']['memory_format'] = 'contiguous'  # a base that sets one keeps it for every variant
+    assert table2.variant_options(base, 'AHDRNet', args)['train']['memory_format'] == 'contiguous'
