@@ -56,8 +56,8 @@ PAPER = {
     'LFFNet': (1_069_315, 17_340, 44.2693),
 }
 # A variant's memory format for training when the base options set none: AHDRNet's dilated dense blocks train 1.15
-# times faster channels-last with bf16 on the CPU (scripts/profile_training.py); LFFNet does not. Same maths, so the
-# curves against iterations are unchanged and those against wall time show each network at its best.
+# times faster channels-last with bf16 on the CPU (scripts/profile_training.py); LFFNet does not. The same maths
+# (other kernels, so not bit for bit), and the curves against wall time show each network at its best.
 MEMORY_FORMAT = {'AHDRNet': 'channels_last'}
 PAPER_LOSSES = {
     'l1': {'type': 'MuLawL1Loss', 'loss_weight': 1.0},

@@ -25,6 +25,7 @@ import argparse
 import copy
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import yaml
@@ -69,44 +70,70 @@ def width_options(base: dict, width: int, seconds_per_iter: float, args: argpars
     return opt
 
 
+def check_base(base: dict, path: Path) -> Optional[str]:
+    """Why ``base`` cannot drive the width trade-off, or None."""
+    if not isinstance(base.get('network_g'), dict) or 'num_feat' not in base['network_g']:
+        return f'{path}: network_g has no num_feat, the width the runs change.'
+    if not isinstance(base.get('val'), dict) or not any(key.startswith('val') for key in base.get('datasets', {})):
+        return f'{path}: the runs are scored by validation; expected a val section and a datasets.val* set.'
+    if not isinstance(base.get('logger'), dict):
+        return f'{path}: expected a logger section (print_freq, save_checkpoint_freq).'
+    return None
+
+
+def speeds_path(output: Path) -> Path:
+    """The seconds per iteration each run was given, by run name (written before training, read by the report)."""
+    return output / 'width_speeds.yml'
+
+
+def read_speeds(output: Path) -> dict:
+    path = speeds_path(output)
+    return (yaml.safe_load(path.read_text(encoding='utf-8')) or {}) if path.is_file() else {}
+
+
 def measure_speeds(base_path: Path, widths: list, iters: int = 6) -> list:
-    """Seconds per training iteration of each width, measured here (two warm-up and ``iters`` timed iterations)."""
+    """Seconds per training iteration of each width, measured here (two warm-up and ``iters`` timed iterations);
+    relative data paths are read against the checkout, as the runs read them."""
     from lffnet_arch.benchmark.training_step import seconds_per_iteration
     from lffnet_arch.utils.options import parse_options
 
     speeds = []
     for width in widths:
         argv = ['-opt', str(base_path), '--force_yml', f'network_g:num_feat={width}']
-        opt, _ = parse_options(str(Path.cwd()), is_train=True, argv=argv)
+        opt, _ = parse_options(str(REPO), is_train=True, argv=argv)  # paths read as the runs read them
         speeds.append(seconds_per_iteration(opt, iters=iters))
         print(f'width {width}: {speeds[-1]:.3f} s per iteration', flush=True)
     return speeds
 
 
 def report(args: argparse.Namespace, output: Path) -> list:
-    runs = {}
+    runs, unreadable = {}, {}
     for width in args.widths:
         folder = REPO / 'experiments' / run_name(width, args.minutes)
         try:
             log = parse_experiment_logs(folder)
-            opt = yaml.safe_load((folder / f'{run_name(width, args.minutes)}.yml').read_text(encoding='utf-8'))
         except (FileNotFoundError, ValueError):
+            continue  # not run yet
+        stored = folder / f'{run_name(width, args.minutes)}.yml'
+        try:
+            opt = yaml.safe_load(stored.read_text(encoding='utf-8'))
+            iters = opt['train']['total_iter']
+        except (OSError, yaml.YAMLError, TypeError, KeyError) as error:
+            unreadable[width] = f'{stored} unreadable ({type(error).__name__})'
             continue
-        runs[width] = (log, opt)
+        finished = (folder / 'models' / 'net_g_latest.pth').is_file()  # written when training ends
+        runs[width] = (log, opt, iters, finished)
+    given = read_speeds(output)
     # Every validation set of the runs, in log order, scored with its column's metric (PSNR-mu by default).
-    sets = list(dict.fromkeys(name for log, _ in runs.values() for name in log.validation))
+    sets = list(dict.fromkeys(name for log, *_ in runs.values() for name in log.validation))
     metric = {name: COLUMNS.get(name, 'psnr_mu') for name in sets}
     rows, series, baselines = [], [], {}
     for width in args.widths:
         if width not in runs:
-            rows.append(f'| {width} | not run yet |' + ' |' * (3 + len(sets)))
+            rows.append(f'| {width} | {unreadable.get(width, "not run yet")} |' + ' |' * (3 + len(sets)))
             continue
-        log, opt = runs[width]
-        iters = opt['train']['total_iter']
-        seconds = args.minutes * 60 / iters
-        # The log dates a validation by the loss line before it, so the one after the last iteration reads as the
-        # last periodic one: a run is complete once that one is in the log.
-        due = iters - iters % opt['val']['val_freq']
+        log, opt, iters, finished = runs[width]
+        seconds = given.get(run_name(width, args.minutes), args.minutes * 60 / iters)
         params = sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
         cells, hours = [], 0.0
         for name in sets:
@@ -118,7 +145,7 @@ def report(args: argparse.Namespace, output: Path) -> list:
                 continue
             last_iter, last_seconds, value = points[-1]
             hours = max(hours, last_seconds / 3600)
-            cells.append(f'{value:.2f}' + ('' if last_iter >= due else f' (at {last_iter:,})'))
+            cells.append(f'{value:.2f}' + ('' if finished else f' (at {last_iter:,}, unfinished)'))
             if name == sets[0]:
                 series.append(Series(f'width {width}', [p[0] * seconds / 60 for p in points], [p[2] for p in points]))
         rows.append(f'| {width} | {params:,} | {seconds:.3f} | {iters:,} | {hours:.2f} | ' + ' | '.join(cells) + ' |')
@@ -182,10 +209,18 @@ def main(argv=None) -> int:
     base = read_base(args.base)
     if base is None:
         return 1
+    problem = check_base(base, args.base)
+    if problem:
+        print(f'Error: {problem}', file=sys.stderr)
+        return 1
     args.output.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         speeds = args.seconds_per_iter or measure_speeds(args.base, args.widths)
         runs = [(f'width {w}', width_options(base, w, seconds, args)) for w, seconds in zip(args.widths, speeds)]
+        given = read_speeds(args.output)
+        given.update({opt['name']: float(seconds) for (_, opt), seconds in zip(runs, speeds)})
+        with atomic_path(speeds_path(args.output)) as tmp:
+            tmp.write_text(yaml.safe_dump(given), encoding='utf-8')
         if train_all(runs, args.output) != 0:
             return 1
     print('\n'.join(report(args, args.output)))

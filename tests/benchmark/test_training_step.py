@@ -43,13 +43,19 @@ def test_profile_of_two_configurations(tmp_path, capsys):
     assert 'missing.yml not found' in capsys.readouterr().err
 
 
-def test_seconds_per_iteration_follows_the_options(tmp_path):
+def test_seconds_per_iteration_follows_the_options(tmp_path, monkeypatch):
     from lffnet_arch.utils.options import parse_options
 
     _tiny_options(tmp_path)
     parsed, _ = parse_options(str(tmp_path), is_train=True, argv=['-opt', str(tmp_path / 'opt.yml')])
+    built = []
+    build = training_step._build
+    monkeypatch.setattr(training_step, '_build', lambda opt, config: built.append(config) or build(opt, config))
     seconds = training_step.seconds_per_iteration(parsed, iters=2, warmup=1)
-    assert 0 < seconds < 60
+    assert 0 < seconds < 60 and built == ['contiguous']
+    parsed['train'].update(precision='bf16', memory_format='channels_last')
+    training_step.seconds_per_iteration(parsed, iters=1, warmup=0)
+    assert built[-1] == 'channels_last_bf16'
     parsed['train']['precision'] = 'fp16'
     with pytest.raises(ValueError, match="'fp16'"):
         training_step.seconds_per_iteration(parsed, iters=1, warmup=0)

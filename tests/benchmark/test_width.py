@@ -61,12 +61,14 @@ def test_width_script_trains_and_reports(base, tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
         iters = [yaml.safe_load((out / 'options' / f'{n}.yml').read_text())['train']['total_iter'] for n in names]
         assert iters == [2, 5]
+        assert yaml.safe_load((out / 'width_speeds.yml').read_text()) == {names[0]: 1.5, names[1]: 0.6}
         table = (out / 'width.md').read_text()
         rows = {line.split('|')[1].strip(): line for line in table.splitlines() if line.startswith('| ')}
         for w, n in zip(('4', '8'), iters):
             cells = [c.strip() for c in rows[w].strip('|').split('|')]
-            assert cells[3] == str(n) and float(cells[2]) == pytest.approx(3 / n, abs=1e-3)
-            assert float(cells[5]) > 0 and '(at' not in cells[5]  # the run reached its last validation
+            assert cells[3] == str(n)
+            assert float(cells[5]) > 0 and '(at' not in cells[5]  # finished: no '(at N, unfinished)'
+        assert [rows[w].split('|')[3].strip() for w in ('4', '8')] == ['1.500', '0.600']  # the speeds given
         assert float(rows['reference frame'].strip('|').split('|')[5]) > 0
         picture = cv2.imread(str(out / 'width_curves.png'))
         assert picture is not None and picture.shape[0] > 100
@@ -77,7 +79,26 @@ def test_width_script_trains_and_reports(base, tmp_path):
             shutil.rmtree(REPO / 'experiments' / name, ignore_errors=True)
 
 
-def test_speeds_are_measured_at_each_width(base, capsys):
+def test_speeds_are_measured_at_each_width(base, capsys, monkeypatch):
+    from lffnet_arch.benchmark import training_step
+
+    timed = []
+    measure = training_step.seconds_per_iteration
+    spy = lambda opt, **kw: timed.append(opt) or measure(opt, **kw)  # noqa: E731
+    monkeypatch.setattr(training_step, 'seconds_per_iteration', spy)
     seconds = width.measure_speeds(base, [4, 8], iters=1)
+    assert [opt['network_g']['num_feat'] for opt in timed] == [4, 8]
     assert len(seconds) == 2 and all(0 < s < 60 for s in seconds)
     assert 'width 4:' in capsys.readouterr().out
+
+
+def test_a_base_the_runs_cannot_use_is_refused_before_training(base, tmp_path, capsys):
+    opt = yaml.safe_load(base.read_text())
+    del opt['val']
+    (tmp_path / 'noval.yml').write_text(yaml.safe_dump(opt))
+    args = ['--base', str(tmp_path / 'noval.yml'), '--output', str(tmp_path / 'w'), '--widths', '4', '--minutes', '1']
+    assert width.main([*args, '--seconds_per_iter', '1.0']) == 1
+    assert 'noval.yml: the runs are scored by validation' in capsys.readouterr().err
+    assert not (tmp_path / 'w').exists()
+    del opt['network_g']['num_feat']
+    assert width.check_base(opt, Path('b.yml')) == 'b.yml: network_g has no num_feat, the width the runs change.'
