@@ -37,8 +37,13 @@ from lffnet_arch.utils.hdr_util import imwrite_atomic
 from lffnet_arch.utils.plot import Series, grid, line_chart
 from lffnet_arch.utils.training_log import parse_experiment_logs
 
-# Per validation set: the metric of its table column (the handheld style and Memorial have no absolute scale).
-COLUMNS = {'sim_kalantari': 'psnr_mu', 'sim_handheld': 'psnr_mu_scaled', 'memorial': 'psnr_mu_scaled'}
+
+def column_metrics(opt: dict) -> dict:
+    """Each validation set's table metric: PSNR-mu after one global scale for sets marked ``scoring: scaled`` (no
+    absolute scale, as scripts/evaluate_quality.py reads them), PSNR-mu otherwise."""
+    datasets = opt.get('datasets', {})
+    sets = (value for key, value in datasets.items() if key.startswith('val') and isinstance(value, dict))
+    return {d['name']: 'psnr_mu_scaled' if d.get('scoring') == 'scaled' else 'psnr_mu' for d in sets if 'name' in d}
 
 
 def run_name(width: int, minutes: float) -> str:
@@ -126,7 +131,8 @@ def report(args: argparse.Namespace, output: Path) -> list:
     given = read_speeds(output)
     # Every validation set of the runs, in log order, scored with its column's metric (PSNR-mu by default).
     sets = list(dict.fromkeys(name for log, *_ in runs.values() for name in log.validation))
-    metric = {name: COLUMNS.get(name, 'psnr_mu') for name in sets}
+    scored = {name: m for _, opt, *_ in runs.values() for name, m in column_metrics(opt).items()}
+    metric = {name: scored.get(name, 'psnr_mu') for name in sets}
     rows, series, baselines = [], [], {}
     for width in args.widths:
         if width not in runs:

@@ -102,3 +102,12 @@ def test_a_base_the_runs_cannot_use_is_refused_before_training(base, tmp_path, c
     assert not (tmp_path / 'w').exists()
     del opt['network_g']['num_feat']
     assert width.check_base(opt, Path('b.yml')) == 'b.yml: network_g has no num_feat, the width the runs change.'
+
+
+def test_scaled_sets_are_scored_after_one_global_scale():
+    opt = yaml.safe_load((REPO / 'options/train/LFFNet/train_LFFNet_RealHDR.yml').read_text())
+    assert width.column_metrics(opt) == {
+        'sim_kalantari': 'psnr_mu',
+        'sim_handheld': 'psnr_mu_scaled',
+        'memorial': 'psnr_mu_scaled',
+    }
