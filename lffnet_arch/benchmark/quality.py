@@ -287,13 +287,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def val_dataset(dataset_opt: dict) -> tuple:
+    """(The BasicSR options of a validation set, whether it is scored after one global scale): ``scoring: scaled``
+    marks sets without an absolute scale (the handheld style, Memorial); ``direct``, the default, scores as is."""
+    opt = {**dataset_opt, 'phase': 'val'}
+    return opt, opt.pop('scoring', 'direct') == 'scaled'
+
+
 def draw_picture(opt: dict, spec: str, output: Path, networks: dict, tonemapper: str) -> str:
     """Draw one validation scene with every method (see ``--picture``); returns a one-line description."""
     key, sep, index = spec.rpartition(':')
     if not sep or key not in opt.get('datasets', {}) or not index.isdigit():
         raise ValueError(f'--picture expects KEY:INDEX with KEY a val dataset of the options, got {spec!r}.')
-    dataset_opt = {**opt['datasets'][key], 'phase': 'val'}
-    scaled = dataset_opt.pop('scoring', 'direct') == 'scaled'
+    dataset_opt, scaled = val_dataset(opt['datasets'][key])
     dataset = build_dataset(dataset_opt)
     frames, times, gt, _ = next(itertools.islice(dataset_scenes(dataset), int(index), None))
     classical = classical_methods(int(opt.get('network_g', {}).get('ref_idx', 1)))
@@ -334,8 +340,7 @@ def _val_sets(args: argparse.Namespace, networks: dict) -> list:
     methods.update((name, network_method(net)) for name, net in networks.items())
     lines = []
     for key in keys:
-        dataset_opt = {**opt['datasets'][key], 'phase': 'val'}
-        scaled = dataset_opt.pop('scoring', 'direct') == 'scaled'
+        dataset_opt, scaled = val_dataset(opt['datasets'][key])
         dataset = build_dataset(dataset_opt)
         summary, count = evaluate_scenes(dataset_scenes(dataset), len(dataset), dataset_opt['name'], methods, scaled)
         lines += format_table(dataset_opt['name'], summary, count, scaled, list(networks))

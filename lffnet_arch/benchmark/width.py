@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 from basicsr.archs import build_network
 
+from lffnet_arch.benchmark.quality import val_dataset
 from lffnet_arch.benchmark.table2 import REPO, read_base, train_all
 from lffnet_arch.utils.file_util import atomic_path
 from lffnet_arch.utils.hdr_util import imwrite_atomic
@@ -43,7 +44,7 @@ def column_metrics(opt: dict) -> dict:
     absolute scale, as scripts/evaluate_quality.py reads them), PSNR-mu otherwise."""
     datasets = opt.get('datasets', {})
     sets = (value for key, value in datasets.items() if key.startswith('val') and isinstance(value, dict))
-    return {d['name']: 'psnr_mu_scaled' if d.get('scoring') == 'scaled' else 'psnr_mu' for d in sets if 'name' in d}
+    return {d['name']: 'psnr_mu_scaled' if val_dataset(d)[1] else 'psnr_mu' for d in sets if 'name' in d}
 
 
 def run_name(width: int, minutes: float) -> str:
