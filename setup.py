@@ -32,7 +32,9 @@ setup(
     license='Apache-2.0',
     packages=find_packages(include=['lffnet_arch', 'lffnet_arch.*']),
     # The demo's CC0 radiance crops (with their licence) and the shipped weights travel inside the package.
-    package_data={'lffnet_arch': ['data/demo_radiance/*.exr', 'data/demo_radiance/*.md', 'weights/*.pth']},
+    package_data={
+        'lffnet_arch': ['data/simulator/demo_radiance/*.exr', 'data/simulator/demo_radiance/*.md', 'weights/*.pth']
+    },
     python_requires='>=3.9',
     install_requires=read_requirements('requirements.txt'),
     extras_require={
@@ -44,7 +46,8 @@ setup(
         'console_scripts': [
             'lffnet-train=lffnet_arch.train:main',
             'lffnet-test=lffnet_arch.test:main',
-            'lffnet-inference=lffnet_arch.deploy.cli:main',
+            'lffnet-inference=lffnet_arch.commands.inference:main',
+            'lffnet=lffnet_arch.commands.lffnet:main',
         ],
     },
     classifiers=[

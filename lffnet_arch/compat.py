@@ -8,7 +8,7 @@ precede ``import basicsr``:
 - :func:`apply_runtime`, called by the entry points ``lffnet_arch.train.run`` and ``lffnet_arch.test.run`` (not at
   import), replaces ``BaseModel.model_to_device`` so that distributed runs work on the CPU.
 - :func:`safe_ordered_yaml`, :func:`init_dist` and :func:`fix_dataloader_options` are called directly by
-  ``lffnet_arch.utils.options.parse_options``, the options reader of the entry points; basicsr's own
+  ``lffnet_arch.commands.options.parse_options``, the options reader of the entry points; basicsr's own
   ``parse_options`` is not used.
 """
 

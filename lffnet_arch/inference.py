@@ -3,6 +3,8 @@
 ``from lffnet_arch.inference import fuse, load_model, read_bracket`` and ``lffnet_arch.inference.main`` keep working.
 """
 
+from lffnet_arch.commands.arguments import add_network_arguments
+from lffnet_arch.commands.inference import find_brackets, main
 from lffnet_arch.deploy import (
     ALIGN_METHODS,
     PRECISIONS,
@@ -12,7 +14,6 @@ from lffnet_arch.deploy import (
     read_bracket,
     read_exif_exposure,
 )
-from lffnet_arch.deploy.cli import add_network_arguments, find_brackets, main
 
 __all__ = [
     'ALIGN_METHODS',

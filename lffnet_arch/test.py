@@ -6,13 +6,15 @@ the options file are read against that same root. Any architecture registered in
 to (B, 3, H, W) is tested with the same metrics.
 
 BasicSR's ``test_pipeline`` with its loggers and builders, but the options are read by
-:func:`lffnet_arch.utils.options.parse_options` (no ``exec`` / ``eval`` of ``--force_yml``, paths resolved), and
+:func:`lffnet_arch.commands.options.parse_options` (no ``exec`` / ``eval`` of ``--force_yml``, paths resolved), and
 ``path.pretrain_network_g`` is loaded by ``HDRModel.load_network`` with ``torch.load(weights_only=True)``.
 """
 
 import logging
 import os.path as osp
 import sys
+from collections.abc import Sequence
+from typing import Optional
 
 if __name__ == '__main__' and __package__ in (None, ''):
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -36,7 +38,7 @@ def run(root_path: str, argv=None) -> None:
     from basicsr.utils import get_env_info, get_root_logger, get_time_str, make_exp_dirs
     from basicsr.utils.options import dict2str
 
-    from lffnet_arch.utils.options import parse_options
+    from lffnet_arch.commands.options import parse_options
 
     compat.apply_runtime()
     opt, _ = parse_options(root_path, is_train=False, argv=argv)
@@ -57,9 +59,9 @@ def run(root_path: str, argv=None) -> None:
         model.validation(loader, current_iter=opt['name'], tb_logger=None, save_img=opt['val']['save_img'])
 
 
-def main() -> None:
-    """Console entry point ``lffnet-test``: runs under the current working directory."""
-    run(osp.abspath('.'))
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Console entry point ``lffnet-test`` (``lffnet test``): runs under the current working directory."""
+    run(osp.abspath('.'), argv)
 
 
 if __name__ == '__main__':

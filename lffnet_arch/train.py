@@ -8,7 +8,7 @@ read against that same root. Every BasicSR flag works (``--auto_resume``, ``--la
 The loop is BasicSR's ``train_pipeline`` (its loggers, dataset, data loader and model builders are used as they
 are), with what a reliable run needs:
 
-- options read safely (:func:`lffnet_arch.utils.options.parse_options`): no ``exec`` / ``eval`` of ``--force_yml``,
+- options read safely (:func:`lffnet_arch.commands.options.parse_options`): no ``exec`` / ``eval`` of ``--force_yml``,
   relative paths resolved against the root and the resolved options saved in the experiment folder;
 - exactly ``train.total_iter`` iterations, one validation at the end (none repeated), a remaining time that never
   goes negative;
@@ -30,6 +30,7 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Optional
 
@@ -121,7 +122,7 @@ class _Training:
         from basicsr.utils import get_env_info, get_root_logger, get_time_str, make_exp_dirs, mkdir_and_rename
         from basicsr.utils.options import dict2str
 
-        from lffnet_arch.utils.options import parse_options, write_options
+        from lffnet_arch.commands.options import parse_options, write_options
 
         opt, args = parse_options(root_path, is_train=True, argv=argv)
         opt['root_path'] = root_path
@@ -142,7 +143,7 @@ class _Training:
             self._remove_stale_temporaries()
 
     def _remove_stale_temporaries(self) -> None:
-        from lffnet_arch.utils.file_util import remove_stale_temporaries
+        from lffnet_arch.fileio.atomic import remove_stale_temporaries
 
         for path, pid in remove_stale_temporaries(self.opt['path']['experiments_root'], recursive=True):
             self.logger.warning(f'Removed {path}, left by an interrupted run (process {pid}, no longer running).')
@@ -326,9 +327,9 @@ def run(root_path: str, argv=None) -> None:
     training.loop()
 
 
-def main() -> None:
-    """Console entry point ``lffnet-train``: runs under the current working directory."""
-    run(osp.abspath('.'))
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Console entry point ``lffnet-train`` (``lffnet train``): runs under the current working directory."""
+    run(osp.abspath('.'), argv)
 
 
 if __name__ == '__main__':

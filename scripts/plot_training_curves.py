@@ -1,18 +1,15 @@
 """Plot training curves from BasicSR training logs into one PNG: losses and validation metrics against iterations
 (and, with --wall_time, the metrics against wall-clock time).
 
-The command is ``lffnet_arch.benchmark.training_curves.main``; ``--help`` lists its flags.
+The code is ``scripts.measure.training_curves`` (runs from a checkout; not installed); ``--help`` lists the flags.
 """
 
 import sys
 from pathlib import Path
 
-try:
-    import lffnet_arch  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout root, which holds scripts.measure
 
-from lffnet_arch.benchmark.training_curves import main  # noqa: E402
+from scripts.measure.training_curves import main  # noqa: E402
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,17 +1,14 @@
 """Where the time of a training iteration goes (data, forward, losses, backward, optimizer), per memory format.
 
-The command is ``lffnet_arch.benchmark.training_step.main``; ``--help`` lists its flags.
+The code is ``scripts.measure.training_step`` (runs from a checkout; not installed); ``--help`` lists the flags.
 """
 
 import sys
 from pathlib import Path
 
-try:
-    import lffnet_arch  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout root, which holds scripts.measure
 
-from lffnet_arch.benchmark.training_step import main  # noqa: E402
+from scripts.measure.training_step import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -23,7 +23,7 @@ TEST = 'import sys; from lffnet_arch.test import run; run(sys.argv.pop(1))'
 
 @pytest.fixture(scope='module')
 def demo_root(tmp_path_factory):
-    from lffnet_arch.data.demo import generate_demo_set
+    from lffnet_arch.data.simulator.demo import generate_demo_set
 
     return generate_demo_set(tmp_path_factory.mktemp('demo'), num_train=4, num_val=1, size=32, seed=3)
 
@@ -467,8 +467,8 @@ def test_checkpoints_load_weights_only_whatever_the_environment(demo_root, tmp_p
 
 
 def test_non_finite_loss_stops_training_before_anything_is_saved(demo_root, tmp_path):
-    from lffnet_arch.data.demo import generate_demo_set
-    from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
+    from lffnet_arch.data.simulator.demo import generate_demo_set
+    from lffnet_arch.fileio.image import read_hdr, write_hdr
 
     data = generate_demo_set(tmp_path / 'data', num_train=2, num_val=1, size=32, seed=4)
     gt_file = sorted((data / 'Training').iterdir())[0] / 'HDRImg.exr'

@@ -69,6 +69,21 @@ def inner_network_arguments(inner: Mapping, num_frame_channels: int) -> tuple:
         ValueError: No or an unknown ``type``, a scale other than 1, channel counts a network with an RGB mean
             cannot take, or a network without an input-channel argument.
     """
+    arch, cls, options = _inner_class(inner)
+    parameters = _signature(cls).parameters
+    in_ch, out_ch = _set_channels(options, parameters, arch, num_frame_channels)
+    _set_scale(options, parameters, arch)
+    if arch == 'SwinIR':
+        multiple = options.get('window_size', parameters['window_size'].default)
+    elif arch == 'RRDBNet':
+        multiple = 4  # scale 1 works on 4x pixel-unshuffled features
+    else:
+        multiple = 1
+    return cls, options, in_ch, out_ch, multiple
+
+
+def _inner_class(inner: Mapping) -> tuple:
+    """(type name, registered class, the other options) of the wrapped network's options."""
     if not isinstance(inner, Mapping) or 'type' not in inner:
         raise ValueError(
             f'HDRAdapter: inner must be a mapping with the wrapped network\'s "type" (e.g. {{type: SwinIR}}); '
@@ -86,7 +101,12 @@ def inner_network_arguments(inner: Mapping, num_frame_channels: int) -> tuple:
         raise ValueError(
             f'HDRAdapter: inner type {arch!r} is not registered; registered: {", ".join(sorted(ARCH_REGISTRY.keys()))}.'
         ) from error
-    parameters = _signature(cls).parameters
+    return arch, cls, options
+
+
+def _set_channels(options: dict, parameters: Mapping, arch: str, num_frame_channels: int) -> tuple:
+    """Rename the channel arguments in ``options`` to the network's own and fill in the defaults; returns
+    (input channels, output channels)."""
     in_name, out_name = _find(parameters, IN_CHANNEL_NAMES), _find(parameters, OUT_CHANNEL_NAMES)
     if in_name is None:
         raise ValueError(
@@ -115,7 +135,11 @@ def inner_network_arguments(inner: Mapping, num_frame_channels: int) -> tuple:
     options[in_name] = in_ch
     if out_name is not None:
         options[out_name] = out_ch
+    return in_ch, out_ch
 
+
+def _set_scale(options: dict, parameters: Mapping, arch: str) -> None:
+    """Set the network's scale argument to 1 in ``options``; another given scale is refused."""
     scale_name = _find(parameters, SCALE_NAMES)
     given_scale = _given(options, SCALE_NAMES, 'the scale', arch)
     if given_scale:
@@ -126,14 +150,6 @@ def inner_network_arguments(inner: Mapping, num_frame_channels: int) -> tuple:
             )
     if scale_name is not None:
         options[scale_name] = 1
-
-    if arch == 'SwinIR':
-        multiple = options.get('window_size', parameters['window_size'].default)
-    elif arch == 'RRDBNet':
-        multiple = 4  # scale 1 works on 4x pixel-unshuffled features
-    else:
-        multiple = 1
-    return cls, options, in_ch, out_ch, multiple
 
 
 @ARCH_REGISTRY.register()

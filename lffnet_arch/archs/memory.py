@@ -1,4 +1,4 @@
-"""How much memory the networks' forward passes take, for choosing tile sizes (``lffnet_arch.utils.tiling``).
+"""How much memory the networks' forward passes take, for choosing tile sizes (``lffnet_arch.tiling``).
 
 Each measured network class carries ``FORWARD_BYTES_PER_PIXEL``: the rough peak memory of one fp32 forward pass per
 input pixel at num_feat = 64 and T = 3 frames, in bytes, measured on the CPU as the peak-RSS increase of a fresh

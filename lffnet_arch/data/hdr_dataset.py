@@ -12,7 +12,7 @@ from torch.utils import data
 
 from lffnet_arch.data import layout, lmdb_codec
 from lffnet_arch.data.lmdb_codec import META_INFO
-from lffnet_arch.utils.hdr_util import network_input
+from lffnet_arch.hdr_input import network_input
 
 __all__ = ['MultiExposureHDRDataset']
 

@@ -19,7 +19,7 @@ from typing import NamedTuple, Optional, Union
 import numpy as np
 
 # read_ldr_raw and ldr_to_float are re-exported: the data scripts and the tests use them through this module.
-from lffnet_arch.utils.hdr_util import ldr_to_float, read_hdr, read_ldr_raw
+from lffnet_arch.fileio.image import ldr_to_float, read_hdr, read_ldr_raw
 
 __all__ = [
     'GT_MAX',
@@ -70,8 +70,8 @@ class Scene:
         gt_path (Path | None): The GT file, None when not asked for.
         evs (np.ndarray): float64 (T,), the EV values as the exposure file gives them.
         raw_ldrs (list[np.ndarray] | None): The frames' integers as decoded (uint8/uint16 RGB (H, W, 3), see
-            ``hdr_util.read_ldr_raw``), only when ``read_scene(..., keep_raw=True)``; the data preparation scripts
-            store these losslessly.
+            ``lffnet_arch.fileio.image.read_ldr_raw``), only when ``read_scene(..., keep_raw=True)``; the data
+            preparation scripts store these losslessly.
     """
 
     name: str

@@ -15,7 +15,7 @@ from typing import Optional, Union
 import cv2
 import numpy as np
 
-from lffnet_arch.utils.hdr_util import decode_ldr_raw, ldr_to_float
+from lffnet_arch.fileio.image import decode_ldr_raw, ldr_to_float
 
 __all__ = [
     'META_INFO',
@@ -53,7 +53,8 @@ def encode_ldr(raw: np.ndarray, compress_level: int = 1) -> bytes:
 
 
 def decode_ldr(buf: bytes, source: str = '<bytes>') -> np.ndarray:
-    """PNG bytes from :func:`encode_ldr` -> float32 RGB (H, W, 3) in [0, 1], as ``hdr_util.read_ldr`` reads files."""
+    """PNG bytes from :func:`encode_ldr` -> float32 RGB (H, W, 3) in [0, 1], as
+    :func:`lffnet_arch.fileio.image.read_ldr` reads files."""
     return ldr_to_float(decode_ldr_raw(buf, source), source)
 
 

@@ -8,7 +8,8 @@ import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from lffnet_arch.utils.hdr_util import network_input, read_hdr, read_ldr
+from lffnet_arch.fileio.image import read_hdr, read_ldr
+from lffnet_arch.hdr_input import network_input
 
 __all__ = ['ExposureStackDataset']
 

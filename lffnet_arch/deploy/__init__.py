@@ -1,7 +1,7 @@
-"""Using a trained model: load a checkpoint (:mod:`.model`), read a bracket with its exposure times (:mod:`.bracket`),
-align it (:mod:`.align`), fuse it whole or in tiles (:mod:`.fuse`), the ``lffnet-inference`` command (:mod:`.cli`),
-ONNX export (:mod:`.onnx`) and model conversion (:mod:`.conversion`). Knows the networks only through
-``lffnet_arch.archs``' public API.
+"""Using a trained model: load a checkpoint (:mod:`.model`), find a shipped one (:mod:`.pretrained`), read a bracket
+with its exposure times (:mod:`.bracket`), align it (:mod:`.align`), fuse it whole or in tiles (:mod:`.fuse`) and
+export it to ONNX (:mod:`.onnx`). Knows the networks only through ``lffnet_arch.archs``' public API; the commands
+over it live in :mod:`lffnet_arch.commands`.
 
 Typical use::
 

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from lffnet_arch.data.layout import list_frames, read_exposure_file
-from lffnet_arch.utils.hdr_util import read_ldr
+from lffnet_arch.fileio.image import read_ldr
 
 __all__ = ['read_bracket', 'read_exif_exposure']
 

@@ -2,7 +2,7 @@
 
 Conventions (docs/design.md §10): frames are sorted by exposure time and the times divided by the shortest, so the
 network sees t = 1 for the shortest frame as in training; the network input of frame i is cat(L_i, L_i ** gamma /
-t_i) (:func:`lffnet_arch.utils.hdr_util.network_input`).
+t_i) (:func:`lffnet_arch.hdr_input.network_input`).
 """
 
 import contextlib
@@ -16,8 +16,9 @@ from torch import nn
 
 from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
 from lffnet_arch.deploy.align import align_frames
-from lffnet_arch.utils.hdr_util import ldr_to_float, network_input
-from lffnet_arch.utils.tiling import auto_tile_size, module_device, tiled_forward
+from lffnet_arch.fileio.image import ldr_to_float
+from lffnet_arch.hdr_input import network_input
+from lffnet_arch.tiling import auto_tile_size, module_device, tiled_forward
 
 __all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'fuse']
 
@@ -128,7 +129,7 @@ def fuse(
         ref_idx (int, optional): Reference frame in the exposure-sorted order; the output is aligned with it.
             Default: the network's own ``ref_idx`` ((T - 1) // 2, the middle exposure, in the paper's setup). Another
             value runs the network with a reference it was not trained with.
-        tile_size (int | 'auto', optional): Run tile by tile (:func:`~lffnet_arch.utils.tiling.tiled_forward`) with
+        tile_size (int | 'auto', optional): Run tile by tile (:func:`~lffnet_arch.tiling.tiled_forward`) with
             this tile size, or one picked from the free memory with ``'auto'``; None runs the whole image at once.
         tile_overlap (int): Overlap of neighbouring tiles in pixels. Default: 32.
         precision (str): ``'fp32'``, or ``'fp16'`` / ``'bf16'`` with ``torch.autocast`` on the model's device (the

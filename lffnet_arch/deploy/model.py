@@ -20,7 +20,7 @@ from torch import nn
 
 from lffnet_arch.archs import infer_network_options, loading_advice
 from lffnet_arch.deploy.pretrained import DEFAULT_MODEL, pretrained_path
-from lffnet_arch.utils.checkpoint import load_params, strip_prefix
+from lffnet_arch.fileio.checkpoint import load_params, strip_prefix
 
 __all__ = [
     'OptionsLike',
@@ -261,7 +261,7 @@ def load_model(
 
     Returns:
         nn.Module: The network in eval mode on ``device``, in contiguous memory format;
-        ``net.to(memory_format=torch.channels_last)`` opts in to the faster layout (README, Benchmark).
+        ``net.to(memory_format=torch.channels_last)`` opts in to the faster layout (docs/benchmark.md).
 
     Raises:
         FileNotFoundError: Missing checkpoint or options file.

@@ -1,8 +1,8 @@
 """Weights that ship inside the package (``lffnet_arch/weights/``), by name.
 
 ``load_model()`` and ``lffnet-inference`` use :data:`DEFAULT_MODEL` when no checkpoint is given; ``--model NAME``
-(``load_model(pretrained=NAME)``) picks another. The README's "Quality on real radiance" section says which
-ship and how they were trained and measured.
+(``load_model(pretrained=NAME)``) picks another. The results page (``docs/results.md``) says which ship and how
+they were trained and measured.
 """
 
 from pathlib import Path

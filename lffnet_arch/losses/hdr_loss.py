@@ -8,7 +8,7 @@ none). Each term is a separate registered loss so an options file lists them wit
 - :class:`MultiScaleEdgeLoss`: Charbonnier between Laplacians Lap(x) = x - G(U(G(x))) at the same scales.
 - :class:`MultiScaleFrequencyLoss`: mean modulus of the difference of full 2-D FFTs at the same scales.
 
-T is the mu-law tonemap of :func:`lffnet_arch.utils.hdr_util.mu_law`. The scales come from a binomial pyramid:
+T is the mu-law tonemap of :func:`lffnet_arch.hdr_input.mu_law`. The scales come from a binomial pyramid:
 blur with the 5x5 kernel outer([1, 4, 6, 4, 1] / 16) under reflect padding, then keep every second row and column;
 the terms of all scales are summed with weight 1. Reflect padding needs at least 3 pixels per side, so
 ``num_scales`` scales need inputs of at least ``2 ** (num_scales - 1) + 1`` pixels per side (5 for the default 3);
@@ -23,7 +23,7 @@ from basicsr.losses.loss_util import reduce_loss
 from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
-from lffnet_arch.utils.hdr_util import MU, mu_law
+from lffnet_arch.hdr_input import MU, mu_law
 
 __all__ = [
     'MuLawL1Loss',

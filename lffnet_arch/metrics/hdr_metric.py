@@ -1,7 +1,7 @@
 """HDR metrics of the Kalantari protocol: PSNR and SSIM on mu-law tonemapped (``_mu``) and linear (``_l``) images.
 
 Both images are linear HDR, clipped to [0, 1] first; the ``_mu`` metrics then apply the mu-law tonemap T of
-:func:`lffnet_arch.utils.hdr_util.mu_law`. PSNR uses data range 1 over the whole image (no border crop); identical
+:func:`lffnet_arch.hdr_input.mu_law`. PSNR uses data range 1 over the whole image (no border crop); identical
 images give ``float('inf')`` as in BasicSR. SSIM is BasicSR's (Wang et al.'s): 11x11 Gaussian window with sigma 1.5,
 K1 = 0.01, K2 = 0.03, population (biased) covariance, averaged over the positions where the window fits inside the
 image, per channel, then over channels. It is computed by :func:`basicsr.metrics.psnr_ssim.calculate_ssim` (numpy,
@@ -25,7 +25,7 @@ import torch
 from basicsr.metrics.psnr_ssim import calculate_ssim, calculate_ssim_pt
 from basicsr.utils.registry import METRIC_REGISTRY
 
-from lffnet_arch.utils.hdr_util import MU, mu_law
+from lffnet_arch.hdr_input import MU, mu_law
 
 __all__ = [
     'calculate_psnr_l',

@@ -14,11 +14,12 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from tqdm import tqdm
 
+from lffnet_arch.fileio.checkpoint import load_checkpoint, save_atomic, strip_prefix
+from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
+from lffnet_arch.hdr_input import reference_frame_hdr
 from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
 from lffnet_arch.metrics.perceptual_metric import metric_unavailable
-from lffnet_arch.utils.checkpoint import load_checkpoint, save_atomic, strip_prefix
-from lffnet_arch.utils.hdr_util import imwrite_atomic, reference_frame_hdr, write_hdr
-from lffnet_arch.utils.tonemap import DEFAULT_TONEMAPPER, check_tonemapper, comparison_image, tonemap
+from lffnet_arch.tonemap import DEFAULT_TONEMAPPER, check_tonemapper, comparison_image, tonemap
 
 __all__ = ['HDRModel']
 
@@ -194,7 +195,7 @@ class HDRModel(SRModel):
         tile_size = self.opt.get('val', {}).get('tile_size')
         with torch.no_grad():
             if tile_size:
-                from lffnet_arch.utils.tiling import tiled_forward
+                from lffnet_arch.tiling import tiled_forward
 
                 overlap = self.opt['val'].get('tile_overlap', 32)
                 self.output = tiled_forward(net, self.lq, tile_size, overlap)

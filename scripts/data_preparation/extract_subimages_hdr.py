@@ -1,6 +1,6 @@
 """Cut every Kalantari-layout scene into overlapping square patches, each written as a scene folder.
 
-The command is ``lffnet_arch.data.prepare.extract_subimages.main``; ``--help`` lists its flags.
+The command is ``lffnet_arch.commands.extract_subimages.main``; ``--help`` lists its flags.
 """
 
 import sys
@@ -11,7 +11,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lffnet_arch.data.prepare.extract_subimages import main  # noqa: E402
+from lffnet_arch.commands.extract_subimages import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -1,6 +1,6 @@
 """Generate the synthetic demo set (Kalantari layout) that the quick start trains on; nothing is downloaded.
 
-The command is ``lffnet_arch.data.prepare.generate_demo_set.main``; ``--help`` lists its flags.
+The command is ``lffnet_arch.commands.generate_demo_set.main``; ``--help`` lists its flags.
 """
 
 import sys
@@ -11,7 +11,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lffnet_arch.data.prepare.generate_demo_set import main  # noqa: E402
+from lffnet_arch.commands.generate_demo_set import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

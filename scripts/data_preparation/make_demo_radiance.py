@@ -1,6 +1,7 @@
-"""Cut the small CC0 radiance crops bundled for the quick start's demo set (``lffnet_arch/data/demo_radiance/``).
+"""Cut the small CC0 radiance crops bundled for the quick start's demo set
+(``lffnet_arch/data/simulator/demo_radiance/``).
 
-The command is ``lffnet_arch.data.prepare.demo_radiance.main``; ``--help`` lists its flags.
+The command is ``lffnet_arch.commands.make_demo_radiance.main``; ``--help`` lists its flags.
 """
 
 import sys
@@ -11,7 +12,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lffnet_arch.data.prepare.demo_radiance import main  # noqa: E402
+from lffnet_arch.commands.make_demo_radiance import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

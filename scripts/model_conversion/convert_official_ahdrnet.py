@@ -1,6 +1,6 @@
 """Convert a checkpoint of the official AHDRNet code (qingsenyangit/AHDRNet) to this package's AHDRNet.
 
-The command is ``lffnet_arch.deploy.convert_ahdrnet.main``; ``--help`` lists its flags.
+The command is ``lffnet_arch.commands.convert_ahdrnet.main``; ``--help`` lists its flags.
 """
 
 import sys
@@ -11,7 +11,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lffnet_arch.deploy.convert_ahdrnet import main  # noqa: E402
+from lffnet_arch.commands.convert_ahdrnet import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -1,6 +1,6 @@
 """Export an LFFNet (or AHDRNet) checkpoint to ONNX with dynamic batch, height and width.
 
-The command is ``lffnet_arch.deploy.export_onnx.main``; ``--help`` lists its flags.
+The command is ``lffnet_arch.commands.export_onnx.main``; ``--help`` lists its flags.
 """
 
 import sys
@@ -11,7 +11,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lffnet_arch.deploy.export_onnx import main  # noqa: E402
+from lffnet_arch.commands.export_onnx import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -1,6 +1,6 @@
 """Fold the DO-Conv layers of an LFFNet checkpoint into plain convolutions for inference.
 
-The command is ``lffnet_arch.deploy.fold_checkpoint.main``; ``--help`` lists its flags.
+The command is ``lffnet_arch.commands.fold_doconv.main``; ``--help`` lists its flags.
 """
 
 import sys
@@ -11,7 +11,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lffnet_arch.deploy.fold_checkpoint import main  # noqa: E402
+from lffnet_arch.commands.fold_doconv import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -124,7 +124,7 @@ METRICS = {
 
 @pytest.fixture(scope='module')
 def demo_root(tmp_path_factory):
-    from lffnet_arch.data.demo import generate_demo_set
+    from lffnet_arch.data.simulator.demo import generate_demo_set
 
     return generate_demo_set(tmp_path_factory.mktemp('demo'), num_train=3, num_val=1, size=32, seed=5)
 
@@ -206,7 +206,7 @@ def test_validation_skips_a_metric_whose_package_is_missing(demo_root, monkeypat
 
 
 def test_cpu_benchmark_times_an_adapted_network_beside_lffnet():
-    report = importlib.import_module('lffnet_arch.benchmark.speed').main(
+    report = importlib.import_module('scripts.measure.speed').main(
         ['--opt', f'SwinIR={REPO / "options" / "train" / "SwinIR" / "train_SwinIR_demo.yml"}', '--archs', 'LFFNet',
          '--sizes', '16x24', '--runs', '1', '--warmup', '0', '--no_memory', '--no_train']
     )  # fmt: skip

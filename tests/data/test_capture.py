@@ -8,10 +8,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from lffnet_arch.data import ExposureStackDataset, SimulatedBracketDataset
-from lffnet_arch.data.capture import camera_response, settings_for_style, simulate_bracket
-from lffnet_arch.data.radiance import load_radiance_maps
+from lffnet_arch.data.simulator.capture import camera_response, settings_for_style, simulate_bracket
+from lffnet_arch.data.simulator.radiance import load_radiance_maps
+from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
 from lffnet_arch.metrics import calculate_psnr_mu, calculate_psnr_mu_scaled, match_scale
-from lffnet_arch.utils.hdr_util import imwrite_atomic, write_hdr
 from tests.real_data import REAL_HDR_ROOT
 
 QUIET = {'shot_noise': (1e-12, 1e-12), 'read_noise': (1e-12, 1e-12), 'num_objects': (0, 0)}
@@ -276,7 +276,7 @@ def test_simulate_brackets_script_writes_what_the_dataset_gives(corpus, tmp_path
 
     from lffnet_arch.data import MultiExposureHDRDataset
 
-    script = importlib.import_module('lffnet_arch.data.prepare.simulate_brackets')
+    script = importlib.import_module('lffnet_arch.commands.simulate_brackets')
     out = tmp_path / 'sim'
     argv = ['--input', str(corpus), '--output', str(out), '--num', '4', '--size', '32', '--seed', '3']
     assert script.main(argv + ['--styles', 'handheld']) == 0

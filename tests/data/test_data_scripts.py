@@ -11,10 +11,11 @@ import torch
 from test_dataset import make_dataset, make_scene, structured_frames, structured_gt, write_scene
 from test_lmdb import ROOT, build_lmdb, lmdb_dataset
 
+from lffnet_arch.commands import extract_subimages
 from lffnet_arch.data import layout
-from lffnet_arch.data.prepare import extract_subimages
-from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
-from lffnet_arch.utils.parallel import run_jobs
+from lffnet_arch.data.prepare.extract_subimages import patch_positions
+from lffnet_arch.data.prepare.jobs import run_jobs
+from lffnet_arch.fileio.image import read_hdr, write_hdr
 
 
 def extract(src, out, *extra: str) -> None:
@@ -23,7 +24,7 @@ def extract(src, out, *extra: str) -> None:
 
 
 def test_patch_positions_cover_the_border():
-    positions = extract_subimages.patch_positions
+    positions = patch_positions
     assert positions(40, 16, 12) == [0, 12, 24]
     assert positions(41, 16, 12) == [0, 12, 24, 25]
     assert positions(16, 16, 12) == [0]

@@ -14,7 +14,7 @@ import torch
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from lffnet_arch.data import MultiExposureHDRDataset, layout
-from lffnet_arch.utils.hdr_util import read_hdr, read_ldr, write_hdr
+from lffnet_arch.fileio.image import read_hdr, read_ldr, write_hdr
 
 EVS = (0.0, 2.0, 4.0)
 

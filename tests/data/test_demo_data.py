@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lffnet_arch.data.demo import (
+from lffnet_arch.data.simulator.demo import (
     DEMO_RADIANCE,
     EXPOSURE_NAME,
     FRAME_NAMES,
@@ -23,8 +23,8 @@ from lffnet_arch.data.demo import (
     ensure_demo_set,
     generate_demo_set,
 )
-from lffnet_arch.data.radiance import load_radiance_maps
-from lffnet_arch.utils.hdr_util import read_hdr, read_ldr
+from lffnet_arch.data.simulator.radiance import load_radiance_maps
+from lffnet_arch.fileio.image import read_hdr, read_ldr
 
 SIZE = 64
 SEED = 5
@@ -161,7 +161,7 @@ def test_ensure_regenerates_only_when_incomplete(tmp_path):
 
 
 def test_script_generates_then_skips_then_refuses(tmp_path, capsys):
-    script = importlib.import_module('lffnet_arch.data.prepare.generate_demo_set')
+    script = importlib.import_module('lffnet_arch.commands.generate_demo_set')
     out = tmp_path / 'demo'
     args = ['--output', str(out), '--num_train', '2', '--num_val', '1', '--size', '32']
     assert script.main(args) == 0

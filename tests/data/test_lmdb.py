@@ -12,9 +12,9 @@ import torch
 from real_data import REAL_HDR_ROOT
 from test_dataset import make_dataset, make_scene, structured_frames, structured_gt, write_scene
 
+from lffnet_arch.commands import create_lmdb
 from lffnet_arch.data import MultiExposureHDRDataset, lmdb_codec
-from lffnet_arch.data.prepare import create_lmdb
-from lffnet_arch.utils.hdr_util import read_hdr, write_hdr
+from lffnet_arch.fileio.image import read_hdr, write_hdr
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_HDR = REAL_HDR_ROOT / 'debevec_memorial'

@@ -15,10 +15,11 @@ from PIL import Image, TiffImagePlugin
 from real_data import REAL_HDR_ROOT
 
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet, fold_doconv, forward_bytes_per_pixel
+from lffnet_arch.commands.inference import main
 from lffnet_arch.deploy import align_frames, fuse, load_model, read_bracket, read_exif_exposure
-from lffnet_arch.deploy.cli import main
-from lffnet_arch.utils.hdr_util import mu_law, read_hdr, read_ldr
-from lffnet_arch.utils.tiling import auto_tile_size
+from lffnet_arch.fileio.image import read_hdr, read_ldr
+from lffnet_arch.hdr_input import mu_law
+from lffnet_arch.tiling import auto_tile_size
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE_BRACKET = REAL_HDR_ROOT / 'liou_vcip2020_dynamic' / 'pingpong'  # 3 handheld JPEGs, EV -2/0/+2
@@ -247,7 +248,7 @@ def test_fuse_tiled(lffnet):
 
 def test_fuse_auto_tile_from_available_memory(monkeypatch, lffnet):
     """tile_size='auto' picks the tile from the free memory: with 16 MiB free, a 96 x 128 bracket is tiled."""
-    monkeypatch.setattr('lffnet_arch.utils.tiling.available_memory', lambda device: 16 * 2**20)
+    monkeypatch.setattr('lffnet_arch.tiling.available_memory', lambda device: 16 * 2**20)
     tile = auto_tile_size(forward_bytes_per_pixel('LFFNet', num_feat=8), device='cpu')
     assert tile == 96  # sqrt(0.5 * 16 MiB / (5200 * 8 / 64) bytes per pixel) = 113, rounded down to a multiple of 32
     frames = render(radiance(height=96, width=128))
@@ -442,8 +443,8 @@ def test_cli_real_handheld_jpeg_bracket(tmp_path, checkpoint):
 
 def test_tiling_error_script_on_brackets_and_a_test_set(tmp_path, checkpoint, capsys):
     """scripts/tiling_error.py: a tile as large as the image is the whole-image result (inf dB); smaller ones differ."""
-    from lffnet_arch.data.demo import demo_bracket
-    from lffnet_arch.data.simulated_set import write_bracket
+    from lffnet_arch.data.simulator.demo import demo_bracket
+    from lffnet_arch.data.simulator.simulated_set import write_bracket
     from lffnet_arch.deploy import tiling_error as script
 
     write_jpeg_bracket(tmp_path / 'my_bracket')
@@ -606,7 +607,7 @@ def _unwritable_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize('case', ['file', 'under a file', 'not writable'])
 def test_cli_checks_the_output_before_fusing(tmp_path, checkpoint, capsys, monkeypatch, case):
-    import lffnet_arch.deploy.cli as inference
+    import lffnet_arch.commands.inference as inference
 
     write_jpeg_bracket(tmp_path / 'b')
     (tmp_path / 'taken').write_text('a file')
@@ -625,7 +626,7 @@ def test_cli_checks_the_output_before_fusing(tmp_path, checkpoint, capsys, monke
 
 def test_concurrent_runs_never_replace_each_others_files(tmp_path, checkpoint, monkeypatch, capsys):
     """Both runs pass the existence check; the one that finishes second fails instead of replacing the first."""
-    import lffnet_arch.deploy.cli as inference
+    import lffnet_arch.commands.inference as inference
 
     write_jpeg_bracket(tmp_path / 'b')
     out = tmp_path / 'out'

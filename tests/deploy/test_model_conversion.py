@@ -12,7 +12,7 @@ from helpers import randomise_doconv
 from lffnet_arch import archs
 from lffnet_arch.archs import AHDRNet, DOConv2d, LFFNet
 from lffnet_arch.deploy import model
-from lffnet_arch.utils import checkpoint as ckpt
+from lffnet_arch.fileio import checkpoint as ckpt
 
 
 def _num_params(net: torch.nn.Module) -> int:
@@ -182,7 +182,7 @@ def _check_folded(path: Path, nets: dict, lq: torch.Tensor, **kwargs) -> LFFNet:
 def test_fold_script_round_trip_small(tmp_path, doconv, official):
     kwargs = dict(num_feat=8, doconv=doconv, official_unused_convs=official)
     nets = _write_lffnet_checkpoint(tmp_path / 'net.pth', **kwargs)
-    script = importlib.import_module('lffnet_arch.deploy.fold_checkpoint')
+    script = importlib.import_module('lffnet_arch.commands.fold_doconv')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(tmp_path / 'folded.pth')]) == 0
     plain = _check_folded(tmp_path / 'folded.pth', nets, _lq(size=(15, 18)), **kwargs)
     assert not any(isinstance(m, DOConv2d) for m in plain.modules())
@@ -194,7 +194,7 @@ def test_fold_script_with_options_yaml_and_bare_state_dict(tmp_path):
     randomise_doconv(net)
     torch.save(net.state_dict(), tmp_path / 'bare.pth')
     (tmp_path / 'opt.yml').write_text(yaml.safe_dump({'name': 'x', 'network_g': {'type': 'LFFNet', **kwargs}}))
-    script = importlib.import_module('lffnet_arch.deploy.fold_checkpoint')
+    script = importlib.import_module('lffnet_arch.commands.fold_doconv')
     argv = [
         '--input',
         str(tmp_path / 'bare.pth'),
@@ -218,7 +218,7 @@ def test_fold_script_parameter_counts(tmp_path, capsys, doconv, official):
     plain_count = _num_params(LFFNet(**{**kwargs, 'doconv': 'none'}))
     d_count = sum(m.D.numel() for m in nets['params'].modules() if isinstance(m, DOConv2d) and m.D is not None)
     assert d_count > 0 and _num_params(nets['params']) == plain_count + d_count
-    script = importlib.import_module('lffnet_arch.deploy.fold_checkpoint')
+    script = importlib.import_module('lffnet_arch.commands.fold_doconv')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(tmp_path / 'folded.pth')]) == 0
     assert f'{plain_count:,} parameters (was {plain_count + d_count:,})' in capsys.readouterr().out
     plain = _check_folded(tmp_path / 'folded.pth', nets, _lq(size=(8, 9)), **kwargs)
@@ -229,7 +229,7 @@ def test_fold_script_refuses_overwrite_and_bad_input(tmp_path, capsys):
     _write_lffnet_checkpoint(tmp_path / 'net.pth', with_ema=False, num_feat=8)
     out = tmp_path / 'folded.pth'
     out.write_bytes(b'keep me')
-    script = importlib.import_module('lffnet_arch.deploy.fold_checkpoint')
+    script = importlib.import_module('lffnet_arch.commands.fold_doconv')
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(out)]) == 1
     assert 'already exists' in capsys.readouterr().err and out.read_bytes() == b'keep me'
     assert script.main(['--input', str(tmp_path / 'net.pth'), '--output', str(out), '--overwrite']) == 0
@@ -329,7 +329,7 @@ def test_convert_official_matches_functional_forward():
 def test_convert_official_script_with_module_prefix(tmp_path, capsys):
     official = _official_state_dict()
     torch.save({f'module.{k}': v for k, v in official.items()}, tmp_path / 'official.pth')
-    script = importlib.import_module('lffnet_arch.deploy.convert_ahdrnet')
+    script = importlib.import_module('lffnet_arch.commands.convert_ahdrnet')
     argv = ['--input', str(tmp_path / 'official.pth'), '--output', str(tmp_path / 'ours.pth')]
     assert script.main(argv) == 0
     assert '1,515,139 parameters' in capsys.readouterr().out
@@ -358,7 +358,7 @@ def test_convert_official_reports_missing_and_unexpected_keys(tmp_path, capsys):
     assert "unexpected keys ['RDB4.conv_1x1.weight']" in message
 
     torch.save(official, tmp_path / 'bad.pth')
-    script = importlib.import_module('lffnet_arch.deploy.convert_ahdrnet')
+    script = importlib.import_module('lffnet_arch.commands.convert_ahdrnet')
     assert script.main(['--input', str(tmp_path / 'bad.pth'), '--output', str(tmp_path / 'out.pth')]) == 1
     assert 'att12.bias' in capsys.readouterr().err and not (tmp_path / 'out.pth').exists()
 
@@ -367,6 +367,6 @@ def test_convert_official_script_rejects_wrong_shapes(tmp_path, capsys):
     official = _official_state_dict()
     official['conv2.weight'] = official['conv2.weight'][:, :128]  # two frames' features instead of three
     torch.save(official, tmp_path / 'bad.pth')
-    script = importlib.import_module('lffnet_arch.deploy.convert_ahdrnet')
+    script = importlib.import_module('lffnet_arch.commands.convert_ahdrnet')
     assert script.main(['--input', str(tmp_path / 'bad.pth'), '--output', str(tmp_path / 'out.pth')]) == 1
     assert 'conv_merge.weight' in capsys.readouterr().err and not (tmp_path / 'out.pth').exists()

@@ -14,14 +14,8 @@ import torch
 from helpers import PixelwiseNet, randomise_doconv
 
 from lffnet_arch.archs import DOConv2d, LFFNet, RFFTBlock, fold_doconv
-from lffnet_arch.deploy.onnx import (
-    ExportableRFFTBlock,
-    export_onnx,
-    make_exportable,
-    onnx_max_abs_diff,
-    real_irfft2,
-    real_rfft2,
-)
+from lffnet_arch.archs.rfft_onnx import ExportableRFFTBlock, make_exportable, real_irfft2, real_rfft2
+from lffnet_arch.deploy.onnx import export_onnx, onnx_max_abs_diff
 
 SIZES = [(8, 10), (7, 9), (6, 11), (9, 4), (1, 5)]  # even / odd heights and widths
 
@@ -96,7 +90,7 @@ def exported(tmp_path_factory):
         net.conv_last.W.normal_(std=0.1)  # zero-initialised under the skip
     folded = fold_doconv(net).eval()
     torch.save({'params': folded.state_dict()}, folder / 'folded.pth')
-    script = importlib.import_module('lffnet_arch.deploy.export_onnx')
+    script = importlib.import_module('lffnet_arch.commands.export_onnx')
     # --no_optimize halves the export time; the default (optimised) path gives the same graph semantics.
     argv = [
         '--input',

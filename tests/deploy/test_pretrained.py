@@ -6,9 +6,9 @@ import torch
 from test_inference import save_net, write_tiff_bracket
 
 from lffnet_arch.archs import AHDRNet, LFFNet
+from lffnet_arch.commands.inference import main
 from lffnet_arch.deploy import load_model, pretrained
-from lffnet_arch.deploy.cli import main
-from lffnet_arch.utils.hdr_util import read_hdr
+from lffnet_arch.fileio.image import read_hdr
 
 
 @pytest.fixture
@@ -73,8 +73,8 @@ def test_the_shipped_weights_load_strictly_and_fuse(name):
 
     from lffnet_arch.archs import infer_network_options
     from lffnet_arch.deploy import fuse
+    from lffnet_arch.fileio.checkpoint import load_checkpoint
     from lffnet_arch.metrics import calculate_psnr_mu
-    from lffnet_arch.utils.checkpoint import load_checkpoint
 
     path = pretrained.pretrained_path(name)
     state = load_checkpoint(path)['params']

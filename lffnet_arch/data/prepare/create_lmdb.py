@@ -1,10 +1,5 @@
 """Pack a folder of Kalantari-layout scenes (or patches) into one LMDB for MultiExposureHDRDataset.
 
-Usage:
-    python scripts/data_preparation/create_lmdb_hdr.py --input datasets/Kalantari/Training_sub128 \\
-        --output datasets/Kalantari/Training_sub128.lmdb [--num_exposure 3] [--exposure_file exposure.txt] \\
-        [--compress_level 1] [--workers 4] [--overwrite]
-
 Schema (BasicSR's LMDB layout, documented in datasets/README.md): ``data.mdb``, ``lock.mdb`` and
 ``meta_info.txt``. Key ``<sample>/ldr_<i>`` (i from 0, frames in file-name order) holds frame i as PNG bytes of its
 original integers (16-bit; an 8-bit source stays 8-bit), ``<sample>/gt`` the float32 GT as ``.npy`` bytes, and
@@ -18,7 +13,6 @@ the environment is synced and closed, so an interrupted run never leaves an LMDB
 output is refused unless --overwrite is given.
 """
 
-import argparse
 from functools import partial
 from pathlib import Path
 
@@ -26,8 +20,8 @@ import lmdb
 from tqdm import tqdm
 
 from lffnet_arch.data import layout, lmdb_codec
-from lffnet_arch.utils.file_util import staged_output_dir
-from lffnet_arch.utils.parallel import run_jobs
+from lffnet_arch.data.prepare.jobs import run_jobs
+from lffnet_arch.fileio.atomic import staged_output_dir
 
 
 def encode_scene(scene_dir: Path, num_exposure: int, exposure_file: str, compress_level: int) -> tuple:
@@ -82,47 +76,3 @@ def create_lmdb(
         finally:
             env.close()
     return len(names)
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument('--input', required=True, help='folder of scene (or patch) folders, Kalantari layout')
-    parser.add_argument('--output', required=True, help='LMDB folder to create; its name must end in .lmdb')
-    parser.add_argument('--num_exposure', type=int, default=3, help='frames per scene (default 3)')
-    parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
-    parser.add_argument(
-        '--compress_level',
-        type=int,
-        default=1,
-        choices=range(10),
-        metavar='0-9',
-        help='PNG compression level of the frames (default 1: fast, lossless at every level)',
-    )
-    parser.add_argument('--workers', type=int, default=1, help='worker processes reading scenes (default 1)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing output LMDB')
-    args = parser.parse_args(argv)
-    if not args.output.endswith('.lmdb'):
-        parser.error(f'--output must end with .lmdb (BasicSR convention), got {args.output}.')
-    if args.workers < 1:
-        parser.error('--workers must be a positive integer.')
-    if Path(args.output).exists() and not args.overwrite:
-        parser.error(f'output {args.output} already exists; pass --overwrite to replace it.')
-    return args
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    scenes = layout.list_scenes(args.input)
-    count = create_lmdb(
-        scenes,
-        Path(args.output),
-        args.overwrite,
-        args.num_exposure,
-        args.exposure_file,
-        args.workers,
-        args.compress_level,
-    )
-    print(f'Wrote {count} samples to {args.output}.')
-    return 0

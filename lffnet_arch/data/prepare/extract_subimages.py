@@ -1,10 +1,5 @@
 """Cut every Kalantari-layout scene into overlapping square patches, each written as a scene folder.
 
-Usage:
-    python scripts/data_preparation/extract_subimages_hdr.py --input datasets/Kalantari/Training \\
-        --output datasets/Kalantari/Training_sub128 --size 128 --stride 64 [--num_exposure 3] \\
-        [--exposure_file exposure.txt] [--workers 4] [--overwrite]
-
 Each patch ``<scene>_<y>_<x>`` (top-left corner, sanitised: no dots or spaces) gets the scene's frames cropped and
 written as TIFF with the source's integers unchanged (16-bit stays 16-bit, 8-bit stays 8-bit; nothing goes through
 float), the exposure file copied byte for byte, and the GT crop in the source's format. A Radiance ``.hdr`` GT stays
@@ -16,7 +11,6 @@ The output is built in a hidden sibling folder and moved into place when complet
 refused unless --overwrite is given.
 """
 
-import argparse
 import shutil
 from functools import partial
 from pathlib import Path
@@ -25,9 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from lffnet_arch.data import layout
-from lffnet_arch.utils.file_util import staged_output_dir
-from lffnet_arch.utils.hdr_util import imwrite_atomic, read_hdr, write_hdr
-from lffnet_arch.utils.parallel import run_jobs
+from lffnet_arch.data.prepare.jobs import run_jobs
+from lffnet_arch.fileio.atomic import staged_output_dir
+from lffnet_arch.fileio.image import imwrite_atomic, read_hdr, write_hdr
 
 
 def patch_positions(length: int, size: int, stride: int) -> list:
@@ -85,43 +79,31 @@ def _write_gt_exact(path: Path, gt: np.ndarray) -> None:
         )
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument('--input', required=True, help='folder of scene folders (Kalantari layout)')
-    parser.add_argument('--output', required=True, help='folder to create, one sub-folder per patch')
-    parser.add_argument('--size', type=int, default=128, help='patch side in pixels (default 128)')
-    parser.add_argument('--stride', type=int, default=64, help='step between patches (default 64)')
-    parser.add_argument('--num_exposure', type=int, default=3, help='frames per scene (default 3)')
-    parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
-    parser.add_argument('--workers', type=int, default=1, help='worker processes (default 1)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing output folder')
-    args = parser.parse_args(argv)
-    if args.size < 1 or args.stride < 1 or args.workers < 1:
-        parser.error('--size, --stride and --workers must be positive integers.')
-    if Path(args.output).exists() and not args.overwrite:
-        parser.error(f'output {args.output} already exists; pass --overwrite to replace it.')
-    return args
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    scenes = layout.list_scenes(args.input)
+def extract_subimages(
+    scenes: list,
+    output: Path,
+    overwrite: bool = False,
+    size: int = 128,
+    stride: int = 64,
+    num_exposure: int = 3,
+    exposure_file: str = 'exposure.txt',
+    workers: int = 1,
+) -> int:
+    """Cut ``scenes`` (scene folders) into patches under ``output``, built in a staged folder; returns the number of
+    patches."""
     total = 0
-    with staged_output_dir(args.output, args.overwrite) as tmp:
+    with staged_output_dir(output, overwrite) as tmp:
         job = partial(
             extract_scene,
             output=tmp,
-            size=args.size,
-            stride=args.stride,
-            num_exposure=args.num_exposure,
-            exposure_file=args.exposure_file,
+            size=size,
+            stride=stride,
+            num_exposure=num_exposure,
+            exposure_file=exposure_file,
         )
         with tqdm(total=len(scenes), unit='scene', desc='extract') as bar:
-            for count in run_jobs(job, scenes, args.workers, ordered=False):
+            for count in run_jobs(job, scenes, workers, ordered=False):
                 total += count
                 bar.update(1)
                 bar.set_postfix(patches=total)
-    print(f'Wrote {total} patches of {len(scenes)} scenes to {args.output}.')
-    return 0
+    return total

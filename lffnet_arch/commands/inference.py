@@ -1,0 +1,214 @@
+"""The ``lffnet-inference`` command (also ``scripts/inference_hdr.py``): fuse brackets from files into ``.hdr``,
+``.exr`` and a tonemapped ``.png`` preview."""
+
+import argparse
+import sys
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lffnet_arch.commands.arguments import (
+    add_device,
+    add_network_arguments,
+    add_output,
+    add_overwrite,
+    tile_arg,
+)
+from lffnet_arch.data.layout import list_frames
+from lffnet_arch.deploy.align import ALIGN_METHODS
+from lffnet_arch.deploy.bracket import read_bracket
+from lffnet_arch.deploy.fuse import PRECISIONS, fuse
+from lffnet_arch.deploy.model import load_model
+from lffnet_arch.fileio.atomic import remove_stale_temporaries
+from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
+from lffnet_arch.tonemap import DEFAULT_TONEMAPPER, TONEMAPPERS, tonemap
+
+__all__ = ['build_parser', 'check_output_folder', 'find_brackets', 'main']
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lffnet-inference`` / ``scripts/inference_hdr.py`` argument parser."""
+    parser = argparse.ArgumentParser(
+        description='Fuse exposure brackets into linear HDR images (<name>.hdr, <name>.exr '
+        'and a tonemapped <name>.png preview).'
+    )
+    parser.add_argument(
+        '--input',
+        nargs='+',
+        required=True,
+        help='a folder holding one bracket, the frame files of one bracket, or a folder of bracket '
+        'folders (each one scene)',
+    )
+    add_output(parser, 'output folder')
+    add_network_arguments(parser, shipped=True)
+    parser.add_argument(
+        '--exposures',
+        nargs='+',
+        type=float,
+        help='exposure times in seconds, one per frame in file-name order (default: exposure.txt '
+        'in the bracket folder, else EXIF ExposureTime)',
+    )
+    parser.add_argument(
+        '--ref', type=int, help="reference frame in exposure order (default: the network's, the middle one)"
+    )
+    parser.add_argument(
+        '--tile',
+        type=tile_arg,
+        default='auto',
+        help='tile size for bounded memory, "auto" (the default) for tiles sized from the free memory (the whole '
+        'image when it fits), or "none" for the whole image at once',
+    )
+    parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
+    parser.add_argument('--precision', choices=tuple(PRECISIONS), default='fp32', help='default: fp32')
+    parser.add_argument(
+        '--align',
+        choices=(*ALIGN_METHODS, 'none'),
+        default='ecc',
+        help='global pre-alignment of handheld frames to the reference (default: %(default)s)',
+    )
+    parser.add_argument('--gamma', type=float, default=2.2, help='LDR gamma (default: 2.2)')
+    parser.add_argument(
+        '--tonemap',
+        choices=TONEMAPPERS,
+        default=DEFAULT_TONEMAPPER,
+        help='tone mapper of the .png preview (default: %(default)s)',
+    )
+    add_device(parser)
+    add_overwrite(parser, 'existing output files')
+    return parser
+
+
+def find_brackets(inputs: Sequence[str]) -> list[tuple[str, Union[Path, list[Path]]]]:
+    """(name, folder or frame files) of every bracket named by ``--input``: one folder of frames, the frame files of
+    one bracket, or folders of bracket folders; raises ValueError for names that would collide."""
+    paths = [Path(p) for p in inputs]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f'--input not found: {", ".join(missing)}')
+    if all(p.is_file() for p in paths):
+        return [(paths[0].resolve().parent.name or 'hdr', paths)]
+    if not all(p.is_dir() for p in paths):
+        raise ValueError('--input takes either frame files of one bracket or folders, not both.')
+    scenes = []
+    for folder in paths:
+        if list_frames(folder):
+            scenes.append((folder.resolve().name, folder))
+            continue
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith('.'))
+        found = [(p.name, p) for p in subfolders if list_frames(p)]
+        if not found:
+            raise ValueError(f'No LDR frames (.tif .tiff .png .jpg .jpeg) in {folder} or its sub-folders.')
+        scenes.extend(found)
+    names = [name for name, _ in scenes]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f'Several scenes are named {duplicates}; their outputs would collide. Process them apart.')
+    return scenes
+
+
+def _output_paths(output: Path, name: str) -> list[Path]:
+    suffixes = ['.hdr', '.exr', '.png']
+    return [output / f'{name}{suffix}' for suffix in suffixes]
+
+
+def _resolve_device(device: Optional[str]) -> torch.device:
+    if device is None:
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = torch.device(device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu.')
+    return device
+
+
+def check_output_folder(output: Path) -> None:
+    """Make sure ``output`` is a writable folder, or can be created as one, before any work is done.
+
+    Nothing is created: the check writes and removes a temporary file in ``output`` or in its nearest existing
+    ancestor, where the folder would be created.
+
+    Raises:
+        ValueError: ``output`` is a file, lies under a file, or cannot be written to or created.
+    """
+    existing = next(p for p in [output, *output.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        where = 'is a file' if existing == output else f'lies under {existing}, which is a file'
+        raise ValueError(f'--output {output} {where}; expected a folder.')
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f'--output {output}: cannot write in {existing} ({error.strerror or error}).') from error
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    scenes = find_brackets(args.input)
+    output = Path(args.output)
+    check_output_folder(output)
+    for path, pid in remove_stale_temporaries(output):
+        warnings.warn(f'Removed {path}, left by an interrupted run (process {pid}, no longer running).', stacklevel=2)
+    outputs = {name: _output_paths(output, name) for name, _ in scenes}
+    existing = [str(p) for paths in outputs.values() for p in paths if p.exists()]
+    if existing and not args.overwrite:
+        parser.error(
+            f'output exists ({", ".join(existing[:5])}{", ..." if len(existing) > 5 else ""}); pass '
+            '--overwrite to replace it.'
+        )
+    device = _resolve_device(args.device)
+    model = load_model(args.checkpoint, opt=args.opt, arch=args.arch, device=device, pretrained=args.model)
+    for name, source in scenes:
+        count = len(source) if isinstance(source, list) else len(list_frames(source))
+        if count != model.num_exposure:
+            raise ValueError(f'Scene {name}: {count} frames, but the network fuses num_exposure={model.num_exposure}.')
+    for name, source in tqdm(scenes, desc='scenes', unit='scene', disable=len(scenes) < 2):
+        frames, times = read_bracket(source, args.exposures)
+        tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
+        try:
+            hdr = fuse(
+                frames,
+                times,
+                model,
+                ref_idx=args.ref,
+                tile_size=args.tile,
+                tile_overlap=args.tile_overlap,
+                precision=args.precision,
+                gamma=args.gamma,
+                align=None if args.align == 'none' else args.align,
+                progress=tiles,
+            )
+        finally:
+            if tiles is not None:
+                tiles.close()
+        # Without --overwrite each file is finished exclusively: a concurrent run that wrote it first is not replaced.
+        for path in outputs[name]:
+            if path.suffix == '.png':
+                imwrite_atomic(
+                    path, np.ascontiguousarray(tonemap(hdr, args.tonemap)[..., ::-1]), overwrite=args.overwrite
+                )
+            else:
+                write_hdr(path, hdr, overwrite=args.overwrite)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point (``lffnet-inference``); returns the exit status.
+
+    Examples::
+
+        lffnet-inference --input my_bracket/ --output results/ --checkpoint LFFNet.pth --exposures 0.01 0.04 0.16
+        lffnet-inference --input scenes/ --output results/ --checkpoint LFFNet.pth \\
+            --opt options/test/LFFNet/test_LFFNet_Kalantari.yml --tile 512
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        _run(args, parser)
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f'error: {message}', file=sys.stderr)
+        return 1
+    return 0

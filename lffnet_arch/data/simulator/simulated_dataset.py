@@ -1,0 +1,155 @@
+"""Brackets simulated online from real radiance maps, registered in BasicSR (see
+:mod:`lffnet_arch.data.simulator.capture`)."""
+
+import os
+from collections.abc import Mapping
+from typing import Union
+
+import numpy as np
+import torch
+from basicsr.utils.registry import DATASET_REGISTRY
+from torch.utils import data
+
+from lffnet_arch.data.simulator.capture import canvas_size, settings_for_style, simulate_bracket
+from lffnet_arch.data.simulator.radiance import load_radiance_maps
+from lffnet_arch.fileio.image import ldr_to_float
+from lffnet_arch.hdr_input import network_input
+
+__all__ = ['SimulatedBracketDataset', 'parse_styles']
+
+
+def parse_styles(styles: Union[None, str, list, Mapping], base: Mapping) -> tuple:
+    """(names, weights, settings) from the ``styles`` option.
+
+    ``styles`` is a style name, a list of names (equal weights), or a mapping ``{name: {weight: w, <knob>: value}}``
+    whose knobs override the style's (see :class:`~lffnet_arch.data.simulator.capture.CaptureSettings`). ``base``
+    holds knobs set for every style (``num_exposure``, ``ref_idx``).
+    """
+    if styles is None:
+        styles = {'kalantari': {}, 'handheld': {}}
+    if isinstance(styles, str):
+        styles = [styles]
+    if isinstance(styles, (list, tuple)):
+        styles = {name: {} for name in styles}
+    if not isinstance(styles, Mapping) or not styles:
+        raise ValueError(f'SimulatedBracketDataset: option "styles" must name at least one style, got {styles!r}.')
+    names, weights, settings = [], [], []
+    for name, spec in styles.items():
+        spec = dict(spec or {})
+        weight = float(spec.pop('weight', 1.0))
+        fixed = sorted(set(spec) & set(base))
+        if fixed:
+            raise ValueError(
+                f'SimulatedBracketDataset: style {name!r} sets {fixed}, which the dataset sets for every style; set '
+                'them at the dataset level (one network sees one number of frames and one reference).'
+            )
+        if not weight > 0:
+            raise ValueError(f'SimulatedBracketDataset: style {name!r} has weight {weight}; expected > 0.')
+        names.append(name)
+        weights.append(weight)
+        settings.append(settings_for_style(name, {**base, **spec}))
+    weights = np.asarray(weights) / sum(weights)
+    return names, weights, settings
+
+
+@DATASET_REGISTRY.register()
+class SimulatedBracketDataset(data.Dataset):
+    """Exposure brackets simulated from real radiance maps: new variety every epoch, fixed for a seed.
+
+    Sample ``index`` of epoch ``e`` is drawn from a generator seeded with ``(seed, e, index)``, so it is the same in
+    any worker process and after a resume. Items may be requested as ``index`` (epoch 0: validation, or a plain
+    sampler) or as an ``(epoch, index)`` pair, which the project's training loop passes to datasets that set
+    ``takes_epoch``.
+
+    Args:
+        opt (dict): Options, as in BasicSR's ``datasets`` section:
+
+            - dataroot (str | list[str]): Folders (searched recursively) or files of radiance maps (.hdr, .exr).
+              Required.
+            - include (list[str] | None): Use only these photographs (file stems). Default: all.
+            - exclude (list[str] | None): Leave these photographs out (the validation split). Default: none.
+            - max_latitude (float): Band of equirectangular panoramas used, in degrees from the horizon. Default 45.
+            - styles: Capture styles and their weights, see :func:`parse_styles`. Default: kalantari and handheld,
+              equally.
+            - num_exposure (int): Frames per bracket T. Default 3.
+            - ref_idx (int | None): Reference frame. Default (T - 1) // 2.
+            - gamma (float): Gamma of the network's HDR-domain input L ** gamma / t. Default 2.2.
+            - gt_size (int): Side of the simulated frames in pixels. Required.
+            - num_samples (int): Samples per epoch (the dataset's length). Default 1000.
+            - seed (int): Seed of every draw. Default 0.
+
+    Each item is a dict like :class:`~lffnet_arch.data.hdr_dataset.MultiExposureHDRDataset`'s: ``lq`` (T, 6, H, W),
+    ``gt`` (3, H, W) linear HDR in [0, 1], ``exposures`` (T,) with t = 1 for the shortest frame, ``key``
+    (``sim<seed>_<style>_<epoch>_<index>``), ``lq_path`` and ``gt_path`` (the photograph's file).
+    """
+
+    takes_epoch = True
+
+    def __init__(self, opt: dict):
+        super().__init__()
+        self.opt = opt
+        if opt.get('dataroot') is None:
+            raise ValueError('SimulatedBracketDataset: option "dataroot" is required (folders of .hdr / .exr files).')
+        if opt.get('gt_size') is None:
+            raise ValueError('SimulatedBracketDataset: option "gt_size" (side of the frames in pixels) is required.')
+        self.size = int(opt['gt_size'])
+        self.num_samples = int(opt.get('num_samples', 1000))
+        self.seed = int(opt.get('seed', 0))
+        self.gamma = float(opt.get('gamma', 2.2))
+        if self.num_samples < 1 or self.seed < 0:
+            raise ValueError(
+                f'SimulatedBracketDataset: num_samples must be >= 1 and seed >= 0, got {self.num_samples}, {self.seed}.'
+            )
+        base = {'num_exposure': int(opt.get('num_exposure', 3)), 'ref_idx': opt.get('ref_idx')}
+        self.style_names, self.style_weights, self.settings = parse_styles(opt.get('styles'), base)
+        roots = opt['dataroot'] if isinstance(opt['dataroot'], (list, tuple)) else [opt['dataroot']]
+        # Each bracket is cut from a crop of the canvas size, larger than gt_size when the camera moves.
+        min_size = max(canvas_size(settings, self.size) for settings in self.settings)
+        try:
+            self.maps = load_radiance_maps(
+                [os.path.expanduser(str(r)) for r in roots],
+                include=opt.get('include'),
+                exclude=opt.get('exclude'),
+                max_latitude=float(opt.get('max_latitude', 45.0)),
+                min_size=min_size,
+            )
+        except ValueError as err:
+            raise ValueError(f'SimulatedBracketDataset (gt_size {self.size}, crops of {min_size} px): {err}') from err
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    @property
+    def photos(self) -> list[str]:
+        """Names of the photographs drawn from."""
+        return [m.name for m in self.maps]
+
+    def settings_for(self, epoch: int, index: int) -> tuple:
+        """(style name, settings) of sample ``index`` in ``epoch``; drawn from its own seed stream."""
+        rng = np.random.default_rng([self.seed, epoch, index, 1])
+        choice = int(rng.choice(len(self.style_names), p=self.style_weights))
+        return self.style_names[choice], self.settings[choice]
+
+    def bracket(self, epoch: int, index: int):
+        """The :class:`~lffnet_arch.data.simulator.capture.Bracket` of sample ``index`` in ``epoch`` and its style
+        name."""
+        style, settings = self.settings_for(epoch, index)
+        return simulate_bracket(self.maps, settings, self.size, (self.seed, epoch, index)), style
+
+    def __getitem__(self, item: Union[int, tuple]) -> dict:
+        epoch, index = item if isinstance(item, tuple) else (0, item)
+        if not 0 <= index < self.num_samples:
+            raise IndexError(f'SimulatedBracketDataset index {index} out of range [0, {self.num_samples}).')
+        bracket, style = self.bracket(int(epoch), int(index))
+        ldrs = [ldr_to_float(frame) for frame in bracket.ldrs]
+        exposures = np.exp2(bracket.evs).astype(np.float32)
+        lq = network_input(ldrs, exposures, self.gamma)[0]
+        photo = next(m for m in self.maps if m.name == bracket.info['photo'])
+        return {
+            'lq': lq.contiguous(),
+            'gt': torch.from_numpy(np.ascontiguousarray(bracket.gt.transpose(2, 0, 1))),
+            'exposures': torch.from_numpy(exposures),
+            'key': f'sim{self.seed}_{style}_{epoch}_{index:06d}',
+            'lq_path': str(photo.path),
+            'gt_path': str(photo.path),
+        }

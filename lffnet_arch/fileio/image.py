@@ -1,0 +1,227 @@
+"""Image files: LDR frames (8- or 16-bit TIFF, PNG, JPEG) and linear HDR images (Radiance ``.hdr``, OpenEXR).
+
+BasicSR's image helpers are written for 8-bit data (``imfrombytes(float32=True)`` divides by 255, ``tensor2img``
+rounds to 8 bit), which is wrong for 16-bit LDR frames and float HDR images; these are the HDR-correct
+counterparts. Arrays are RGB (H, W, 3); BGR exists only at the cv2 read/write boundary. Every reader refuses empty,
+truncated and corrupt files naming the file; every writer is atomic (:mod:`lffnet_arch.fileio.atomic`).
+"""
+
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from lffnet_arch.fileio.atomic import atomic_path
+from lffnet_arch.fileio.exr import read_exr, write_exr
+
+__all__ = [
+    'LDR_DECODE_FLAGS',
+    'decode_ldr_raw',
+    'imwrite_atomic',
+    'ldr_to_float',
+    'read_hdr',
+    'read_ldr',
+    'read_ldr_raw',
+    'write_hdr',
+]
+
+# How every LDR frame is decoded. IMREAD_COLOR applies a JPEG's EXIF Orientation (IMREAD_UNCHANGED ignores it, so a
+# portrait phone photo would come out sideways), gives 3 channels for gray images and drops alpha; IMREAD_ANYDEPTH
+# keeps 16-bit data 16-bit.
+LDR_DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH
+PathLike = Union[str, os.PathLike]
+
+
+def _read_bytes(path: PathLike) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'Image file not found: {path}')
+    # np.fromfile + imdecode also handles non-ASCII paths, which cv2.imread does not on every platform.
+    return np.fromfile(str(path), dtype=np.uint8)
+
+
+# libjpeg reports damaged data as warnings on stderr and still returns an image (with garbage where the data was
+# damaged); these messages (libjpeg's JWRN_EXTRANEOUS_DATA, JWRN_HIT_MARKER, JWRN_HUFF_BAD_CODE, JWRN_JPEG_EOF,
+# JWRN_NOT_SEQUENTIAL, JWRN_BOGUS_PROGRESSION) make it an error.
+_DECODER_CORRUPTION = (
+    'Corrupt JPEG data',
+    'Premature end of JPEG file',
+    'Invalid SOS parameters',
+    'Inconsistent progression sequence',
+)
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decoder_messages() -> Iterator[list]:
+    """Collect what native decoders write to file descriptor 2 while the block runs.
+
+    libjpeg (inside OpenCV) prints its corruption warnings with ``fprintf(stderr)``, out of Python's reach, so the
+    descriptor itself is pointed at a temporary file. Yields a list that holds the captured lines afterwards. A lock
+    serialises the redirection between threads; another thread's output in that window is captured too, so callers
+    write back what they do not use.
+    """
+    messages = []
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode('utf-8', errors='replace')
+            messages.extend(line for line in text.splitlines() if line.strip())
+
+
+def _decode(buf: Union[bytes, np.ndarray], flags: int, source: str) -> np.ndarray:
+    """cv2.imdecode that raises ValueError naming ``source`` for empty, undecodable, oversized or corrupt data."""
+    data = np.frombuffer(buf, dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError(f'Cannot decode {source}: the file is empty (0 bytes).')
+    with _decoder_messages() as messages:
+        try:
+            img = cv2.imdecode(data, flags)
+        except cv2.error as error:  # e.g. a header claiming more pixels than OpenCV accepts (CV_IO_MAX_IMAGE_PIXELS)
+            reason = str(error).strip().splitlines()[-1]
+            raise ValueError(f'Cannot decode {source}: OpenCV refused it ({reason}).') from error
+    corruption = [line for line in messages if line.startswith(_DECODER_CORRUPTION)]
+    if corruption:
+        raise ValueError(f'Cannot decode {source}: the image data is corrupt ({"; ".join(corruption[:3])}).')
+    if img is None:
+        detail = f' ({"; ".join(messages[:2])})' if messages else ''
+        raise ValueError(f'Cannot decode {source}: not an image format OpenCV can read, or truncated/corrupt{detail}.')
+    if messages:  # nothing wrong with the image: pass the decoder's (or another thread's) output on
+        os.write(2, ('\n'.join(messages) + '\n').encode('utf-8'))
+    return img
+
+
+def _to_rgb(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        return np.repeat(img[..., None], 3, axis=2)
+    if img.shape[2] == 4:
+        img = img[..., :3]
+    return img[..., ::-1]
+
+
+def decode_ldr_raw(buf: Union[bytes, np.ndarray], source: str = '<bytes>') -> np.ndarray:
+    """Decode an encoded LDR image (TIFF, PNG or JPEG bytes) to its integers as RGB, with :data:`LDR_DECODE_FLAGS`.
+
+    Args:
+        buf (bytes | np.ndarray): The encoded file contents.
+        source (str): Name used in error messages (the file, or an LMDB key). Default: '<bytes>'.
+
+    Returns:
+        np.ndarray: uint8 or uint16 RGB (H, W, 3), EXIF orientation applied, gray expanded to 3 channels, alpha
+        dropped.
+
+    Raises:
+        ValueError: Not decodable, or not 8- or 16-bit unsigned integers (e.g. a float TIFF).
+    """
+    img = _decode(buf, LDR_DECODE_FLAGS, f'LDR frame {source}')
+    _check_ldr_dtype(img.dtype, source)
+    return np.ascontiguousarray(img[..., ::-1])
+
+
+def read_ldr_raw(path: PathLike) -> np.ndarray:
+    """Read an LDR frame's integers (see :func:`decode_ldr_raw`): uint8 or uint16 RGB (H, W, 3).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: Not decodable, or not 8- or 16-bit unsigned integers; the message names ``path``.
+    """
+    return decode_ldr_raw(_read_bytes(path), str(path))
+
+
+def _check_ldr_dtype(dtype: np.dtype, source: str) -> None:
+    if dtype not in (np.uint8, np.uint16):
+        raise ValueError(f'LDR frame {source} has pixel type {dtype}; expected 8- or 16-bit unsigned integers.')
+
+
+def ldr_to_float(raw: np.ndarray, source: str = 'array') -> np.ndarray:
+    """LDR integers -> float32 in [0, 1]: 16-bit data divided by 65535, 8-bit data by 255; the shape is kept.
+
+    The one integer-to-float conversion of LDR frames (files, LMDB samples and arrays given to inference), so every
+    path gives bit-identical floats.
+
+    Args:
+        raw (np.ndarray): uint8 or uint16 array, e.g. RGB (H, W, 3) from :func:`read_ldr_raw`.
+        source (str): Name used in error messages. Default: 'array'.
+
+    Raises:
+        ValueError: ``raw`` is not uint8 or uint16; the message names ``source``.
+    """
+    _check_ldr_dtype(raw.dtype, source)
+    scale = 65535.0 if raw.dtype == np.uint16 else 255.0
+    return np.ascontiguousarray(raw, dtype=np.float32) / scale
+
+
+def read_ldr(path: PathLike) -> np.ndarray:
+    """Read an 8- or 16-bit LDR frame (TIFF, PNG, JPEG) as float32 RGB (H, W, 3) in [0, 1].
+
+    ``ldr_to_float(read_ldr_raw(path))``: EXIF orientation applied; 16-bit data is divided by 65535 and 8-bit data
+    by 255, whatever the file format.
+    """
+    return ldr_to_float(read_ldr_raw(path), str(path))
+
+
+def read_hdr(path: PathLike) -> np.ndarray:
+    """Read a linear HDR image as float32 RGB (H, W, 3): Radiance ``.hdr`` through OpenCV, ``.exr`` through
+    :func:`lffnet_arch.fileio.exr.read_exr` (luminance/chroma, luminance-only, multi-view and non-Rec.709 files
+    converted to linear Rec.709 RGB)."""
+    path = Path(path)
+    if path.suffix.lower() == '.exr':
+        return read_exr(path)
+    img = _decode(_read_bytes(path), cv2.IMREAD_UNCHANGED, f'HDR image {path}')
+    if img.dtype != np.float32:
+        raise ValueError(f'HDR image {path} decoded as {img.dtype}; expected floating-point data (.hdr or .exr).')
+    return np.ascontiguousarray(_to_rgb(img))
+
+
+def imwrite_atomic(path: PathLike, img: np.ndarray, params: tuple = (), overwrite: bool = True) -> None:
+    """Write an image through cv2 to a temporary file and rename it, so no partial file is left behind.
+
+    Args:
+        path (str | PathLike): The file; its suffix picks the format.
+        img (np.ndarray): BGR image as ``cv2.imencode`` takes it.
+        params (tuple): ``cv2.imencode`` parameters.
+        overwrite (bool): Replace an existing file; False fails with FileExistsError if ``path`` exists when the
+            write finishes (see :func:`~lffnet_arch.fileio.atomic.atomic_path`). Default: True.
+    """
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix, img, list(params))
+    if not ok:
+        raise ValueError(f'OpenCV cannot encode {path.suffix} images (writing {path}).')
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        buf.tofile(str(tmp))
+
+
+def write_hdr(path: PathLike, hdr: np.ndarray, overwrite: bool = True) -> None:
+    """Write a linear float RGB image (H, W, 3) as ``.hdr`` (RGBE, about 1% precision) or ``.exr`` (float32,
+    lossless), atomically.
+
+    Raises:
+        ValueError: Another suffix, or non-finite values (RGBE would store them as garbage).
+        FileExistsError: ``overwrite`` is False and ``path`` exists.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in ('.hdr', '.exr'):
+        raise ValueError(f'HDR output must end in .hdr or .exr, got {path}.')
+    finite = np.isfinite(hdr)
+    if not finite.all():
+        raise ValueError(f'Refusing to write {path}: the image has {int((~finite).sum())} NaN/Inf values.')
+    if suffix == '.exr':
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            write_exr(tmp, hdr)
+        return
+    imwrite_atomic(path, np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32), overwrite=overwrite)

@@ -1,0 +1,232 @@
+"""Previews of linear HDR images: a choice of tone mappers, and the per-scene comparison picture.
+
+Tone mappers (``TONEMAPPERS``), each applied after dividing the image by a high percentile (99.5 by default) so dim
+and bright results are compared on the same footing:
+
+- ``mulaw``: the mu-law curve of the losses and metrics, T(x) = log(1 + 5000 x) / log(1 + 5000) on [0, 1]
+  (the project's long-standing preview).
+- ``reinhard``: OpenCV's ``TonemapReinhard`` (Reinhard and Devlin 2005), global, gamma 2.2.
+- ``drago``: OpenCV's ``TonemapDrago`` (Drago et al. 2003), logarithmic, bias 0.85, gamma 2.2.
+- ``mantiuk``: OpenCV's ``TonemapMantiuk`` (Mantiuk et al. 2006), local contrast, scale 0.7, gamma 2.2.
+
+``drago`` is the default of the previews (inference ``--tonemap``, validation ``val.tonemap``): on real HDR
+photographs (an indoor church, a glass-walled corridor and a lit workshop) it kept the most local contrast with natural
+colours, where Reinhard washed the brightest scene out, Mantiuk looked flat and mu-law dimmed the mid-tones.
+
+OpenCV's operators adapt to the statistics of what they are given, so images that must be compared (a prediction
+and its GT) are tone-mapped together, side by side in one call (:func:`tonemap_together`).
+"""
+
+import contextlib
+from collections.abc import Sequence
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from lffnet_arch.hdr_input import MU, mu_law
+
+__all__ = [
+    'DEFAULT_TONEMAPPER',
+    'TONEMAPPERS',
+    'check_tonemapper',
+    'comparison_image',
+    'error_map',
+    'tonemap',
+    'tonemap_together',
+]
+
+TONEMAPPERS = ('mulaw', 'reinhard', 'drago', 'mantiuk')
+DEFAULT_TONEMAPPER = 'drago'
+DEFAULT_PERCENTILE = 99.5
+ERROR_MAX = 0.1  # the error map's colour scale: 0 .. 0.1 of the mu-law range
+
+
+def check_tonemapper(method: str, option: str = 'tonemap') -> str:
+    """Return ``method`` if it names a tone mapper, else raise ``ValueError`` naming ``option``."""
+    if method not in TONEMAPPERS:
+        raise ValueError(f'{option} must be one of {", ".join(TONEMAPPERS)}; got {method!r}.')
+    return method
+
+
+def _clean(hdr: np.ndarray) -> np.ndarray:
+    hdr = np.asarray(hdr, dtype=np.float32)
+    if hdr.ndim != 3 or hdr.shape[2] != 3:
+        raise ValueError(f'Tone mapping expects an RGB image (H, W, 3); got shape {hdr.shape}.')
+    return np.nan_to_num(hdr, nan=0.0, posinf=0.0).clip(0, None)
+
+
+@contextlib.contextmanager
+def _opencv_warnings_off():
+    """OpenCV's log level at errors only, restored after."""
+    logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def _opencv_operator(method: str) -> 'cv2.Tonemap':
+    if method == 'reinhard':
+        return cv2.createTonemapReinhard(gamma=2.2, intensity=0.0, light_adapt=1.0, color_adapt=0.0)
+    if method == 'drago':
+        return cv2.createTonemapDrago(gamma=2.2, saturation=1.0, bias=0.85)
+    return cv2.createTonemapMantiuk(gamma=2.2, scale=0.7, saturation=1.0)
+
+
+def tonemap(
+    hdr: np.ndarray,
+    method: str = 'mulaw',
+    percentile: float = DEFAULT_PERCENTILE,
+    scale: Optional[float] = None,
+    mu: float = MU,
+) -> np.ndarray:
+    """8-bit RGB preview of a linear HDR image.
+
+    Args:
+        hdr (np.ndarray): Linear RGB (H, W, 3); NaN, +inf and negative values are shown black.
+        method (str): One of ``TONEMAPPERS``. Default: 'mulaw'.
+        percentile (float): The image is divided by this percentile of its values first. Default: 99.5.
+        scale (float, optional): Divide by this instead (e.g. the GT's percentile, to show several images alike).
+        mu (float): Mu-law compression of 'mulaw'. Default: 5000.
+
+    Returns:
+        np.ndarray: uint8 RGB (H, W, 3).
+
+    Raises:
+        ValueError: Unknown ``method`` or not an (H, W, 3) image.
+    """
+    check_tonemapper(method)
+    hdr = _clean(hdr)
+    if scale is None:
+        scale = float(np.percentile(hdr, percentile)) if hdr.size else 0.0
+    normalised = hdr / scale if scale > 0 else hdr
+    if method == 'mulaw':
+        display = mu_law(normalised.clip(0, 1), mu)
+    else:
+        # OpenCV works on BGR float32; a tiny floor keeps the log-based operators away from log(0).
+        bgr = np.ascontiguousarray(normalised[..., ::-1] + 1e-6, dtype=np.float32)
+        with _opencv_warnings_off():  # OpenCV's Drago warns about its own MatExpr use (once a process)
+            display = np.nan_to_num(_opencv_operator(method).process(bgr)[..., ::-1], nan=0.0)
+    return np.round(np.clip(display, 0, 1) * 255).astype(np.uint8)
+
+
+def tonemap_together(
+    images: Sequence[np.ndarray], method: str = 'mulaw', reference: int = -1, percentile: float = DEFAULT_PERCENTILE
+) -> list:
+    """Tone-map images of one size alike: normalised by ``images[reference]``'s percentile and, for OpenCV's
+    adaptive operators, processed side by side in one call so they share one adaptation.
+
+    Returns:
+        list[np.ndarray]: uint8 RGB images, in the order given.
+    """
+    cleaned = [_clean(image) for image in images]
+    shapes = {image.shape for image in cleaned}
+    if len(shapes) != 1:
+        raise ValueError(f'tonemap_together expects images of one size; got {sorted(shapes)}.')
+    scale = float(np.percentile(cleaned[reference], percentile))
+    strip = tonemap(np.concatenate(cleaned, axis=1), method, scale=scale if scale > 0 else 1.0)
+    return np.split(strip, len(cleaned), axis=1)
+
+
+def error_map(prediction: np.ndarray, gt: np.ndarray, error_max: float = ERROR_MAX) -> np.ndarray:
+    """Colour map (inferno) of |T(clip(pred)) - T(clip(gt))| averaged over channels, 0 .. ``error_max`` (T mu-law).
+
+    The scale is fixed, not per image, so maps of different scenes and iterations compare. Returns uint8 RGB.
+    """
+    diff = np.abs(mu_law(_clean(prediction).clip(0, 1)) - mu_law(_clean(gt).clip(0, 1))).mean(axis=2)
+    levels = np.round(np.clip(diff / error_max, 0, 1) * 255).astype(np.uint8)
+    return cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO)[..., ::-1]
+
+
+def _panel(image: np.ndarray, label: str, zoom: int, band: int) -> np.ndarray:
+    image = np.repeat(np.repeat(image, zoom, axis=0), zoom, axis=1)
+    canvas = np.zeros((image.shape[0] + band, image.shape[1], 3), np.uint8)
+    canvas[band:] = image
+    scale = band / 40
+    cv2.putText(canvas, label, (4, band - 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas
+
+
+def comparison_image(
+    ldrs: Sequence[np.ndarray],
+    prediction: np.ndarray,
+    gt: np.ndarray,
+    method: str = 'mulaw',
+    prediction_label: str = 'prediction',
+    error_max: float = ERROR_MAX,
+    min_width: int = 256,
+) -> np.ndarray:
+    """One picture of a scene: the input frames (top row, as captured), then the prediction and the GT tone-mapped
+    alike (:func:`tonemap_together`, normalised by the GT) and the error map (:func:`error_map`).
+
+    Args:
+        ldrs (sequence of np.ndarray): The T input frames, float RGB (H, W, 3) in [0, 1] (display-referred).
+        prediction (np.ndarray): Linear HDR (H, W, 3).
+        gt (np.ndarray): Linear HDR ground truth (H, W, 3).
+        method (str): Tone mapper, one of ``TONEMAPPERS``. Default: 'mulaw'.
+        prediction_label (str): Caption of the prediction (e.g. with its PSNR). Default: 'prediction'.
+        error_max (float): Top of the error map's scale. Default: 0.1.
+        min_width (int): Small images are enlarged by an integer factor (nearest) to at least this panel width,
+            so captions fit. Default: 256.
+
+    Returns:
+        np.ndarray: uint8 RGB picture, max(T, 3) panels wide and two rows high.
+    """
+    check_tonemapper(method, 'comparison tone mapper')
+    height, width = gt.shape[:2]
+    for index, frame in enumerate([*ldrs, prediction]):
+        if frame.shape != gt.shape:
+            raise ValueError(f'comparison_image: image {index} has shape {frame.shape}, the GT {gt.shape}.')
+    zoom = max(1, -(-min_width // width))
+    band = 24
+    shown_pred, shown_gt = tonemap_together([prediction, gt], method)
+    inputs = [np.round(np.clip(np.asarray(f, np.float32), 0, 1) * 255).astype(np.uint8) for f in ldrs]
+    top = [_panel(f, f'input {i + 1}', zoom, band) for i, f in enumerate(inputs)]
+    bottom = [
+        _panel(shown_pred, f'{prediction_label} ({method})', zoom, band),
+        _panel(shown_gt, f'GT ({method})', zoom, band),
+        _panel(error_map(prediction, gt, error_max), f'|T(pred)-T(GT)|, 0-{error_max:g}', zoom, band),
+    ]
+    columns = max(len(top), len(bottom))
+    blank = np.zeros((height * zoom + band, width * zoom, 3), np.uint8)
+    rows = [np.concatenate(row + [blank] * (columns - len(row)), axis=1) for row in (top, bottom)]
+    return np.concatenate(rows, axis=0)
+
+
+def methods_picture(
+    ldrs: Sequence[np.ndarray], results: Sequence[tuple], gt: np.ndarray, method: str = 'mulaw', min_width: int = 256
+) -> np.ndarray:
+    """The input frames (top row, as captured) above several methods' results and the GT, all tone-mapped alike
+    (:func:`tonemap_together`, normalised by the GT).
+
+    Args:
+        ldrs (sequence of np.ndarray): The T input frames, float RGB (H, W, 3) in [0, 1].
+        results (sequence of (str, np.ndarray)): Caption and linear HDR (H, W, 3) of each method, in the GT's scale.
+        gt (np.ndarray): Linear HDR ground truth (H, W, 3).
+        method (str): Tone mapper, one of ``TONEMAPPERS``. Default: 'mulaw'.
+        min_width (int): Small images are enlarged by an integer factor to at least this panel width. Default: 256.
+
+    Returns:
+        np.ndarray: uint8 RGB picture, two rows.
+    """
+    check_tonemapper(method, 'picture tone mapper')
+    height, width = gt.shape[:2]
+    for label, image in results:
+        if image.shape != gt.shape:
+            raise ValueError(f'methods_picture: {label} has shape {image.shape}, the GT {gt.shape}.')
+    zoom, band = max(1, -(-min_width // width)), 24
+    shown = tonemap_together([image for _, image in results] + [gt], method)
+    inputs = [np.round(np.clip(np.asarray(f, np.float32), 0, 1) * 255).astype(np.uint8) for f in ldrs]
+    top = [_panel(f, f'input {i + 1}', zoom, band) for i, f in enumerate(inputs)]
+    bottom = [_panel(image, label, zoom, band) for image, (label, _) in zip(shown, results)]
+    bottom.append(_panel(shown[-1], f'GT ({method})', zoom, band))
+    columns = max(len(top), len(bottom))
+    blank = np.zeros((height * zoom + band, width * zoom, 3), np.uint8)
+    rows = [np.concatenate(row + [blank] * (columns - len(row)), axis=1) for row in (top, bottom)]
+    return np.concatenate(rows, axis=0)

@@ -1,1 +1,0 @@
-"""Helpers that are not registered in BasicSR."""
