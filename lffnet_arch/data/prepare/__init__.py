@@ -1,2 +1,2 @@
-"""Commands that prepare data on disk (run through ``scripts/data_preparation/``): training patches, LMDBs, the demo
-set, simulated brackets. Not imported by ``lffnet_arch.data``."""
+"""Data preparation behind the commands of :mod:`lffnet_arch.commands`: training patches (:mod:`.extract_subimages`),
+LMDBs (:mod:`.create_lmdb`) and their worker pools (:mod:`.jobs`). Not imported by ``lffnet_arch.data``."""
