@@ -10,17 +10,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from lffnet_arch.commands.arguments import add_output, add_overwrite
 from lffnet_arch.data.simulator.demo import demo_set_complete, generate_demo_set
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--output', type=Path, default=Path('datasets/demo'), help='output folder')
+    add_output(parser, 'output folder', required=False, default=Path('datasets/demo'))
     parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same bytes)')
     parser.add_argument('--num_train', type=int, default=16, help='number of training scenes')
     parser.add_argument('--num_val', type=int, default=4, help='number of test scenes')
     parser.add_argument('--size', type=int, default=128, help='side of the square frames (32 to 256)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing demo set')
+    add_overwrite(parser, 'the demo set')
     return parser.parse_args(argv)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lffnet_arch.commands.arguments import add_output, add_overwrite
 from lffnet_arch.data.simulator.radiance import load_radiance_maps
 from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.exr import write_exr
@@ -44,9 +45,9 @@ def widest_window(image: np.ndarray, size: int = SIZE) -> tuple:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--input', type=Path, nargs='+', required=True, help='folders holding the panoramas')
-    parser.add_argument('--output', type=Path, required=True, help='output folder')
+    add_output(parser, 'output folder')
     parser.add_argument('--photos', nargs='+', default=list(PHOTOS), help='panoramas to crop (file stems)')
-    parser.add_argument('--overwrite', action='store_true', help='replace existing crops')
+    add_overwrite(parser, 'existing crops')
     args = parser.parse_args(argv)
     try:
         maps = load_radiance_maps(args.input, include=args.photos, min_size=SIZE)

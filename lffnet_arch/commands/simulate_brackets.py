@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lffnet_arch.commands.arguments import add_output, add_overwrite
 from lffnet_arch.data.simulator.simulated_dataset import SimulatedBracketDataset
 from lffnet_arch.data.simulator.simulated_set import write_simulated_set
 from lffnet_arch.fileio.atomic import staged_output_dir
@@ -18,7 +19,7 @@ from lffnet_arch.fileio.atomic import staged_output_dir
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--output', type=Path, required=True, help='output folder of scene folders')
+    add_output(parser, 'output folder of scene folders')
     parser.add_argument('--opt', type=Path, help='options file whose dataset to write (with --dataset)')
     parser.add_argument(
         '--dataset', help='key of a SimulatedBracketDataset under datasets: in --opt, e.g. val_handheld'
@@ -30,7 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num', type=int, default=100, help='number of scenes (--input)')
     parser.add_argument('--size', type=int, default=256, help='side of the frames in pixels (--input)')
     parser.add_argument('--seed', type=int, default=0, help='seed: the same seed gives the same scenes')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing output folder')
+    add_overwrite(parser, 'the output folder')
     args = parser.parse_args(argv)
     if (args.opt is None) == (args.input is None):
         parser.error('give either --opt OPTIONS.yml --dataset KEY, or --input RADIANCE_FOLDERS')

@@ -40,12 +40,12 @@ import platform
 import statistics
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Optional
 
 import torch
 
 import lffnet_arch  # noqa: F401  (before basicsr: applies the compat shim)
+from lffnet_arch.commands.arguments import add_output, add_overwrite
 from scripts.measure.profiling import (
     TRAIN_LR,
     ModelSpec,
@@ -340,8 +340,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tf32', choices=('default', 'off'), default='default', help="fp32 convolutions' TF32")
     parser.add_argument('--budget_s', type=float, default=270.0, help='start no case after this (default: 270)')
     parser.add_argument('--device', default='cuda', help='cuda, cuda:N or cpu (default: cuda)')
-    parser.add_argument('--output', type=Path, help='also write the markdown to this file')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing --output file')
+    add_output(parser, 'also write the markdown to this file', required=False)
+    add_overwrite(parser, 'the --output file')
     args = parser.parse_args(argv)
     check_counts(parser, args, ('runs', 'train_batch', 'train_size', 'train_iters'), ('warmup', 'train_warmup'))
     if args.budget_s <= 0:

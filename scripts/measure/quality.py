@@ -44,6 +44,7 @@ import yaml
 from basicsr.data import build_dataset
 from tqdm import tqdm
 
+from lffnet_arch.commands.arguments import add_output, add_threads
 from lffnet_arch.data.layout import list_scenes, read_scene
 from lffnet_arch.deploy import align_frames, fuse, load_model
 from lffnet_arch.deploy.pretrained import PRETRAINED
@@ -268,8 +269,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument('--datasets', nargs='+', help='only these val dataset keys (e.g. val_handheld)')
     parser.add_argument('--max_scenes', type=int, help='use only the first N scenes of each --test_set')
-    parser.add_argument('--output', type=Path, help='also write the tables to this markdown file')
-    parser.add_argument('--threads', type=int, help='torch threads (default: torch decides)')
+    add_output(parser, 'also write the tables to this markdown file', required=False)
+    add_threads(parser)
     parser.add_argument(
         '--picture',
         nargs=2,

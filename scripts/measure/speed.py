@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 import lffnet_arch  # noqa: F401  (before basicsr: applies the compat shim)
+from lffnet_arch.commands.arguments import add_output, add_overwrite, add_threads
 from lffnet_arch.deploy.model import create_network, load_network_options
 from scripts.measure.cases import GRAD_MODES, MEMORY_FORMATS, load_weights, prepare, run_case, run_training
 from scripts.measure.profiling import (
@@ -107,7 +108,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--runs', type=int, default=5, help='timed rounds, one forward pass of every model each (default: 5)'
     )
     parser.add_argument('--warmup', type=int, default=1, help='untimed rounds first (default: 1)')
-    parser.add_argument('--threads', type=int, help="torch intra-op threads (default: torch's default)")
+    add_threads(parser)
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='default: cpu')
     parser.add_argument(
         '--memory_format',
@@ -152,8 +153,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument('--test_tile', type=int, help='tile size for the test-set forward passes (default: whole)')
     parser.add_argument('--max_scenes', type=int, help='use only the first N test scenes')
-    parser.add_argument('--output', type=Path, help='also write the markdown to this file')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing --output file')
+    add_output(parser, 'also write the markdown to this file', required=False)
+    add_overwrite(parser, 'the --output file')
     args = parser.parse_args(argv)
     check_counts(
         parser,

@@ -37,6 +37,7 @@ import numpy as np
 import yaml
 from basicsr.archs import build_network
 
+from lffnet_arch.commands.arguments import add_output
 from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.image import imwrite_atomic
 from scripts.measure.plot import Series, grid, line_chart
@@ -200,7 +201,7 @@ def report(args: argparse.Namespace, base: dict, output: Path) -> list:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--base', type=Path, required=True, help='options file giving data, crop, batch, optimiser')
-    parser.add_argument('--output', type=Path, required=True, help='folder for the options, console logs and report')
+    add_output(parser, 'folder for the options, console logs and report')
     parser.add_argument('--iters', type=int, default=3000, help='iterations per variant (default: 3000)')
     parser.add_argument('--num_feat', type=int, default=32, help='width of every variant (default: 32)')
     parser.add_argument('--batch', type=int, help='override the base batch size')

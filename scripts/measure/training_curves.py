@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from lffnet_arch.commands.arguments import add_output, add_overwrite
 from lffnet_arch.fileio.image import imwrite_atomic
 from scripts.measure.plot import Series, grid, line_chart
 from scripts.measure.training_log import TrainingLog, parse_experiment_logs, parse_training_log
@@ -73,13 +74,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('logs', nargs='+', type=Path, help='training logs or experiment folders (their logs joined)')
-    parser.add_argument('--output', type=Path, required=True, help='PNG to write')
+    add_output(parser, 'PNG to write')
     parser.add_argument('--labels', nargs='+', help='legend names of the runs (default: the experiment names)')
     parser.add_argument('--metrics', nargs='+', help='validation metrics to plot (default: all in the logs)')
     parser.add_argument('--losses', nargs='+', help='losses to plot (default: all of one run, l_total of several)')
     parser.add_argument('--wall_time', action='store_true', help='also plot the metrics against wall-clock time')
     parser.add_argument('--columns', type=int, default=2, help='charts per row (default: 2)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing --output file')
+    add_overwrite(parser, 'the --output file')
     args = parser.parse_args(argv)
     if args.labels is not None and len(args.labels) != len(args.logs):
         parser.error(f'--labels: expected {len(args.logs)} names (one per log), got {len(args.labels)}.')

@@ -37,6 +37,7 @@ from typing import Optional
 
 import torch
 
+from lffnet_arch.commands.arguments import add_output, add_threads
 from lffnet_arch.fileio.atomic import atomic_path
 
 # name -> (train.memory_format, train.precision)
@@ -223,8 +224,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--iters', type=int, default=8, help='timed iterations per configuration (default: 8)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed iterations first (default: 2)')
     parser.add_argument('--rounds', type=int, default=2, help='alternating rounds (default: 2)')
-    parser.add_argument('--threads', type=int, help="torch threads (default: torch's default)")
-    parser.add_argument('--output', type=Path, help='also write the tables to this markdown file')
+    add_threads(parser)
+    add_output(parser, 'also write the tables to this markdown file', required=False)
     args = parser.parse_args(argv)
     if min(args.iters, args.rounds) < 1 or args.warmup < 0:
         parser.error('--iters and --rounds must be positive and --warmup not negative')

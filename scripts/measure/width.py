@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 from basicsr.archs import build_network
 
+from lffnet_arch.commands.arguments import add_output
 from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.image import imwrite_atomic
 from scripts.measure.plot import Series, grid, line_chart
@@ -186,7 +187,7 @@ def report(args: argparse.Namespace, output: Path) -> list:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--base', type=Path, required=True, help='options file of the runs (data, losses, budget)')
-    parser.add_argument('--output', type=Path, required=True, help='folder for the options, console logs and report')
+    add_output(parser, 'folder for the options, console logs and report')
     parser.add_argument('--widths', type=int, nargs='+', required=True, help='num_feat of each run')
     parser.add_argument('--minutes', type=float, required=True, help='training time of every width, in minutes')
     parser.add_argument(
