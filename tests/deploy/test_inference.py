@@ -445,7 +445,7 @@ def test_tiling_error_script_on_brackets_and_a_test_set(tmp_path, checkpoint, ca
     """scripts/tiling_error.py: a tile as large as the image is the whole-image result (inf dB); smaller ones differ."""
     from lffnet_arch.data.simulator.demo import demo_bracket
     from lffnet_arch.data.simulator.simulated_set import write_bracket
-    from lffnet_arch.deploy import tiling_error as script
+    from scripts.measure import tiling_error as script
 
     write_jpeg_bracket(tmp_path / 'my_bracket')
     write_bracket(tmp_path / 'Test' / 'scene_0', demo_bracket(W, seed=0))
