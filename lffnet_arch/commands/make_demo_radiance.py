@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         top, left = widest_window(radiance.image)
         crop = radiance.image[top : top + SIZE, left : left + SIZE]
         with atomic_path(path) as tmp:
-            write_exr(tmp, crop * (1000.0 / float(crop.max())), half=True)
+            write_exr(tmp, crop * (1000.0 / float(crop.max())), half=True, target=path)
         print(f'{path}: rows {top}-{top + SIZE}, columns {left}-{left + SIZE} of the band of {radiance.path}')
     return 0
 

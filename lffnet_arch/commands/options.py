@@ -225,14 +225,18 @@ def parse_options(
     Raises:
         FileNotFoundError: The options file is missing.
         ValueError: The options file is not a mapping with a name, or an override is malformed or refused.
+        OptionsError: An option is unknown (a near miss is named), of the wrong type or out of range, or options
+            that cannot work together (:func:`lffnet_arch.commands.options_schema.check_options`).
     """
     from basicsr.utils import set_random_seed
 
+    from lffnet_arch.commands.options_schema import check_options
     from lffnet_arch.compat import fix_dataloader_options
 
     args = _argument_parser().parse_args(argv)
     opt = _read_options_file(args.opt)
     apply_overrides(opt, args.force_yml)
+    check_options(opt, is_train, args.opt)  # every key, type and range, before any work
     resolve_paths(opt, root_path)
     _set_up_distributed(opt, args.launcher)
     if opt.get('manual_seed') is None:

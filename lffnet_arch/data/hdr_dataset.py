@@ -13,6 +13,7 @@ from torch.utils import data
 from lffnet_arch.data import layout, lmdb_codec
 from lffnet_arch.data.lmdb_codec import META_INFO
 from lffnet_arch.hdr_input import network_input
+from lffnet_arch.schema import Bool, Either, Float, Int, Null, Section, Str, check_dataset_options
 
 __all__ = ['MultiExposureHDRDataset']
 
@@ -93,9 +94,23 @@ class MultiExposureHDRDataset(data.Dataset):
     """
 
     takes_epoch = True  # __getitem__ accepts (epoch, index) and derives its random draws from (seed, epoch, index)
+    OPTIONS = {  # checked with BasicSR's data-loader keys when the options are read and when the dataset is built
+        'dataroot': Str(),
+        'io_backend': Section({'type': Str(('disk', 'lmdb'))}),
+        'num_exposure': Int(low=1),
+        'ref_idx': Int(low=0),
+        'gamma': Float(low=0, low_open=True),
+        'exposure_file': Str(),
+        'gt_size': Either(Int(low=1), Null()),
+        'use_hflip': Bool(),
+        'use_rot': Bool(),
+        'gt_max': Float(low=0, low_open=True),
+        'seed': Int(),
+    }
 
     def __init__(self, opt: dict):
         super().__init__()
+        check_dataset_options(type(self).__name__, opt, self.OPTIONS)
         self.opt = opt
         if opt.get('dataroot') is None:
             raise ValueError('MultiExposureHDRDataset: option "dataroot" is required (folder of scenes or .lmdb).')

@@ -10,6 +10,7 @@ from torch.utils import data
 
 from lffnet_arch.fileio.image import read_hdr, read_ldr
 from lffnet_arch.hdr_input import network_input
+from lffnet_arch.schema import Either, Float, ListOf, Null, Section, Str, check_dataset_options
 
 __all__ = ['ExposureStackDataset']
 
@@ -36,8 +37,16 @@ class ExposureStackDataset(data.Dataset):
     Items are dicts like :class:`~lffnet_arch.data.hdr_dataset.MultiExposureHDRDataset`'s.
     """
 
+    OPTIONS = {
+        'stacks': ListOf(Section({}, extra=lambda key, value, path: None), min_len=1),
+        'dataroot': Either(Str(), Null()),
+        'gamma': Float(low=0, low_open=True),
+        'gt_percentile': Either(Float(low=0, low_open=True, high=100), Null()),
+    }
+
     def __init__(self, opt: dict):
         super().__init__()
+        check_dataset_options(type(self).__name__, opt, self.OPTIONS)
         self.opt = opt
         self.gamma = float(opt.get('gamma', 2.2))
         self.gt_percentile = opt.get('gt_percentile', 99.0)

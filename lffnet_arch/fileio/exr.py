@@ -15,12 +15,16 @@ this module on every platform. :func:`read_exr` returns linear Rec.709 RGB whate
   negative components; they are clipped to zero (the returned ``ExrInfo.negative_fraction`` says how many values).
 """
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple, Union
+from typing import NamedTuple, Optional, Union
 
 import cv2
 import numpy as np
+
+from lffnet_arch.fileio.limits import check_pixels
 
 __all__ = ['REC709_CHROMATICITIES', 'ExrInfo', 'read_exr', 'read_exr_info', 'rgb_to_rgb_matrix', 'write_exr']
 
@@ -104,29 +108,47 @@ def _full_resolution(channel, shape: tuple) -> np.ndarray:
 def read_exr_info(path: PathLike) -> tuple:
     """(height, width) and channel names of an EXR file's default view, from its header alone."""
     path = Path(path)
-    with _open(path, header_only=True) as exr:
+    with _named_errors(path), _open(path, header_only=True) as exr:
         header = exr.header()
         (x0, y0), (x1, y1) = header['dataWindow']
         return (int(y1 - y0 + 1), int(x1 - x0 + 1)), sorted(c for c in exr.channels() if '.' not in c)
 
 
-def read_exr(path: PathLike, return_info: bool = False) -> Union[np.ndarray, tuple]:
-    """Read an OpenEXR image as linear Rec.709 float32 RGB (H, W, 3), as the module docstring describes.
+@contextlib.contextmanager
+def _named_errors(path: Path) -> Iterator[None]:
+    """Let the bindings' and NumPy's errors about a damaged file (a truncated or corrupt chunk, a deep image) name
+    the file; errors that already do pass unchanged."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # RuntimeError from the bindings, ValueError / TypeError from NumPy on deep data
+        if isinstance(err, ValueError) and str(path) in str(err):
+            raise
+        raise ValueError(f'Cannot read EXR file {path}: {err}') from err
 
-    Args:
-        path: The ``.exr`` file.
-        return_info: Also return an :class:`ExrInfo`.
 
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: Not a readable EXR file, or its default view has neither R, G, B nor Y channels; or it holds
-            non-finite values. The message names ``path``.
-    """
-    path = Path(path)
+def _check_chromaticities(chroma: tuple, path: Path) -> None:
+    """Refuse chromaticities that define no RGB space (a zero y, coincident primaries), naming the file."""
+    # Primaries may lie outside the spectral locus (ACES AP0's blue has y < 0), but no y may be 0 nor the white's < 0.
+    ok = len(chroma) == 8 and all(np.isfinite(chroma)) and all(chroma[i] != 0 for i in (1, 3, 5)) and chroma[7] > 0
+    if ok:
+        try:
+            ok = np.isfinite(rgb_to_rgb_matrix(chroma)).all()
+        except np.linalg.LinAlgError:
+            ok = False
+    if not ok:
+        shown = tuple(round(c, 4) for c in chroma)
+        raise ValueError(f'EXR file {path}: its chromaticities {shown} define no RGB colour space.')
+
+
+def _read_rgb(path: Path) -> tuple:
+    """(RGB in the file's primaries, layout, chromaticities) of the default view."""
     with _open(path) as exr:
         header = exr.header()
         channels = {name: ch for name, ch in exr.channels().items() if '.' not in name}
         chroma = _chromaticities(header)
+        _check_chromaticities(chroma, path)
         if {'R', 'G', 'B'} <= channels.keys():
             shape = channels['G'].pixels.shape
             rgb = np.stack([_full_resolution(channels[c], shape) for c in 'RGB'], axis=2)
@@ -145,6 +167,26 @@ def read_exr(path: PathLike, return_info: bool = False) -> Union[np.ndarray, tup
             raise ValueError(
                 f'EXR file {path} has no R, G, B or Y channels in its default view (found {sorted(channels)}).'
             )
+    return rgb, layout, chroma
+
+
+def read_exr(path: PathLike, return_info: bool = False) -> Union[np.ndarray, tuple]:
+    """Read an OpenEXR image as linear Rec.709 float32 RGB (H, W, 3), as the module docstring describes.
+
+    Args:
+        path: The ``.exr`` file.
+        return_info: Also return an :class:`ExrInfo`.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: Not a readable EXR file, or its default view has neither R, G, B nor Y channels; or it holds
+            non-finite values. The message names ``path``.
+    """
+    path = Path(path)
+    (height, width), _ = read_exr_info(path)
+    check_pixels(height, width, f'EXR file {path}')  # from the header, before any pixel is read
+    with _named_errors(path):
+        rgb, layout, chroma = _read_rgb(path)
     rgb = rgb.astype(np.float32)
     # Files store chromaticities as float32, so Rec.709 declared explicitly reads back only nearly equal.
     if not np.allclose(chroma, REC709_CHROMATICITIES, atol=1e-5) and layout != 'luminance':
@@ -159,17 +201,31 @@ def read_exr(path: PathLike, return_info: bool = False) -> Union[np.ndarray, tup
     return rgb
 
 
-def write_exr(path: PathLike, rgb: np.ndarray, half: bool = False) -> None:
+def write_exr(path: PathLike, rgb: np.ndarray, half: bool = False, target: Optional[PathLike] = None) -> None:
     """Write linear RGB (H, W, 3) as an OpenEXR file with ZIP compression (float32, or float16 with ``half``).
 
-    The caller decides about atomicity (see ``lffnet_arch.fileio.atomic.atomic_path``); this writes ``path``.
+    The caller decides about atomicity (see ``lffnet_arch.fileio.atomic.atomic_path``); this writes ``path``, and
+    names ``target`` (the final file, default ``path``) in its errors.
+
+    Raises:
+        ValueError: Not (H, W, 3), or values the file would store as Inf or NaN (non-finite, or beyond float32's
+            or, with ``half``, float16's largest value 65504).
     """
     import OpenEXR
 
+    target = path if target is None else target
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f'EXR output {path}: expected an RGB image (H, W, 3), got shape {rgb.shape}.')
-    pixels = np.ascontiguousarray(rgb, dtype=np.float16 if half else np.float32)
+        raise ValueError(f'EXR output {target}: expected an RGB image (H, W, 3), got shape {rgb.shape}.')
+    dtype = np.float16 if half else np.float32
+    largest = float(np.finfo(dtype).max)
+    bad = ~np.isfinite(rgb) | (np.abs(rgb) > largest)
+    if bad.any():
+        raise ValueError(
+            f'Refusing to write {target}: {int(bad.sum())} values are non-finite or beyond the largest '
+            f'{np.dtype(dtype).name} value {largest:g}, which the file would store as Inf.'
+        )
+    pixels = np.ascontiguousarray(rgb, dtype=dtype)
     header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage}
     with OpenEXR.File(header, {'RGB': pixels}) as exr:
         exr.write(str(path))

@@ -7,19 +7,22 @@ truncated and corrupt files naming the file; every writer is atomic (:mod:`lffne
 """
 
 import contextlib
+import io
 import os
+import re
 import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import cv2
 import numpy as np
 
 from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.exr import read_exr, write_exr
+from lffnet_arch.fileio.limits import check_pixels
 
 __all__ = [
     'LDR_DECODE_FLAGS',
@@ -88,6 +91,9 @@ def _decode(buf: Union[bytes, np.ndarray], flags: int, source: str) -> np.ndarra
     data = np.frombuffer(buf, dtype=np.uint8)
     if data.size == 0:
         raise ValueError(f'Cannot decode {source}: the file is empty (0 bytes).')
+    size = header_size(data)
+    if size is not None:
+        check_pixels(size[0], size[1], f'Cannot decode {source}')
     with _decoder_messages() as messages:
         try:
             img = cv2.imdecode(data, flags)
@@ -111,6 +117,32 @@ def _to_rgb(img: np.ndarray) -> np.ndarray:
     if img.shape[2] == 4:
         img = img[..., :3]
     return img[..., ::-1]
+
+
+_PIL_LOCK = threading.Lock()
+_RADIANCE_SIZE = re.compile(rb'\n[-+]Y (\d+) [-+]X (\d+)\n')
+
+
+def header_size(data: np.ndarray) -> Optional[tuple]:
+    """(height, width) that an encoded image's header states, read without decoding (PNG, JPEG, TIFF and the other
+    formats Pillow identifies, and Radiance .hdr); None when the header is not recognised (the decoder then
+    decides)."""
+    head = data[:4096].tobytes()
+    if head.startswith(b'#?'):  # Radiance: the resolution line follows the header's blank line
+        match = _RADIANCE_SIZE.search(head)
+        return (int(match.group(1)), int(match.group(2))) if match else None
+    from PIL import Image, UnidentifiedImageError
+
+    with _PIL_LOCK:  # Pillow's own bomb limit is lifted for the header read: the budget here is the project's
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(io.BytesIO(data.tobytes())) as image:  # reads the header only
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, ValueError):
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    return height, width
 
 
 def decode_ldr_raw(buf: Union[bytes, np.ndarray], source: str = '<bytes>') -> np.ndarray:
@@ -222,6 +254,6 @@ def write_hdr(path: PathLike, hdr: np.ndarray, overwrite: bool = True) -> None:
         raise ValueError(f'Refusing to write {path}: the image has {int((~finite).sum())} NaN/Inf values.')
     if suffix == '.exr':
         with atomic_path(path, overwrite=overwrite) as tmp:
-            write_exr(tmp, hdr)
+            write_exr(tmp, hdr, target=path)
         return
     imwrite_atomic(path, np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32), overwrite=overwrite)

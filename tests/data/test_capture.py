@@ -147,6 +147,8 @@ def test_settings_are_validated():
         settings_for_style('phone')
     with pytest.raises(ValueError, match="Unknown capture option 'iso'"):
         settings_for_style('handheld', {'iso': 100})
+    with pytest.raises(ValueError, match=r"Unknown capture option 'num_objectz' .*\(did you mean num_objects\?\)"):
+        settings_for_style('handheld', {'num_objectz': 1})
     with pytest.raises(ValueError, match='jpeg_quality needs bit_depth 8'):
         settings_for_style('kalantari', {'jpeg_quality': [80, 90]})
     with pytest.raises(ValueError, match='ref_idx must be in'):
@@ -163,8 +165,19 @@ def test_settings_are_validated():
         ('flare', [0, 2], r'flare must be .*<= 0\.5, got \(0, 2\)'),
         ('black_level', [0.1], 'black_level must be'),
         ('jpeg_quality', [0, 90], 'jpeg_quality must be'),
-        ('stop_choices', [0, 2], 'stop_choices must be positive'),
-        ('max_translation', -1, 'max_rotation and max_translation must be >= 0'),
+        ('stop_choices', [0, 2], 'stop_choices must be a list of positive stops'),
+        ('max_translation', -1, 'max_translation must be a number >= 0'),
+        # an exposure ladder beyond 2 ** 20, which inference would refuse, is refused when the options are read
+        ('stop_choices', [1000000], 'a ladder of 3 frames up to 1e\\+06 stops apart spans 2e\\+06 stops; at most 20'),
+        ('stops', [1e6, 1e6], 'stops must be .*<= 10'),
+        ('num_exposure', 20, r'num_exposure must be in \[2, 16\]'),
+        ('num_exposure', 2.5, 'num_exposure must be an integer, got 2.5'),
+        ('ref_idx', 1.7, 'ref_idx must be an integer or ~, got 1.7'),
+        # objects larger than the scene crop
+        ('object_size', [0.5, 1.5], r'object_size must be .*<= 1, got \(0.5, 1.5\)'),
+        # a wrong type names the option
+        ('stops', 'wide', "stops must be .*got 'wide'"),
+        ('key_level', [0.1, 1.0], 'key_level must be'),
     ],
 )
 def test_capture_option_ranges_are_checked(option, value, match):

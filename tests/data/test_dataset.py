@@ -355,7 +355,7 @@ def test_huge_gt_is_refused_naming_file_and_value(tmp_path):
     assert make_dataset(tmp_path, gt_max=1e37)[0]['gt'].max() > 1e35  # the option is the documented bound
     write_hdr(scene / 'HDRImg.hdr', structured_gt(8, 8, peak=500.0))  # relative units (Memorial): accepted
     assert make_dataset(tmp_path)[0]['gt'].max() == pytest.approx(500, rel=1e-2)
-    with pytest.raises(ValueError, match='gt_max must be a positive number'):
+    with pytest.raises(ValueError, match='MultiExposureHDRDataset:gt_max: expected a number > 0, got 0'):
         make_dataset(tmp_path, gt_max=0)
 
 

@@ -94,6 +94,49 @@ def test_bad_exr_files_name_the_file(tmp_path):
         exr_io.read_exr(tmp_path / 'alpha.exr')
 
 
+def test_damaged_exr_files_name_the_file(tmp_path):
+    rgb = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    _write(tmp_path / 'good.exr', {'RGB': rgb})
+    data = (tmp_path / 'good.exr').read_bytes()
+    (tmp_path / 'truncated.exr').write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r'Cannot read EXR file .*truncated\.exr'):
+        exr_io.read_exr(tmp_path / 'truncated.exr')
+    for name, chroma in [
+        ('coincident.exr', (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3127, 0.329)),  # a singular primaries matrix
+        ('white_y0.exr', (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.0)),  # a white point at y = 0
+    ]:
+        header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage, 'chromaticities': chroma}
+        with OpenEXR.File(header, {'RGB': rgb}) as exr:
+            exr.write(str(tmp_path / name))
+        with pytest.raises(ValueError, match=f'{name}: its chromaticities .* define no RGB colour space'):
+            exr_io.read_exr(tmp_path / name)
+
+
+def test_exr_windows_above_the_pixel_budget_are_refused_from_the_header(tmp_path):
+    from lffnet_arch.fileio import limits
+
+    _write(tmp_path / 'wide.exr', {'RGB': np.ones((40, 50, 3), np.float32)})
+    limits.set_max_pixels(1999)
+    try:
+        with pytest.raises(ValueError, match=r'wide\.exr: 50 x 40 pixels .* above the pixel budget'):
+            image.read_hdr(tmp_path / 'wide.exr')
+    finally:
+        limits.set_max_pixels(limits.DEFAULT_MAX_PIXELS)
+    assert image.read_hdr(tmp_path / 'wide.exr').shape == (40, 50, 3)
+
+
+@pytest.mark.parametrize('half, scale', [(True, 1e5), (False, 1e39)])
+def test_the_exr_writer_refuses_values_it_would_store_as_inf_naming_the_target(tmp_path, half, scale):
+    rgb = np.full((4, 4, 3), scale, np.float64)
+    target = tmp_path / 'out.exr'
+    with pytest.raises(ValueError, match=r'Refusing to write .*out\.exr: 48 values .* would store as Inf'):
+        if half:
+            exr_io.write_exr(target, rgb, half=True)
+        else:
+            image.write_hdr(target, rgb)
+    assert not list(tmp_path.iterdir())  # nothing written, not even a temporary file
+
+
 @pytest.mark.skipif(not REAL_HDR_ROOT.is_dir(), reason='real HDR data not beside the checkout')
 @pytest.mark.parametrize(
     'name, layout',

@@ -204,3 +204,39 @@ def test_temporaries_carry_the_pid_and_only_dead_writers_are_cleaned(tmp_path):
         assert live.exists() and unrelated.exists() and not dead.exists()
         tmp.write_bytes(b'done')
     assert (tmp_path / 'a.pth').read_bytes() == b'done'
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_before_decoding(tmp_path):
+    """A small PNG whose header claims 20000 x 20000 pixels is refused at once, naming the file."""
+    import struct
+    import time
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack('>IIBBBBB', 20000, 20000, 8, 2, 0, 0, 0)
+    png = (
+        b'\x89PNG\r\n\x1a\n'
+        + chunk(b'IHDR', header)
+        + chunk(b'IDAT', zlib.compress(bytes(60001)))
+        + chunk(b'IEND', b'')
+    )
+    (tmp_path / 'bomb.png').write_bytes(png)
+    start = time.perf_counter()
+    with pytest.raises(
+        ValueError, match=r'bomb\.png: 20000 x 20000 pixels \(400 megapixels\) is above the pixel budget'
+    ):
+        image.read_ldr(tmp_path / 'bomb.png')
+    assert time.perf_counter() - start < 2  # not decoded
+
+
+def test_header_sizes_are_read_without_decoding(tmp_path):
+    import cv2
+
+    frame = np.zeros((20, 30, 3), np.uint16)
+    for suffix in ('.png', '.tif', '.jpg'):
+        cv2.imwrite(str(tmp_path / f'x{suffix}'), frame if suffix != '.jpg' else frame.astype(np.uint8))
+        assert image.header_size(np.fromfile(tmp_path / f'x{suffix}', np.uint8)) == (20, 30)
+    image.write_hdr(tmp_path / 'x.hdr', np.ones((20, 30, 3), np.float32))
+    assert image.header_size(np.fromfile(tmp_path / 'x.hdr', np.uint8)) == (20, 30)

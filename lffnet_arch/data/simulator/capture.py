@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from lffnet_arch.data.simulator.radiance import RadianceMap
+from lffnet_arch.schema import did_you_mean
 
 __all__ = [
     'STYLES',
@@ -53,6 +54,25 @@ __all__ = [
 ]
 
 RESPONSES = ('gamma', 'srgb', 'filmic')
+MAX_FRAMES = 16
+MAX_LADDER_STOPS = 20  # the widest exposure ratio inference accepts is 2 ** 20
+# (low bound, high bound, integers, low bound excluded) of every (low, high) option.
+PAIR_RANGES = {
+    'stops': (0, 10, False, True),
+    'key_level': (0, 0.99, False, True),  # below full scale
+    'gamma': (0, 10, False, True),
+    'contrast': (0, 10, False, True),
+    'shot_noise': (0, 1, False, True),
+    'read_noise': (0, 1, False, True),
+    'object_size': (0, 1, False, True),  # a fraction of the scene crop's side
+    'scale': (0, 64, False, True),
+    'num_objects': (0, 16, True, False),
+    'object_speed': (0, 1, False, False),
+    'object_stops': (-10, 10, False, False),
+    'flare': (0, 0.5, False, False),
+    'black_level': (0, 0.5, False, False),
+    'jpeg_quality': (1, 100, True, False),
+}
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
@@ -111,8 +131,14 @@ class CaptureSettings:
     black_level: tuple = (0.0, 0.0)
 
     def __post_init__(self) -> None:
-        if self.num_exposure < 2:
-            raise ValueError(f'Capture option num_exposure must be >= 2, got {self.num_exposure}.')
+        for name in ('num_exposure', 'bit_depth'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f'Capture option {name} must be an integer, got {value!r}.')
+        if not 2 <= self.num_exposure <= MAX_FRAMES:
+            raise ValueError(f'Capture option num_exposure must be in [2, {MAX_FRAMES}], got {self.num_exposure}.')
+        if self.ref_idx is not None and (isinstance(self.ref_idx, bool) or not isinstance(self.ref_idx, int)):
+            raise ValueError(f'Capture option ref_idx must be an integer or ~, got {self.ref_idx!r}.')
         ref = self.reference
         if not 0 <= ref < self.num_exposure:
             raise ValueError(f'Capture option ref_idx must be in [0, {self.num_exposure}), got {ref}.')
@@ -120,47 +146,42 @@ class CaptureSettings:
             raise ValueError(f'Capture option bit_depth must be 8 or 16, got {self.bit_depth}.')
         if self.jpeg_quality is not None and self.bit_depth != 8:
             raise ValueError('Capture option jpeg_quality needs bit_depth 8 (JPEG is an 8-bit format); set it to ~.')
-        unknown = set(self.responses) - set(RESPONSES)
+        unknown = set(self.responses) - set(RESPONSES) if isinstance(self.responses, tuple) else {self.responses}
         if not self.responses or unknown:
-            raise ValueError(
-                f'Capture option responses must be a non-empty subset of {RESPONSES}, got {self.responses}.'
-            )
-        for name in ('stops', 'key_level', 'gamma', 'contrast', 'shot_noise', 'read_noise', 'object_size', 'scale'):
-            low, high = getattr(self, name)
-            if not 0 < low <= high:
-                raise ValueError(f'Capture option {name} must be (low, high) with 0 < low <= high, got {(low, high)}.')
-        if self.key_level[1] >= 1:
-            raise ValueError(f'Capture option key_level must stay below full scale 1, got {self.key_level}.')
+            raise ValueError(f'Capture option responses must be a non-empty list of {RESPONSES}, got {self.responses}.')
         self._check_pairs()
-        if self.stop_choices is not None and (not self.stop_choices or min(self.stop_choices) <= 0):
-            raise ValueError(f'Capture option stop_choices must be positive stops, got {self.stop_choices}.')
-        if self.max_rotation < 0 or self.max_translation < 0:
+        if self.stop_choices is not None:
+            choices = self.stop_choices
+            if not isinstance(choices, tuple) or not choices or not all(_number(c) and c > 0 for c in choices):
+                raise ValueError(f'Capture option stop_choices must be a list of positive stops, got {choices!r}.')
+        for name in ('max_rotation', 'max_translation'):
+            value = getattr(self, name)
+            if not _number(value) or value < 0:
+                raise ValueError(f'Capture option {name} must be a number >= 0, got {value!r}.')
+        widest = max(self.stop_choices) if self.stop_choices is not None else self.stops[1]
+        if widest * (self.num_exposure - 1) > MAX_LADDER_STOPS:
             raise ValueError(
-                'Capture options max_rotation and max_translation must be >= 0, got '
-                f'{self.max_rotation} and {self.max_translation}.'
+                f'Capture options stops / stop_choices and num_exposure: a ladder of {self.num_exposure} frames up '
+                f'to {widest:g} stops apart spans {widest * (self.num_exposure - 1):g} stops; at most '
+                f'{MAX_LADDER_STOPS} (an exposure ratio of 2^{MAX_LADDER_STOPS}, the most inference accepts).'
             )
 
     def _check_pairs(self) -> None:
-        """The (low, high) options that may start at 0 or below, with their ranges."""
-
-        def pair(name: str, low_bound: float, high_bound: float, integer: bool = False) -> None:
+        """Every (low, high) option: two numbers (integers where noted) with low <= high, within its range."""
+        for name, (low_bound, high_bound, integer, open_low) in PAIR_RANGES.items():
             value = getattr(self, name)
-            ok = isinstance(value, tuple) and len(value) == 2
-            ok = ok and all(isinstance(v, (int, float)) and (not integer or float(v).is_integer()) for v in value)
-            if not ok or not low_bound <= value[0] <= value[1] <= high_bound:
+            if name == 'jpeg_quality' and value is None:
+                continue
+            ok = isinstance(value, tuple) and len(value) == 2 and all(_number(v) for v in value)
+            ok = ok and (not integer or all(float(v).is_integer() for v in value))
+            ok = ok and (value[0] > low_bound if open_low else value[0] >= low_bound) and value[0] <= value[1]
+            if not ok or value[1] > high_bound:
                 kind = 'integers' if integer else 'numbers'
+                low_rule = f'{low_bound} < low' if open_low else f'{low_bound} <= low'
                 raise ValueError(
-                    f'Capture option {name} must be (low, high), {kind} with {low_bound} <= low <= high <= '
-                    f'{high_bound}, got {value!r}.'
+                    f'Capture option {name} must be (low, high), {kind} with {low_rule} <= high <= {high_bound}, '
+                    f'got {value!r}.'
                 )
-
-        pair('num_objects', 0, 16, integer=True)
-        pair('object_speed', 0, 1)
-        pair('object_stops', -10, 10)
-        pair('flare', 0, 0.5)
-        pair('black_level', 0, 0.5)
-        if self.jpeg_quality is not None:
-            pair('jpeg_quality', 1, 100, integer=True)
 
     @property
     def reference(self) -> int:
@@ -206,7 +227,8 @@ def settings_for_style(style: str, overrides: Optional[Mapping[str, Any]] = None
     values = dict(STYLES[style])
     for key, value in (overrides or {}).items():
         if key not in names:
-            raise ValueError(f'Unknown capture option {key!r} for style {style!r}; expected one of {sorted(names)}.')
+            hint = did_you_mean(key, sorted(names)) or f'; expected one of {sorted(names)}'
+            raise ValueError(f'Unknown capture option {key!r} for style {style!r}{hint}.')
         values[key] = tuple(value) if isinstance(value, list) else value
     return replace(CaptureSettings(), **values)
 
@@ -228,6 +250,10 @@ class Bracket:
     gt: np.ndarray
     jpeg: Optional[list]
     info: dict
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _uniform(rng: np.random.Generator, pair: Sequence[float]) -> float:

@@ -14,6 +14,7 @@ from lffnet_arch.data.simulator.capture import canvas_size, settings_for_style, 
 from lffnet_arch.data.simulator.radiance import load_radiance_maps
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
+from lffnet_arch.schema import Either, Float, Int, ListOf, Null, Section, Str, check_dataset_options
 
 __all__ = ['SimulatedBracketDataset', 'parse_styles']
 
@@ -84,9 +85,23 @@ class SimulatedBracketDataset(data.Dataset):
     """
 
     takes_epoch = True
+    OPTIONS = {
+        'dataroot': Either(Str(), ListOf(Str(), min_len=1)),
+        'include': Either(ListOf(Str()), Null()),
+        'exclude': Either(ListOf(Str()), Null()),
+        'max_latitude': Float(low=0, high=90),
+        'styles': Either(Str(), ListOf(Str(), min_len=1), Section({}, extra=lambda key, value, path: None), Null()),
+        'num_exposure': Int(low=1),
+        'ref_idx': Either(Int(low=0), Null()),
+        'gamma': Float(low=0, low_open=True),
+        'gt_size': Int(low=1),
+        'num_samples': Int(low=1),
+        'seed': Int(),
+    }
 
     def __init__(self, opt: dict):
         super().__init__()
+        check_dataset_options(type(self).__name__, opt, self.OPTIONS)
         self.opt = opt
         if opt.get('dataroot') is None:
             raise ValueError('SimulatedBracketDataset: option "dataroot" is required (folders of .hdr / .exr files).')
