@@ -15,7 +15,7 @@ import sys
 from lffnet_arch.archs import convert_official_ahdrnet_state_dict, infer_network_options
 from lffnet_arch.commands.arguments import add_checkpoint, add_output, add_overwrite
 from lffnet_arch.deploy.model import create_network, load_state_dict_strictly
-from lffnet_arch.fileio.checkpoint import load_params, save_checkpoint
+from lffnet_arch.fileio.checkpoint import NETWORK_KEY, load_params, network_record, save_checkpoint
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,7 +32,7 @@ def convert(args: argparse.Namespace) -> None:
     state_dict = convert_official_ahdrnet_state_dict(load_params(args.checkpoint), source=str(args.checkpoint))
     options = infer_network_options(state_dict, str(args.checkpoint))
     net = load_state_dict_strictly(create_network(options), state_dict, f'{args.checkpoint} (renamed)', options)
-    save_checkpoint({'params': state_dict}, args.output, overwrite=args.overwrite)
+    save_checkpoint({'params': state_dict, NETWORK_KEY: network_record(options)}, args.output, overwrite=args.overwrite)
     num_params = sum(p.numel() for p in net.parameters())
     print(
         f'Wrote {args.output}: {len(state_dict)} tensors, {num_params:,} parameters.\nLoad it with network_g: {options}'

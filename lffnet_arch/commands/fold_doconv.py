@@ -19,7 +19,15 @@ from tqdm import tqdm
 from lffnet_arch.archs import fold_doconv
 from lffnet_arch.commands.arguments import add_checkpoint, add_output, add_overwrite
 from lffnet_arch.deploy.model import create_network, load_state_dict_strictly, network_options
-from lffnet_arch.fileio.checkpoint import load_checkpoint, save_checkpoint, select_params, strip_prefix
+from lffnet_arch.fileio.checkpoint import (
+    NETWORK_KEY,
+    load_checkpoint,
+    network_record,
+    save_checkpoint,
+    select_params,
+    stored_network_options,
+    strip_prefix,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,7 +68,8 @@ def fold_checkpoint(args: argparse.Namespace) -> None:
     checkpoint = load_checkpoint(args.checkpoint)
     keys = [key for key in ('params', 'params_ema') if key in checkpoint] or [None]  # None: a bare state dict
     state_dicts = {key: strip_prefix(select_params(checkpoint, source, key)) for key in keys}
-    options = network_options(state_dicts[keys[0]], args.opt, source=source)
+    stored = stored_network_options(checkpoint, source)
+    options = network_options(state_dicts[keys[0]], args.opt, source=source, stored=stored)
     nets = {
         key: load_state_dict_strictly(create_network(options), state_dict, source, options).eval()
         for key, state_dict in state_dicts.items()
@@ -83,9 +92,9 @@ def fold_checkpoint(args: argparse.Namespace) -> None:
                 f'{args.checkpoint} [{key}]: folded network differs from the original by {diff:.3g} '
                 f'> --atol {args.atol:g}; nothing written.'
             )
-    save_checkpoint(folded, args.output, overwrite=args.overwrite)
-
     plain_options = {**options, 'doconv': 'none'}
+    save_checkpoint({**folded, NETWORK_KEY: network_record(plain_options)}, args.output, overwrite=args.overwrite)
+
     after = sum(v.numel() for v in folded[keys[0] or 'params'].values())  # doconv='none' has no buffers
     print(
         f'Wrote {args.output} ({", ".join(folded)}): {after:,} parameters (was {before:,}).\n'

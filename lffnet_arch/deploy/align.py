@@ -13,6 +13,8 @@ ALIGN_METHODS = ('mtb', 'ecc')
 _ECC_MOTIONS = {'translation': cv2.MOTION_TRANSLATION, 'euclidean': cv2.MOTION_EUCLIDEAN, 'affine': cv2.MOTION_AFFINE}
 _ECC_MAX_SIDE = 1024  # ECC runs on a copy downscaled to this longest side; the warp is scaled back.
 
+MIN_ALIGN_SIDE = 16
+
 
 def _luminance(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.float32), cv2.COLOR_RGB2GRAY)
@@ -119,6 +121,12 @@ def align_frames(
     if ecc_motion not in _ECC_MOTIONS:
         raise ValueError(f'ecc_motion must be one of {tuple(_ECC_MOTIONS)}, got {ecc_motion!r}.')
     frames = [np.ascontiguousarray(f, dtype=np.float32) for f in frames]
+    height, width = frames[ref_idx].shape[:2]
+    if min(height, width) < MIN_ALIGN_SIDE:  # OpenCV's aligners fail on such sizes, MTB inside native code
+        raise ValueError(
+            f'Frames of {width} x {height} pixels are too small to align (at least {MIN_ALIGN_SIDE} pixels a side); '
+            'pass --align none (align=None) for such brackets.'
+        )
     if method == 'mtb':
         return _mtb_align(frames, ref_idx)
     return _ecc_align(frames, np.asarray(exposures, dtype=np.float64), ref_idx, ecc_motion, gamma)

@@ -20,7 +20,7 @@ from torch import nn
 
 from lffnet_arch.archs import infer_network_options, loading_advice
 from lffnet_arch.deploy.pretrained import DEFAULT_MODEL, pretrained_path
-from lffnet_arch.fileio.checkpoint import load_params, strip_prefix
+from lffnet_arch.fileio.checkpoint import load_checkpoint, select_params, stored_network_options, strip_prefix
 
 __all__ = [
     'OptionsLike',
@@ -153,6 +153,7 @@ def network_options(
     arch: Optional[str] = None,
     source: str = 'checkpoint',
     arch_kwargs: Optional[Mapping] = None,
+    stored: Optional[Mapping] = None,
 ) -> dict:
     """The ``network_g`` options of a state dict, chosen as :func:`load_network` chooses them.
 
@@ -162,9 +163,13 @@ def network_options(
         arch (str, optional): Registered architecture name, used when ``opt`` is None or has no ``type``.
         source (str): Name used in error messages (e.g. the file). Default: 'checkpoint'.
         arch_kwargs (Mapping, optional): Architecture options overriding the others.
+        stored (Mapping, optional): The options the checkpoint records (``network_g`` of checkpoints this project
+            writes): used without ``opt`` and ``arch``, so weights that lost a buffer or a layer fail to load
+            instead of loading as another network.
 
     Returns:
-        dict: Options with ``type`` from ``opt``, else ``arch``'s defaults, else inferred from the weights.
+        dict: Options with ``type`` from ``opt``, else ``arch``'s defaults, else the checkpoint's record, else
+        inferred from the weights.
 
     Raises:
         FileNotFoundError: Missing options file.
@@ -181,6 +186,8 @@ def network_options(
             options['type'] = arch
     elif arch is not None:
         options = {'type': arch}
+    elif stored is not None:
+        options = dict(stored)
     else:
         try:
             options = infer_network_options(state_dict, source)
@@ -229,8 +236,9 @@ def load_network(
             :func:`load_state_dict_strictly`).
     """
     source = str(checkpoint)
-    state_dict = strip_prefix(load_params(checkpoint, key))
-    options = network_options(state_dict, opt, arch, source, arch_kwargs)
+    stored = load_checkpoint(checkpoint)
+    state_dict = strip_prefix(select_params(stored, source, key))
+    options = network_options(state_dict, opt, arch, source, arch_kwargs, stored_network_options(stored, source))
     net = load_state_dict_strictly(create_network(options), state_dict, source, options)
     return net.to(device).eval(), options
 

@@ -191,6 +191,18 @@ def staged_output_dir(path: PathLike, overwrite: bool = False) -> Iterator[Path]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if not overwrite:
+        # Exclusive: renaming a folder onto an existing one that holds anything fails, so a concurrent run that
+        # finished first keeps its set, and this run says so instead of replacing it.
+        try:
+            os.rename(tmp, path)
+        except OSError as error:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise FileExistsError(
+                f'Output {path} was written by another run while this one worked; it is kept as that run left it '
+                '(pass --overwrite to replace it).'
+            ) from error
+        return
     if not path.exists():
         os.replace(tmp, path)
         return

@@ -7,6 +7,7 @@ Building a network from a checkpoint is :func:`lffnet_arch.deploy.model.load_net
 
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -15,12 +16,15 @@ import torch
 from lffnet_arch.fileio.atomic import atomic_path
 
 __all__ = [
+    'NETWORK_KEY',
     'PARAM_KEYS',
     'load_checkpoint',
     'load_params',
+    'network_record',
     'save_atomic',
     'save_checkpoint',
     'select_params',
+    'stored_network_options',
     'strip_prefix',
 ]
 
@@ -28,6 +32,36 @@ PathLike = Union[str, os.PathLike]
 
 # Preference order of the weight sets in a BasicSR checkpoint.
 PARAM_KEYS = ('params_ema', 'params')
+# The entry that records the network a checkpoint's weights belong to (its ``network_g`` options, plain values):
+# with it, weights that lost a buffer or a layer fail to load instead of loading as another network.
+NETWORK_KEY = 'network_g'
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def network_record(options: Mapping) -> dict:
+    """``options`` (a network's ``network_g``) as stored under :data:`NETWORK_KEY`: plain values only, so the
+    checkpoint still loads with ``torch.load(weights_only=True)``."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if not isinstance(value, _PLAIN):
+            raise ValueError(f'Network option value {value!r} is not a plain value; it cannot be stored.')
+        return value
+
+    return plain(dict(options))
+
+
+def stored_network_options(checkpoint: Mapping, source: str = 'checkpoint') -> Optional[dict]:
+    """The ``network_g`` options a checkpoint records (None for checkpoints without the record)."""
+    options = checkpoint.get(NETWORK_KEY)
+    if options is None:
+        return None
+    if not isinstance(options, Mapping) or not isinstance(options.get('type'), str):
+        raise ValueError(f'{source}: its {NETWORK_KEY!r} entry is not network options with a type: {options!r}.')
+    return dict(options)
 
 
 def load_checkpoint(path: PathLike) -> dict:
@@ -82,6 +116,13 @@ def select_params(checkpoint: dict, source: str = 'checkpoint', key: Optional[st
         state_dict = checkpoint[key]
     else:
         state_dict = next((checkpoint[k] for k in PARAM_KEYS if k in checkpoint), checkpoint)
+        if state_dict is checkpoint:  # a bare state dict: the network record is not a weight
+            state_dict = {k: v for k, v in checkpoint.items() if k != NETWORK_KEY}
+    if not isinstance(state_dict, Mapping):
+        found = next(k for k in (key, *PARAM_KEYS) if k is not None and k in checkpoint)
+        raise ValueError(
+            f'{source}: its {found!r} entry is a {type(state_dict).__name__}, not a state dict of tensors.'
+        )
     not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise ValueError(

@@ -14,7 +14,7 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from tqdm import tqdm
 
-from lffnet_arch.fileio.checkpoint import load_checkpoint, save_atomic, strip_prefix
+from lffnet_arch.fileio.checkpoint import NETWORK_KEY, load_checkpoint, network_record, save_atomic, strip_prefix
 from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
 from lffnet_arch.hdr_input import reference_frame_hdr
 from lffnet_arch.metrics.hdr_metric import calculate_psnr_mu
@@ -316,6 +316,7 @@ class HDRModel(SRModel):
         for net_, key in zip(nets, keys):
             state = self.get_bare_model(net_).state_dict()
             save_dict[key] = OrderedDict((k.removeprefix('module.'), v.cpu()) for k, v in state.items())
+        save_dict[NETWORK_KEY] = network_record(self.opt['network_g'])  # the weights say which network they are
         save_atomic(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
     def save(self, epoch: int, current_iter: int, extra_state: Optional[dict] = None) -> None:

@@ -312,6 +312,15 @@ def test_align_frames_recovers_shift(method):
     assert after < 0.1 * before
 
 
+@pytest.mark.parametrize('method', ['mtb', 'ecc'])
+@pytest.mark.parametrize('size', [(1, 1), (64, 1), (1, 64), (15, 40)])
+def test_frames_too_small_to_align_are_refused_before_opencv_sees_them(method, size):
+    """MTB on 1 x 1 frames used to kill the process inside OpenCV; 64 x 1 frames gave an OpenCV traceback."""
+    frames = [np.full((*size, 3), value, np.float32) for value in (0.2, 0.5, 0.9)]
+    with pytest.raises(ValueError, match=rf'Frames of {size[1]} x {size[0]} pixels are too small to align'):
+        align_frames(frames, [1.0, 4.0, 16.0], ref_idx=1, method=method)
+
+
 @pytest.mark.filterwarnings('ignore:ECC alignment')  # ECC may give up on these tiny, mostly clipped frames
 def test_fuse_with_alignment_of_static_frames(lffnet):
     frames = render(radiance())

@@ -163,7 +163,8 @@ def _write_lffnet_checkpoint(path: Path, with_ema: bool = True, **kwargs) -> dic
 
 def _check_folded(path: Path, nets: dict, lq: torch.Tensor, **kwargs) -> LFFNet:
     folded = torch.load(path, map_location='cpu', weights_only=True)
-    assert sorted(folded) == sorted(nets)
+    assert sorted(folded) == sorted([*nets, 'network_g'])
+    assert folded['network_g'] == {'type': 'LFFNet', **folded['network_g'], 'doconv': 'none'}  # records the result
     for key, net in nets.items():
         plain = LFFNet(**{**kwargs, 'doconv': 'none'})
         plain.load_state_dict(folded[key], strict=True)
@@ -334,7 +335,8 @@ def test_convert_official_script_with_module_prefix(tmp_path, capsys):
     assert script.main(argv) == 0
     assert '1,515,139 parameters' in capsys.readouterr().out
     converted = torch.load(tmp_path / 'ours.pth', weights_only=True)
-    assert list(converted) == ['params']
+    assert list(converted) == ['params', 'network_g']
+    assert converted['network_g']['official_unused_convs'] is True
     net = AHDRNet(official_unused_convs=True).eval()
     net.load_state_dict(converted['params'], strict=True)
     lq = _lq(size=(9, 11))

@@ -93,3 +93,28 @@ def test_the_shipped_weights_load_strictly_and_fuse(name):
     reference = render(scene, times=times)[1] ** 2.2 / times[1]
     assert (scene > 0.3).mean() > 0.05
     assert calculate_psnr_mu(hdr, scene) > calculate_psnr_mu(reference, scene) + 1
+
+
+def test_checkpoints_record_their_network_so_a_missing_buffer_never_loads_as_another(tmp_path):
+    """The shipped LFFNet without its reference_skip buffer would be a valid ref_skip=False network; the options
+    the checkpoint records make it a missing key instead."""
+    from lffnet_arch.deploy.pretrained import PRETRAINED, WEIGHTS_DIR
+    from lffnet_arch.fileio.checkpoint import NETWORK_KEY, load_checkpoint
+
+    for file in PRETRAINED.values():  # every shipped checkpoint records what it is
+        assert load_checkpoint(WEIGHTS_DIR / file)[NETWORK_KEY]['ref_skip'] is True
+    checkpoint = load_checkpoint(WEIGHTS_DIR / PRETRAINED['LFFNet'])
+    del checkpoint['params']['reference_skip']
+    torch.save(checkpoint, tmp_path / 'damaged.pth')
+    with pytest.raises(ValueError, match=r'damaged\.pth does not fit LFFNet.*missing keys \(e\.g\. reference_skip\)'):
+        load_model(tmp_path / 'damaged.pth')
+    # A checkpoint without the record (written before it, or by other code) is still read from its weights.
+    del checkpoint[NETWORK_KEY]
+    torch.save(checkpoint, tmp_path / 'unrecorded.pth')
+    assert load_model(tmp_path / 'unrecorded.pth').ref_skip is False
+
+
+def test_a_weight_entry_that_is_not_a_mapping_is_a_clear_error(tmp_path):
+    torch.save({'params_ema': [1, 2, 3]}, tmp_path / 'odd.pth')
+    with pytest.raises(ValueError, match=r"odd\.pth: its 'params_ema' entry is a list, not a state dict of tensors"):
+        load_model(tmp_path / 'odd.pth')

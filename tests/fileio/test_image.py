@@ -240,3 +240,21 @@ def test_header_sizes_are_read_without_decoding(tmp_path):
         assert image.header_size(np.fromfile(tmp_path / f'x{suffix}', np.uint8)) == (20, 30)
     image.write_hdr(tmp_path / 'x.hdr', np.ones((20, 30, 3), np.float32))
     assert image.header_size(np.fromfile(tmp_path / 'x.hdr', np.uint8)) == (20, 30)
+
+
+def test_a_set_written_meanwhile_by_another_run_is_kept_and_this_run_says_so(tmp_path, monkeypatch):
+    """Two writers of one set folder (simulated sets, LMDBs, patches): the one that finishes second is refused."""
+    from lffnet_arch.fileio import atomic
+
+    target = tmp_path / 'set'
+    first = atomic.staged_output_dir(target)
+    first_tmp = first.__enter__()
+    (first_tmp / 'a.txt').write_text('first')
+    monkeypatch.setattr(atomic.os, 'getpid', lambda: 2**22 + 7)  # a second writer, as another process would be
+    with atomic.staged_output_dir(target) as second_tmp:
+        (second_tmp / 'a.txt').write_text('second')
+    monkeypatch.undo()
+    with pytest.raises(FileExistsError, match=r'set was written by another run while this one worked; it is kept'):
+        first.__exit__(None, None, None)
+    assert (target / 'a.txt').read_text() == 'second'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['set']  # the refused run left no partial folder
