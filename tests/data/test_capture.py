@@ -313,3 +313,27 @@ def test_simulate_brackets_script_writes_what_the_dataset_gives(corpus, tmp_path
         torch.testing.assert_close(disk[i]['gt'], online[i]['gt'], atol=0, rtol=0)
     assert script.main(argv + ['--styles', 'kalantari', '--overwrite']) == 0
     assert (out / 'sim_0000' / 'ldr_0.tif').is_file()
+
+
+def test_linked_folders_aliases_and_tiny_scales_in_a_radiance_corpus(tmp_path):
+    """Symbolic links to folders are followed (once, even in a cycle); a linked alias of an excluded photograph is
+    excluded too and a photograph is used once; a map at a tiny absolute scale is brought near 1, not made black."""
+    import os
+
+    real = tmp_path / 'real'
+    rng = np.random.default_rng(0)
+    for index, scale in enumerate((1e-25, 1.0, 3.0)):
+        (real / f'sub{index}').mkdir(parents=True)
+        write_hdr(real / f'sub{index}' / f'map{index}.hdr', (rng.random((70, 80, 3)) * scale).astype(np.float32))
+    corpus = tmp_path / 'corpus'
+    corpus.mkdir()
+    for index in range(3):
+        os.symlink(real / f'sub{index}', corpus / f'link{index}')
+    os.symlink(corpus, corpus / 'cycle')
+    os.symlink(real / 'sub1' / 'map1.hdr', corpus / 'alias.hdr')
+    assert [m.name for m in load_radiance_maps(corpus)] == ['alias', 'map0', 'map2']  # map1 once, as 'alias'
+    maps = load_radiance_maps(corpus, exclude=['map1'])
+    assert [m.name for m in maps] == ['map0', 'map2']
+    assert 0.5 <= maps[0].image.max() <= 1.0  # 1e-25 times a power of two
+    with pytest.raises(ValueError, match="option 'include' must be a list of names, got the string 'map0'"):
+        load_radiance_maps(corpus, include='map0')

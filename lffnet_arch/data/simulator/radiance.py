@@ -9,6 +9,7 @@ latitudes within ``max_latitude`` degrees of the horizon is used, where the hori
 at most 1.41 at the default of 45 degrees.
 """
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ class RadianceMap:
 
 
 def find_radiance_files(roots: Union[PathLike, Sequence[PathLike]]) -> list[Path]:
-    """Every ``.hdr`` / ``.exr`` file under the given folders (recursively) or the given files, sorted.
+    """Every ``.hdr`` / ``.exr`` file under the given folders (recursively, following symbolic links to folders, each
+    folder once) or the given files, sorted.
 
     Raises:
         FileNotFoundError: A root does not exist, or none holds a radiance file.
@@ -54,20 +56,36 @@ def find_radiance_files(roots: Union[PathLike, Sequence[PathLike]]) -> list[Path
         if root.is_file():
             files.append(root)
         elif root.is_dir():
-            files.extend(
-                p
-                for p in root.rglob('*')
-                if p.suffix.lower() in RADIANCE_EXTENSIONS and p.is_file() and not p.name.startswith('.')
-            )
+            files.extend(_walk(root))
         else:
             raise FileNotFoundError(f'Radiance folder or file not found: {root}')
     if not files:
-        raise FileNotFoundError(f'No radiance maps (*.hdr, *.exr) under {", ".join(map(str, roots))}.')
+        raise FileNotFoundError(
+            f'No radiance maps (*.hdr, *.exr) under {", ".join(map(str, roots))} (links followed, hidden files '
+            'skipped).'
+        )
     return sorted(set(files))
 
 
+def _walk(root: Path) -> list[Path]:
+    """Radiance files under ``root``, through linked folders too; a folder reached twice (a link cycle) is read once."""
+    found, seen = [], set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders.sort()
+        for name in sorted(names):
+            path = Path(folder) / name
+            if path.suffix.lower() in RADIANCE_EXTENSIONS and not name.startswith('.') and path.is_file():
+                found.append(path)
+    return found
+
+
 def _select(files: list[Path], include: Optional[Iterable[str]], exclude: Optional[Iterable[str]]) -> list[Path]:
-    by_name = {}
+    by_name, by_file = {}, {}
     for path in files:
         if path.stem in by_name:
             raise ValueError(
@@ -75,12 +93,19 @@ def _select(files: list[Path], include: Optional[Iterable[str]], exclude: Option
                 'selected by file stem, so rename one.'
             )
         by_name[path.stem] = path
+        by_file.setdefault(path.resolve(), []).append(path.stem)  # a linked alias is the same photograph
     for option, names in (('include', include), ('exclude', exclude)):
+        if isinstance(names, str):
+            raise ValueError(f'Radiance option {option!r} must be a list of names, got the string {names!r}.')
         unknown = sorted(set(names or ()) - by_name.keys())
         if unknown:
             raise ValueError(f'Radiance option {option!r} names photographs that are not in the corpus: {unknown}.')
+    # Excluding a photograph excludes every name it has; each photograph is used once, under its first name.
+    excluded = {alias for name in exclude or () for alias in by_file[by_name[name].resolve()]}
     chosen = sorted(include) if include is not None else sorted(by_name)
-    chosen = [name for name in chosen if name not in set(exclude or ())]
+    chosen = [name for name in chosen if name not in excluded]
+    unique = {by_name[name].resolve(): name for name in reversed(chosen)}
+    chosen = sorted(unique.values())
     if not chosen:
         raise ValueError('The include / exclude options leave no radiance maps.')
     return [by_name[name] for name in chosen]
@@ -122,7 +147,10 @@ def load_radiance_maps(
             raise ValueError(f'Radiance map {path} holds non-finite values.')
         if min(image.shape[:2]) < min_size:
             raise ValueError(f'Radiance map {path} is {image.shape[1]} x {image.shape[0]}; need sides >= {min_size}.')
-        if float(image.max()) <= 0:
+        peak = float(image.max())
+        if peak <= 0:
             raise ValueError(f'Radiance map {path} is black (no positive values).')
+        if not 2.0**-20 <= peak <= 2.0**40:  # a tiny or huge absolute scale: bring it near 1, by a power of two
+            image = image * np.float32(2.0 ** -round(math.log2(peak)))
         maps.append(RadianceMap(path.stem, path, np.ascontiguousarray(np.maximum(image, 0), np.float32), panorama))
     return maps
