@@ -14,6 +14,7 @@ same thing everywhere and every usage text comes from argparse itself.
 """
 
 import argparse
+import os
 import re
 from pathlib import Path
 from typing import Optional, Union
@@ -22,6 +23,7 @@ from lffnet_arch.deploy.pretrained import DEFAULT_MODEL, PRETRAINED
 
 __all__ = [
     'add_checkpoint',
+    'check_output_file',
     'add_device',
     'add_network_arguments',
     'add_output',
@@ -118,3 +120,20 @@ def add_device(parser: argparse.ArgumentParser, default: Optional[str] = None, h
 def add_threads(parser: argparse.ArgumentParser) -> None:
     """``--threads``: torch intra-op threads."""
     parser.add_argument('--threads', type=positive_int, help="torch intra-op threads (default: torch's default)")
+
+
+def check_output_file(path: Path, flag: str = '--output') -> None:
+    """Make sure ``path`` can be written as a file before any work: not a folder, not under a file, in a folder
+    that exists or can be created. Nothing is created.
+
+    Raises:
+        ValueError: The message names ``flag`` and ``path``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f'{flag} {path} is a folder; expected a file to write.')
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f'{flag} {path} lies under {existing}, which is a file; expected a file in a folder.')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f'{flag} {path}: cannot write in {existing}.')

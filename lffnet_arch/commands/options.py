@@ -14,12 +14,12 @@ import random
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 import yaml
 
-__all__ = ['apply_overrides', 'parse_options', 'parse_override', 'resolve_paths', 'write_options']
+__all__ = ['apply_overrides', 'parse_options', 'parse_override', 'read_options_file', 'resolve_paths', 'write_options']
 
 # One option name in a --force_yml key path: what options files use (letters, digits, '_', '-', '.').
 _KEY = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*$')
@@ -112,6 +112,8 @@ def apply_overrides(opt: dict, entries: Optional[Sequence[str]]) -> dict:
 
 
 def _resolve(value: Any, root: str) -> Any:
+    if isinstance(value, list):  # several folders (a radiance corpus)
+        return [_resolve(item, root) for item in value]
     if not isinstance(value, str):
         return value
     value = os.path.expanduser(value)
@@ -154,13 +156,25 @@ def _argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_options_file(path: str) -> dict:
+def read_options_file(path: Union[str, os.PathLike]) -> dict:
+    """An options file as a mapping, read with YAML's safe loader (a ``!!python`` tag is refused, nothing runs).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: Not YAML the safe loader reads, or not a mapping with a ``name``; the message names ``path``.
+    """
     from lffnet_arch.compat import safe_ordered_yaml
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Options file {path} not found.')
-    with open(path, encoding='utf-8') as file:
-        opt = yaml.load(file, Loader=safe_ordered_yaml()[0])
+    try:
+        with open(path, encoding='utf-8') as file:
+            opt = yaml.load(file, Loader=safe_ordered_yaml()[0])
+    except yaml.YAMLError as error:
+        reason = ' '.join(str(error).split())
+        raise ValueError(
+            f'Options file {path} is not plain YAML (tags such as !!python are refused): {reason}'
+        ) from None
     if not isinstance(opt, Mapping) or 'name' not in opt:
         raise ValueError(f'Options file {path}: expected a mapping with at least name, datasets and path sections.')
     opt.setdefault('datasets', {})
@@ -234,7 +248,7 @@ def parse_options(
     from lffnet_arch.compat import fix_dataloader_options
 
     args = _argument_parser().parse_args(argv)
-    opt = _read_options_file(args.opt)
+    opt = read_options_file(args.opt)
     apply_overrides(opt, args.force_yml)
     check_options(opt, is_train, args.opt)  # every key, type and range, before any work
     resolve_paths(opt, root_path)

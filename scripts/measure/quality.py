@@ -40,11 +40,12 @@ from typing import Optional
 
 import numpy as np
 import torch
-import yaml
 from basicsr.data import build_dataset
 from tqdm import tqdm
 
-from lffnet_arch.commands.arguments import add_output, add_threads
+from lffnet_arch.commands.arguments import add_output, add_threads, check_output_file
+from lffnet_arch.commands.options import read_options_file, resolve_paths
+from lffnet_arch.commands.options_schema import check_options
 from lffnet_arch.data.layout import list_scenes, read_scene
 from lffnet_arch.deploy import align_frames, fuse, load_model
 from lffnet_arch.deploy.pretrained import PRETRAINED
@@ -66,6 +67,8 @@ from scripts.measure.merges import (
     merge_debevec_calibrated,
     merge_mertens,
 )
+
+REPO = Path(__file__).resolve().parents[2]  # the checkout: relative data paths are read against it
 
 METRICS = OrderedDict(
     psnr_mu=calculate_psnr_mu,
@@ -296,14 +299,33 @@ def val_dataset(dataset_opt: dict) -> tuple:
     return opt, opt.pop('scoring', 'direct') == 'scaled'
 
 
+def read_evaluation_options(path: Path) -> dict:
+    """The options file whose validation sets are evaluated: read safely, checked as training reads it, relative
+    data paths resolved against the checkout (as ``python lffnet_arch/train.py`` resolves them)."""
+    opt = read_options_file(path)
+    check_options(opt, False, str(path))
+    return resolve_paths(opt, str(REPO))
+
+
+def picture_scene(opt: dict, spec: str) -> tuple:
+    """(dataset options, scored after a scale, scene index) of ``--picture KEY:INDEX``, checked against the set's
+    length before any evaluation starts."""
+    key, sep, index = spec.rpartition(':')
+    val_keys = [k for k in opt.get('datasets', {}) if k.startswith('val')]
+    if not sep or key not in val_keys or not index.isdigit():
+        raise ValueError(f'--picture expects KEY:INDEX with KEY one of the val datasets {val_keys}, got {spec!r}.')
+    dataset_opt, scaled = val_dataset(opt['datasets'][key])
+    count = len(build_dataset(dataset_opt))
+    if int(index) >= count:
+        raise ValueError(f'--picture {spec}: {key} has {count} scenes, numbered 0 to {count - 1}.')
+    return dataset_opt, scaled, int(index)
+
+
 def draw_picture(opt: dict, spec: str, output: Path, networks: dict, tonemapper: str) -> str:
     """Draw one validation scene with every method (see ``--picture``); returns a one-line description."""
-    key, sep, index = spec.rpartition(':')
-    if not sep or key not in opt.get('datasets', {}) or not index.isdigit():
-        raise ValueError(f'--picture expects KEY:INDEX with KEY a val dataset of the options, got {spec!r}.')
-    dataset_opt, scaled = val_dataset(opt['datasets'][key])
+    dataset_opt, scaled, index = picture_scene(opt, spec)
     dataset = build_dataset(dataset_opt)
-    frames, times, gt, _ = next(itertools.islice(dataset_scenes(dataset), int(index), None))
+    frames, times, gt, _ = next(itertools.islice(dataset_scenes(dataset), index, None))
     classical = classical_methods(int(opt.get('network_g', {}).get('ref_idx', 1)))
     merges = {name: classical[name] for name in classical if 'Calibrate' in name}
     best_name, best = None, None
@@ -329,9 +351,7 @@ def _gt_level(gt: np.ndarray) -> float:
 
 def _val_sets(args: argparse.Namespace, networks: dict) -> list:
     """The tables of the ``val*`` datasets of ``--opt``."""
-    if not args.opt.is_file():
-        raise FileNotFoundError(f'Options file {args.opt} not found.')
-    opt = yaml.safe_load(args.opt.read_text(encoding='utf-8'))
+    opt = read_evaluation_options(args.opt)
     keys = [k for k in opt.get('datasets', {}) if k.startswith('val')]
     if args.datasets:
         unknown = sorted(set(args.datasets) - set(keys))
@@ -354,6 +374,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
+        if args.output is not None:
+            check_output_file(args.output)
+        opt = read_evaluation_options(args.opt) if args.opt is not None else None
+        if args.picture:  # checked now, not after hours of evaluation
+            picture_scene(opt, args.picture[0])
+            check_output_file(Path(args.picture[1]))
         networks = {}
         for spec in args.model:
             name, sep, path = spec.partition('=')
@@ -372,9 +398,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for folder in args.test_set:
             lines += evaluate_test_set(folder, networks, max_scenes=args.max_scenes)
         if args.picture:
-            opt = yaml.safe_load(args.opt.read_text(encoding='utf-8'))
             lines += ['', draw_picture(opt, args.picture[0], Path(args.picture[1]), networks, args.picture_tonemap)]
-    except (FileNotFoundError, KeyError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
         print(f'Error: {err}', file=sys.stderr)
         return 1
     text = '\n'.join(lines)

@@ -138,6 +138,7 @@ def test_picture_of_a_validation_scene(tmp_path):
     from lffnet_arch.data.simulator.demo import DEMO_RADIANCE
 
     options = {
+        'name': 'tiny',
         'network_g': {'type': 'LFFNet', 'ref_idx': 1},
         'datasets': {
             'val_sim': {
@@ -162,3 +163,28 @@ def test_picture_of_a_validation_scene(tmp_path):
     zoom = -(-256 // 48)
     assert image.shape == (2 * (48 * zoom + 24), 3 * 48 * zoom, 3)  # inputs; OpenCV, the network, GT
     assert quality.main([*argv[:-2], 'val_nope:0', str(tmp_path / 'x.png')]) == 1
+
+
+def test_bad_picture_output_and_options_are_refused_before_any_evaluation(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from lffnet_arch.data.simulator.demo import DEMO_RADIANCE
+
+    dataset = {'name': 'sim', 'type': 'SimulatedBracketDataset', 'dataroot': str(DEMO_RADIANCE), 'gt_size': 32}
+    options = {'name': 'tiny', 'network_g': {'type': 'LFFNet'}, 'datasets': {'val_sim': {**dataset, 'num_samples': 2}}}
+    (tmp_path / 'opt.yml').write_text(yaml.safe_dump(options))
+    monkeypatch.setattr(quality, 'evaluate_scenes', lambda *a, **k: pytest.fail('evaluated before the check'))
+    opt = ['--opt', str(tmp_path / 'opt.yml')]
+    assert quality.main([*opt, '--picture', 'val_sim:2', str(tmp_path / 'p.png')]) == 1
+    assert '--picture val_sim:2: val_sim has 2 scenes, numbered 0 to 1' in capsys.readouterr().err
+    assert quality.main([*opt, '--output', str(tmp_path)]) == 1
+    assert f'--output {tmp_path} is a folder; expected a file' in capsys.readouterr().err
+    assert quality.main([*opt, '--output', str(tmp_path / 'opt.yml' / 'q.md')]) == 1
+    assert 'which is a file' in capsys.readouterr().err
+    (tmp_path / 'evil.yml').write_text('name: !!python/object/apply:os.system ["echo ran"]\n')
+    assert quality.main(['--opt', str(tmp_path / 'evil.yml')]) == 1
+    assert 'is not plain YAML (tags such as !!python are refused)' in capsys.readouterr().err
+    options['datasets']['val_sim']['num_sample'] = 4
+    (tmp_path / 'typo.yml').write_text(yaml.safe_dump(options))
+    assert quality.main(['--opt', str(tmp_path / 'typo.yml')]) == 1
+    assert 'datasets:val_sim:num_sample: unknown option (did you mean num_samples?)' in capsys.readouterr().err
