@@ -28,6 +28,8 @@ time).
 
 import argparse
 import copy
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -99,19 +101,31 @@ def variant_options(base: dict, variant: str, args: argparse.Namespace) -> dict:
         opt['datasets']['train']['batch_size_per_gpu'] = args.batch
     if args.crop is not None:
         opt['datasets']['train']['gt_size'] = args.crop
+    opt['name'] = f'{opt["name"]}_{options_digest(opt)}'  # named by its full options
     return opt
 
 
+MACHINE_KEYS = ('phase', 'num_worker_per_gpu', 'prefetch_mode', 'pin_memory', 'persistent_workers')
+
+
+def _defining(opt: dict) -> dict:
+    """What makes two runs the same run: the network, the training options, the seed and the training data's
+    sampling (data paths, which a run resolves, and the data loader's machine settings excluded)."""
+    data = opt['datasets']['train']
+    sampling = {k: v for k, v in data.items() if not k.startswith('dataroot') and k not in MACHINE_KEYS}
+    return {'network_g': opt['network_g'], 'train': opt['train'], 'data': sampling, 'seed': opt.get('manual_seed')}
+
+
+def options_digest(opt: dict) -> str:
+    """Eight hex digits of the run-defining options: part of a run's name, so that a run with another batch, crop,
+    schedule or network is another run, never the resumed state of this one."""
+    text = json.dumps(_defining(opt), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]
+
+
 def _same_run(opt: dict, stored: dict) -> bool:
-    """Whether the options a finished run stored describe the run ``opt`` asks for (network, training and the
-    training data's sampling; data paths, which the run resolved, are not compared)."""
-
-    machine = ('phase', 'num_worker_per_gpu', 'prefetch_mode', 'pin_memory', 'persistent_workers')
-
-    def sampling(o: dict) -> dict:
-        return {k: v for k, v in o['datasets']['train'].items() if not k.startswith('dataroot') and k not in machine}
-
-    return all(opt.get(k) == stored.get(k) for k in ('network_g', 'train')) and sampling(opt) == sampling(stored)
+    """Whether the options a finished run stored describe the run ``opt`` asks for."""
+    return _defining(opt) == _defining({**stored, 'datasets': {'train': stored['datasets']['train']}})
 
 
 def train(variant: str, opt: dict, output: Path) -> int:

@@ -36,7 +36,7 @@ from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.image import imwrite_atomic
 from scripts.measure.plot import Series, grid, line_chart
 from scripts.measure.quality import val_dataset
-from scripts.measure.table2 import REPO, read_base, train_all
+from scripts.measure.table2 import REPO, options_digest, read_base, train_all
 from scripts.measure.training_log import parse_experiment_logs
 
 
@@ -74,7 +74,14 @@ def width_options(base: dict, width: int, seconds_per_iter: float, args: argpars
     opt['logger']['save_checkpoint_freq'] = val_freq
     # The log's validation lines carry no iteration: a loss line printed at each validation dates them.
     opt['logger']['print_freq'] = min(int(opt['logger'].get('print_freq', val_freq)), val_freq)
+    opt['name'] = f'{opt["name"]}_{options_digest(opt)}'  # named by its full options: another speed, another run
     return opt
+
+
+def latest_run(given: dict, width: int, minutes: float) -> Optional[str]:
+    """The name of the last run given to ``width`` (the speeds file lists runs in the order they were started)."""
+    names = [name for name in given if name.startswith(f'{run_name(width, minutes)}_')]
+    return names[-1] if names else None
 
 
 def check_base(base: dict, path: Path) -> Optional[str]:
@@ -115,13 +122,17 @@ def measure_speeds(base_path: Path, widths: list, iters: int = 6) -> list:
 
 def report(args: argparse.Namespace, output: Path) -> list:
     runs, unreadable = {}, {}
+    given = read_speeds(output)
     for width in args.widths:
-        folder = REPO / 'experiments' / run_name(width, args.minutes)
+        name = latest_run(given, width, args.minutes)
+        if name is None:
+            continue  # not run yet
+        folder = REPO / 'experiments' / name
         try:
             log = parse_experiment_logs(folder)
         except (FileNotFoundError, ValueError):
             continue  # not run yet
-        stored = folder / f'{run_name(width, args.minutes)}.yml'
+        stored = folder / f'{name}.yml'
         try:
             opt = yaml.safe_load(stored.read_text(encoding='utf-8'))
             iters = opt['train']['total_iter']
@@ -130,7 +141,6 @@ def report(args: argparse.Namespace, output: Path) -> list:
             continue
         finished = (folder / 'models' / 'net_g_latest.pth').is_file()  # written when training ends
         runs[width] = (log, opt, iters, finished)
-    given = read_speeds(output)
     # Every validation set of the runs, in log order, scored with its column's metric (PSNR-mu by default).
     sets = list(dict.fromkeys(name for log, *_ in runs.values() for name in log.validation))
     scored = {name: m for _, opt, *_ in runs.values() for name, m in column_metrics(opt).items()}
@@ -141,7 +151,7 @@ def report(args: argparse.Namespace, output: Path) -> list:
             rows.append(f'| {width} | {unreadable.get(width, "not run yet")} |' + ' |' * (3 + len(sets)))
             continue
         log, opt, iters, finished = runs[width]
-        seconds = given.get(run_name(width, args.minutes), args.minutes * 60 / iters)
+        seconds = given.get(opt['name'], args.minutes * 60 / iters)
         params = sum(p.numel() for p in build_network(dict(opt['network_g'])).parameters())
         cells, hours = [], 0.0
         for name in sets:
@@ -226,9 +236,11 @@ def main(argv=None) -> int:
         speeds = args.seconds_per_iter or measure_speeds(args.base, args.widths)
         runs = [(f'width {w}', width_options(base, w, seconds, args)) for w, seconds in zip(args.widths, speeds)]
         given = read_speeds(args.output)
-        given.update({opt['name']: float(seconds) for (_, opt), seconds in zip(runs, speeds)})
+        for (_, opt), seconds in zip(runs, speeds):  # this run's names last: the report reads the latest
+            given.pop(opt['name'], None)
+            given[opt['name']] = float(seconds)
         with atomic_path(speeds_path(args.output)) as tmp:
-            tmp.write_text(yaml.safe_dump(given), encoding='utf-8')
+            tmp.write_text(yaml.safe_dump(given, sort_keys=False), encoding='utf-8')
         if train_all(runs, args.output) != 0:
             return 1
     print('\n'.join(report(args, args.output)))

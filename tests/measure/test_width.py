@@ -35,7 +35,10 @@ def test_iterations_follow_equal_time(base):
     assert (fast['train']['total_iter'], slow['train']['total_iter']) == (480, 120)
     assert fast['network_g']['num_feat'] == 8 and slow['network_g']['num_feat'] == 16
     assert fast['train']['scheduler']['periods'] == [480] and slow['val']['val_freq'] == 30  # 4 validations
-    assert fast['name'] == 'Width_f8_m2' and opt['network_g']['num_feat'] != 8  # the base is not modified
+    assert fast['name'].startswith('Width_f8_m2_') and opt['network_g']['num_feat'] != 8  # the base is not modified
+    # Another speed is another run (the defect: a rerun restored the old scheduler and crashed).
+    assert width.width_options(opt, 8, 0.5, args)['name'] != fast['name']
+    assert width.width_options(opt, 8, 0.25, args)['name'] == fast['name']
     with pytest.raises(ValueError, match='width 8 must be positive'):
         width.width_options(opt, 8, 0.0, args)
 
@@ -48,9 +51,11 @@ def test_speeds_must_match_widths(base, capsys):
 
 
 def test_width_script_trains_and_reports(base, tmp_path):
-    names = ('Width_f4_m0.05', 'Width_f8_m0.05')
-    for name in names:  # left by an interrupted earlier run of this test
-        shutil.rmtree(REPO / 'experiments' / name, ignore_errors=True)
+    def clean() -> None:  # runs are named by their options: Width_f<w>_m0.05_<digest>
+        for folder in (REPO / 'experiments').glob('Width_f[48]_m0.05_*'):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    clean()  # left by an interrupted earlier run of this test
     out = tmp_path / 'width'
     # 3 s of training at 1.5 and 0.6 s per iteration: 2 and 5 iterations; with 2 validations the second run's fall
     # at iterations 2 and 4, and the one after training (iteration 5) reads as iteration 4 in the log
@@ -59,6 +64,7 @@ def test_width_script_trains_and_reports(base, tmp_path):
     try:
         run = subprocess.run(args, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-2000:]
+        names = [next((out / 'options').glob(f'Width_f{w}_m0.05_*.yml')).stem for w in (4, 8)]
         iters = [yaml.safe_load((out / 'options' / f'{n}.yml').read_text())['train']['total_iter'] for n in names]
         assert iters == [2, 5]
         assert yaml.safe_load((out / 'width_speeds.yml').read_text()) == {names[0]: 1.5, names[1]: 0.6}
@@ -75,8 +81,7 @@ def test_width_script_trains_and_reports(base, tmp_path):
         again = subprocess.run(args, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0 and 'width 4: already trained' in again.stdout
     finally:
-        for name in names:
-            shutil.rmtree(REPO / 'experiments' / name, ignore_errors=True)
+        clean()
 
 
 def test_speeds_are_measured_at_each_width(base, capsys, monkeypatch):
