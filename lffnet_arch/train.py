@@ -41,7 +41,7 @@ if __name__ == '__main__' and __package__ in (None, ''):
 import lffnet_arch  # noqa: E402,F401  (registers the plugin; its torchvision shim precedes basicsr)
 from lffnet_arch import compat  # noqa: E402
 
-__all__ = ['load_resume_state', 'main', 'run']
+__all__ = ['load_resume_state', 'main', 'record_differences', 'run', 'run_record']
 
 
 def load_resume_state(opt: dict) -> Optional[dict]:
@@ -72,10 +72,66 @@ def load_resume_state(opt: dict) -> Optional[dict]:
         return None
     if not osp.isfile(path):
         raise FileNotFoundError(f'path.resume_state: no training state at {path}.')
-    with torch.serialization.safe_globals([Counter]):
-        state = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        with torch.serialization.safe_globals([Counter]):
+            state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # truncated, not a training state, or a pickle weights_only refuses
+        raise ValueError(f'Training state {path} cannot be read with torch.load(weights_only=True): {error}') from None
+    if not isinstance(state, dict) or not isinstance(state.get('iter'), int) or 'optimizers' not in state:
+        raise ValueError(f'Training state {path} is not a training state (expected iter, optimizers, schedulers).')
     check_resume(opt, state['iter'])
     return state
+
+
+# Options that change nothing a resumed run computes: where data lies and how it is loaded, logging, validation.
+_MACHINE_KEYS = ('phase', 'num_worker_per_gpu', 'prefetch_mode', 'pin_memory', 'persistent_workers', 'name')
+
+
+def run_record(opt: dict) -> dict:
+    """What a resumed run must share with the run that saved the state for the resume to be exact: the network, the
+    training options (schedule, optimiser, losses, precision; ``total_iter`` may grow, the schedule's own length is
+    compared), the seed, the number of processes and the training data's sampling (batch, crop, samples per epoch;
+    data paths excluded)."""
+    data = opt['datasets']['train']
+    sampling = {k: v for k, v in data.items() if not k.startswith('dataroot') and k not in _MACHINE_KEYS}
+    record = {
+        'network_g': opt['network_g'],
+        'train': {k: v for k, v in opt['train'].items() if k != 'total_iter'},
+        'datasets:train': sampling,
+        'manual_seed': opt['manual_seed'],
+        'world_size': opt['world_size'],
+    }
+    return _plain(record)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _flatten(value, path: str = '') -> dict:
+    if isinstance(value, dict):
+        flat = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f'{path}:{key}' if path else key))
+        return flat
+    return {path: value}
+
+
+def record_differences(saved: dict, current: dict) -> list:
+    """``'option: saved -> current'`` for every option the two run records disagree on."""
+    old, new = _flatten(saved), _flatten(current)
+    missing = object()
+    keys = sorted(set(old) | set(new))
+    shown = lambda v: 'unset' if v is missing else repr(v)  # noqa: E731
+    return [
+        f'{k}: {shown(old.get(k, missing))} -> {shown(new.get(k, missing))}'
+        for k in keys
+        if old.get(k, missing) != new.get(k, missing)
+    ]
 
 
 @contextmanager
@@ -206,6 +262,22 @@ class _Training:
     def _resume(self, state: dict) -> None:
         from lffnet_arch.data.sampler import restore_rng_state
 
+        saved = state.get('run')
+        if saved is None:
+            message = (
+                f'Training state {self.opt["path"]["resume_state"]} records no run options (saved by an older '
+                'version): whether this resume continues that run exactly is not checked.'
+            )
+            self.logger.warning(message)
+            warnings.warn(message, stacklevel=2)
+        else:
+            differences = record_differences(saved, run_record(self.opt))
+            if differences:
+                raise ValueError(
+                    f'Training state {self.opt["path"]["resume_state"]} was saved by a run with other options, so '
+                    f'resuming would not continue it exactly: {"; ".join(differences)}. Restore those options, or '
+                    'start a new run under another name.'
+                )
         self.model.resume_training(state)
         self.current_iter = state['iter']
         self.logger.info(f'Resuming training from epoch: {state["epoch"]}, iter: {state["iter"]}.')
@@ -228,7 +300,7 @@ class _Training:
         from lffnet_arch.data.sampler import rng_state
 
         sampler = {'epoch': self.epoch, 'batches_done': self.batches_done, 'world_size': self.opt['world_size']}
-        return {'sampler': sampler, 'rng': rng_state()}
+        return {'sampler': sampler, 'rng': rng_state(), 'run': run_record(self.opt)}
 
     def _start_epoch(self) -> None:
         self.sampler.set_position(self.epoch, self.batches_done * self.batch_size)

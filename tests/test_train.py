@@ -225,8 +225,9 @@ def test_resume_restores_optimizer_and_scheduler_from_another_directory(demo_roo
     assert recorded['datasets']['train']['dataroot'] == str(demo_root / 'Training')  # resolved paths recorded
     states = exp / 'training_states'
     saved = torch.load(states / '2.state', weights_only=False)
-    assert {'sampler', 'rng'} <= set(saved)
-    torch.save({k: v for k, v in saved.items() if k not in ('sampler', 'rng')}, states / '2.state')  # an old state
+    assert {'sampler', 'rng', 'run'} <= set(saved)
+    old = ('sampler', 'rng', 'run')
+    torch.save({k: v for k, v in saved.items() if k not in old}, states / '2.state')  # an old state
     stale = exp / 'models' / f'.net_g_4.pth.{_dead_pid()}.k2j4h5g6.tmp'
     live = exp / 'models' / f'.net_g_4.pth.{os.getpid()}.k2j4h5g6.tmp'
     stale.write_bytes(b'killed while saving')
@@ -259,6 +260,7 @@ def test_resume_restores_optimizer_and_scheduler_from_another_directory(demo_roo
     resumed_log = logs[-1].read_text()
     assert 'Resuming training from epoch' in resumed_log and ', iter: 2.' in resumed_log
     assert 'holds no sampler position and random generator states' in resumed_log
+    assert 'records no run options (saved by an older version)' in resumed_log
     assert f'Removed {stale}, left by an interrupted run' in resumed_log
     assert not stale.exists() and live.exists()
     assert _logged_iters(resumed_log.split('Start training from')[1])[0] == 3
@@ -585,7 +587,7 @@ def test_two_process_gloo_run_validates_saves_and_resumes(demo_root, tmp_path):
     assert re.search(r'Validation demo_val\s+# psnr_mu: \d+\.\d+', logs[0])
     assert _logged_iters(logs[1]) == [3, 4] and re.search(r'# psnr_mu: \d+\.\d+', logs[1])
     for name in ('net_g_2.pth', 'net_g_4.pth', 'net_g_latest.pth'):
-        assert set(torch.load(exp / 'models' / name, weights_only=True)) == {'params'}
+        assert set(torch.load(exp / 'models' / name, weights_only=True)) == {'params', 'network_g'}
     scene = _val_scene(demo_root)
     assert (exp / 'visualization' / scene / f'{scene}_4.hdr').is_file()
 
@@ -630,3 +632,21 @@ def test_bf16_and_channels_last_training_steps(demo_root):
 def test_bad_training_precision_or_memory_format(demo_root, options, match):
     with pytest.raises(ValueError, match=match):
         _train_model(demo_root, **options)
+
+
+def test_a_resume_with_other_options_is_refused_listing_the_differences(demo_root, tmp_path):
+    """The state stores batches done; resumed with another batch size the sampler would skip samples, and a changed
+    schedule would be overridden by the saved one. Such a resume is refused before any step, naming each change."""
+    opt = _options(demo_root, 'exact', total_iter=2)
+    _run(TRAIN, tmp_path, '-opt', str(_write(opt, tmp_path / 'exact.yml')), cwd=tmp_path)
+    opt['train']['total_iter'] = 4  # a longer budget under the same schedule resumes exactly
+    opt['datasets']['train']['batch_size_per_gpu'] = 4
+    opt['train']['scheduler']['milestones'] = [2]
+    result = _run(
+        TRAIN, tmp_path, '-opt', str(_write(opt, tmp_path / 'exact.yml')), '--auto_resume', cwd=tmp_path, ok=False
+    )
+    assert 'exact/training_states/2.state was saved by a run with other options' in result.stderr
+    assert 'datasets:train:batch_size_per_gpu: 2 -> 4' in result.stderr
+    assert 'train:scheduler:milestones: [3] -> [2]' in result.stderr
+    assert 'total_iter' not in result.stderr.split('other options')[1]
+    assert not (tmp_path / 'experiments' / 'exact' / 'models' / 'net_g_4.pth').exists()

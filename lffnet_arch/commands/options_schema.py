@@ -192,6 +192,13 @@ def _scheduler_fits(train: Mapping, path: str) -> None:
             )
 
 
+def _registered_model(name: str, path: str) -> None:
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    if name not in MODEL_REGISTRY:
+        raise OptionsError(f'{path}: {name!r} is not a registered model; registered: {sorted(MODEL_REGISTRY.keys())}.')
+
+
 TRAIN = Section(
     {
         'total_iter': Int(low=1),
@@ -240,7 +247,7 @@ PATH = Section(
 TOP = Section(
     {
         'name': Str(),
-        'model_type': Str(('HDRModel', 'SRModel')),
+        'model_type': Str(check=_registered_model),
         'scale': Int(low=1),
         'num_gpu': Either(Int(low=0), Str(('auto',))),
         'manual_seed': Either(Int(), Null()),
