@@ -121,7 +121,8 @@ def test_two_iterations_train_validate_and_checkpoint(demo_root, tmp_path):
         assert f'{key}: ' in log, key
     assert re.search(r'# psnr_mu: \d+\.\d+', log)
     ckpt = torch.load(exp / 'models' / 'net_g_2.pth', weights_only=True)
-    assert set(ckpt) == {'params', 'params_ema'}
+    assert set(ckpt) == {'params', 'params_ema', 'network_g'}
+    assert ckpt['network_g'] == {'type': 'LFFNet', 'num_feat': 8, 'num_block': 2, 'doconv': 'fusion'}
     umask = os.umask(0o022)
     os.umask(umask)
     for made in (exp / 'models' / 'net_g_2.pth', exp / 'training_states' / '2.state', exp / 'tiny.yml'):

@@ -14,6 +14,7 @@ same thing everywhere and every usage text comes from argparse itself.
 """
 
 import argparse
+import math
 import os
 import re
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     'add_overwrite',
     'add_threads',
     'device_arg',
+    'positive_float',
     'positive_int',
     'tile_arg',
 ]
@@ -45,6 +47,17 @@ def positive_int(value: str) -> int:
         number = 0
     if number < 1:
         raise argparse.ArgumentTypeError(f'expected a positive integer, got {value!r}')
+    return number
+
+
+def positive_float(value: str) -> float:
+    """argparse type: a finite number above 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise argparse.ArgumentTypeError(f'expected a finite number > 0, got {value!r}')
     return number
 
 

@@ -2,6 +2,8 @@
 ``.exr`` and a tonemapped ``.png`` preview."""
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -18,6 +20,8 @@ from lffnet_arch.commands.arguments import (
     add_network_arguments,
     add_output,
     add_overwrite,
+    positive_float,
+    positive_int,
     tile_arg,
 )
 from lffnet_arch.data.layout import list_frames
@@ -25,8 +29,9 @@ from lffnet_arch.deploy.align import ALIGN_METHODS
 from lffnet_arch.deploy.bracket import read_bracket
 from lffnet_arch.deploy.fuse import PRECISIONS, fuse
 from lffnet_arch.deploy.model import load_model
-from lffnet_arch.fileio.atomic import remove_stale_temporaries
+from lffnet_arch.fileio.atomic import finish_file, remove_stale_temporaries
 from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
+from lffnet_arch.fileio.limits import DEFAULT_MAX_PIXELS, set_max_pixels
 from lffnet_arch.tonemap import DEFAULT_TONEMAPPER, TONEMAPPERS, tonemap
 
 __all__ = ['build_parser', 'check_output_folder', 'find_brackets', 'main']
@@ -50,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--exposures',
         nargs='+',
-        type=float,
+        type=positive_float,
         help='exposure times in seconds, one per frame in file-name order (default: exposure.txt '
         'in the bracket folder, else EXIF ExposureTime)',
     )
@@ -72,12 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         default='ecc',
         help='global pre-alignment of handheld frames to the reference (default: %(default)s)',
     )
-    parser.add_argument('--gamma', type=float, default=2.2, help='LDR gamma (default: 2.2)')
+    parser.add_argument('--gamma', type=positive_float, default=2.2, help='LDR gamma (default: 2.2)')
     parser.add_argument(
         '--tonemap',
         choices=TONEMAPPERS,
         default=DEFAULT_TONEMAPPER,
         help='tone mapper of the .png preview (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--max_pixels',
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help='pixel budget of a frame, checked from its header before decoding (default: %(default)s)',
     )
     add_device(parser)
     add_overwrite(parser, 'existing output files')
@@ -147,6 +158,7 @@ def check_output_folder(output: Path) -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    set_max_pixels(args.max_pixels)
     scenes = find_brackets(args.input)
     output = Path(args.output)
     check_output_folder(output)
@@ -184,14 +196,34 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         finally:
             if tiles is not None:
                 tiles.close()
-        # Without --overwrite each file is finished exclusively: a concurrent run that wrote it first is not replaced.
-        for path in outputs[name]:
+        write_outputs(outputs[name], hdr, args.tonemap, args.overwrite)
+
+
+def write_outputs(paths: Sequence[Path], hdr: np.ndarray, tonemapper: str, overwrite: bool) -> None:
+    """Write a bracket's outputs all or nothing. Every file is written first into a staging folder beside them
+    (``.<name>.partial-<pid>``, removed by the next run if this one is killed), so a full disk fails before any
+    output exists; then each file is moved into place. Without ``overwrite`` each is finished exclusively, so a
+    concurrent run that wrote one first is not replaced, and the files this call had finished are removed again:
+    a bracket is never left half written."""
+    preview = np.ascontiguousarray(tonemap(hdr, tonemapper)[..., ::-1])
+    stage = paths[0].parent / f'.{paths[0].stem}.partial-{os.getpid()}'
+    stage.mkdir(parents=True, exist_ok=True)
+    finished = []
+    try:
+        for path in paths:
             if path.suffix == '.png':
-                imwrite_atomic(
-                    path, np.ascontiguousarray(tonemap(hdr, args.tonemap)[..., ::-1]), overwrite=args.overwrite
-                )
+                imwrite_atomic(stage / path.name, preview)
             else:
-                write_hdr(path, hdr, overwrite=args.overwrite)
+                write_hdr(stage / path.name, hdr)
+        for path in paths:
+            finish_file(stage / path.name, path, overwrite)
+            finished.append(path)
+    except BaseException:
+        for path in finished:
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -2,6 +2,7 @@
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -120,4 +121,31 @@ def read_bracket(
             f'frame in file-name order (--exposures 0.01 0.04 0.16 on the command line, exposures= in '
             f'Python), or write an {exposure_file} with one EV value per line next to the frames.'
         )
-    return frames, np.asarray(exif, dtype=np.float64)
+    times = np.asarray(exif, dtype=np.float64)
+    if np.unique(times).size < times.size:
+        raise ValueError(
+            f'The EXIF ExposureTime of {", ".join(f"{p.name} ({_seconds(s)})" for p, s in zip(paths, times))} '
+            'repeats a value; a bracket needs one time per exposure. If the camera recorded them wrongly, give them '
+            'with --exposures (seconds, file-name order).'
+        )
+    _warn_if_contradicted(paths, frames, times)
+    return frames, times
+
+
+def _seconds(value: float) -> str:
+    return f'1/{1 / value:.0f} s' if value < 1 else f'{value:g} s'
+
+
+def _warn_if_contradicted(paths: Sequence[Path], frames: Sequence[np.ndarray], times: np.ndarray) -> None:
+    """Warn when EXIF times and the frames' brightness disagree in order: a longer exposure never looks darker."""
+    brightness = [float(np.mean(frame)) for frame in frames]
+    by_time = np.argsort(times, kind='stable')
+    for shorter, longer in zip(by_time[:-1], by_time[1:]):
+        if brightness[shorter] > brightness[longer] * 1.05 + 1e-3:
+            warnings.warn(
+                f'EXIF ExposureTime says {paths[longer].name} ({_seconds(times[longer])}) is the longer exposure, '
+                f'but it is darker than {paths[shorter].name} ({_seconds(times[shorter])}): the times look reversed '
+                'or wrong; give the right ones with --exposures.',
+                stacklevel=3,
+            )
+            return

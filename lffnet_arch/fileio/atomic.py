@@ -122,6 +122,17 @@ def _finish_exclusively(tmp: Path, path: Path) -> None:
     tmp.unlink()
 
 
+def finish_file(tmp: PathLike, path: PathLike, overwrite: bool = True) -> None:
+    """Give the complete, synced file ``tmp`` (in ``path``'s folder) the name ``path`` and the mode the umask asks
+    for: ``os.replace`` with ``overwrite``, else exclusively (FileExistsError if ``path`` exists by then)."""
+    tmp, path = Path(tmp), Path(path)
+    os.chmod(tmp, default_file_mode())
+    if overwrite:
+        os.replace(tmp, path)
+    else:
+        _finish_exclusively(tmp, path)
+
+
 @contextmanager
 def atomic_path(path: PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write; on success it is synced and renamed onto ``path``.
@@ -153,11 +164,7 @@ def atomic_path(path: PathLike, overwrite: bool = True) -> Iterator[Path]:
         yield tmp
         with open(tmp, 'rb') as file:
             os.fsync(file.fileno())
-        os.chmod(tmp, default_file_mode())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _finish_exclusively(tmp, path)
+        finish_file(tmp, path, overwrite)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -173,7 +173,7 @@ def test_swinir_trains_and_tests_through_the_projects_commands(demo_root, tmp_pa
     assert picture is not None and picture.shape == (2 * (32 * 8 + 24), 3 * 32 * 8, 3)  # 32 px enlarged 8x to 256
 
     checkpoint = exp / 'models' / 'net_g_latest.pth'
-    assert set(torch.load(checkpoint, weights_only=True)) == {'params'}  # the demo recipe has no EMA
+    assert set(torch.load(checkpoint, weights_only=True)) == {'params', 'network_g'}  # the demo recipe has no EMA
     opt = _shipped_options('test', 'swinir_tiny_test', demo_root)
     opt['path']['pretrain_network_g'] = str(checkpoint)
     _run(TEST, tmp_path, opt, 'test')
