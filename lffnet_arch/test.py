@@ -38,22 +38,24 @@ def run(root_path: str, argv=None) -> None:
     from basicsr.utils import get_env_info, get_root_logger, get_time_str, make_exp_dirs
     from basicsr.utils.options import dict2str
 
-    from lffnet_arch.commands.options import parse_options
+    from lffnet_arch.commands.options import parse_options, reporting_user_errors
 
     compat.apply_runtime()
-    opt, _ = parse_options(root_path, is_train=False, argv=argv)
-    torch.backends.cudnn.benchmark = True
-    make_exp_dirs(opt)
-    log_file = osp.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
-    logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
-    logger.info(get_env_info())
-    logger.info(dict2str(opt))
-    loaders = []
-    for _, dataset_opt in sorted(opt['datasets'].items()):
-        test_set = build_dataset(dataset_opt)
-        loaders.append(build_dataloader(test_set, dataset_opt, opt['num_gpu'], opt['dist'], None, opt['manual_seed']))
-        logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
-    model = build_model(opt)
+    with reporting_user_errors():  # options, data and checkpoints: one line for a mistake
+        opt, _ = parse_options(root_path, is_train=False, argv=argv)
+        torch.backends.cudnn.benchmark = True
+        make_exp_dirs(opt)
+        log_file = osp.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
+        logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
+        logger.info(get_env_info())
+        logger.info(dict2str(opt))
+        loaders = []
+        for _, dataset_opt in sorted(opt['datasets'].items()):
+            test_set = build_dataset(dataset_opt)
+            loader = build_dataloader(test_set, dataset_opt, opt['num_gpu'], opt['dist'], None, opt['manual_seed'])
+            loaders.append(loader)
+            logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
+        model = build_model(opt)
     for loader in loaders:
         logger.info(f'Testing {loader.dataset.opt["name"]}...')
         model.validation(loader, current_iter=opt['name'], tb_logger=None, save_img=opt['val']['save_img'])

@@ -393,9 +393,12 @@ def run(root_path: str, argv=None) -> None:
         root_path (str): The run's root.
         argv (sequence of str, optional): Command-line arguments; default ``sys.argv[1:]``.
     """
+    from lffnet_arch.commands.options import reporting_user_errors
+
     compat.apply_runtime()
-    training = _Training(root_path, argv)
-    training.build()
+    with reporting_user_errors():  # options, data, checkpoints and the training state: one line for a mistake
+        training = _Training(root_path, argv)
+        training.build()
     training.loop()
 
 

@@ -17,6 +17,7 @@ import argparse
 import math
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
@@ -25,6 +26,7 @@ from lffnet_arch.deploy.pretrained import DEFAULT_MODEL, PRETRAINED
 __all__ = [
     'add_checkpoint',
     'check_output_file',
+    'check_output_folder',
     'add_device',
     'add_network_arguments',
     'add_output',
@@ -150,3 +152,23 @@ def check_output_file(path: Path, flag: str = '--output') -> None:
         raise ValueError(f'{flag} {path} lies under {existing}, which is a file; expected a file in a folder.')
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f'{flag} {path}: cannot write in {existing}.')
+
+
+def check_output_folder(output: Path) -> None:
+    """Make sure ``output`` is a writable folder, or can be created as one, before any work is done.
+
+    Nothing is created: the check writes and removes a temporary file in ``output`` or in its nearest existing
+    ancestor, where the folder would be created.
+
+    Raises:
+        ValueError: ``output`` is a file, lies under a file, or cannot be written to or created.
+    """
+    existing = next(p for p in [output, *output.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        where = 'is a file' if existing == output else f'lies under {existing}, which is a file'
+        raise ValueError(f'--output {output} {where}; expected a folder.')
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f'--output {output}: cannot write in {existing} ({error.strerror or error}).') from error

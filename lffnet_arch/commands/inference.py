@@ -5,7 +5,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from lffnet_arch.commands.arguments import (
     add_network_arguments,
     add_output,
     add_overwrite,
+    check_output_folder,
     positive_float,
     positive_int,
     tile_arg,
@@ -34,7 +34,7 @@ from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
 from lffnet_arch.fileio.limits import DEFAULT_MAX_PIXELS, set_max_pixels
 from lffnet_arch.tonemap import DEFAULT_TONEMAPPER, TONEMAPPERS, tonemap
 
-__all__ = ['build_parser', 'check_output_folder', 'find_brackets', 'main']
+__all__ = ['build_parser', 'check_output_folder', 'find_brackets', 'main', 'write_outputs']
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,26 +135,6 @@ def _resolve_device(device: Optional[str]) -> torch.device:
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu.')
     return device
-
-
-def check_output_folder(output: Path) -> None:
-    """Make sure ``output`` is a writable folder, or can be created as one, before any work is done.
-
-    Nothing is created: the check writes and removes a temporary file in ``output`` or in its nearest existing
-    ancestor, where the folder would be created.
-
-    Raises:
-        ValueError: ``output`` is a file, lies under a file, or cannot be written to or created.
-    """
-    existing = next(p for p in [output, *output.absolute().parents] if p.exists())
-    if not existing.is_dir():
-        where = 'is a file' if existing == output else f'lies under {existing}, which is a file'
-        raise ValueError(f'--output {output} {where}; expected a folder.')
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise ValueError(f'--output {output}: cannot write in {existing} ({error.strerror or error}).') from error
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:

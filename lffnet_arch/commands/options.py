@@ -9,17 +9,27 @@ folder ``experiments/`` and ``results/`` go under), as :func:`resolve_paths` des
 """
 
 import argparse
+import contextlib
 import os
 import random
 import re
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 import torch
 import yaml
 
-__all__ = ['apply_overrides', 'parse_options', 'parse_override', 'read_options_file', 'resolve_paths', 'write_options']
+__all__ = [
+    'apply_overrides',
+    'parse_options',
+    'parse_override',
+    'read_options_file',
+    'reporting_user_errors',
+    'resolve_paths',
+    'write_options',
+]
 
 # One option name in a --force_yml key path: what options files use (letters, digits, '_', '-', '.').
 _KEY = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*$')
@@ -28,6 +38,19 @@ _NUMBER = re.compile(r'^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$')
 # pretrained networks and the resume state.
 _DATASET_PATH_KEYS = re.compile(r'^(dataroot(_\w+)?|meta_info_file)$')
 _PATH_PATH_KEYS = re.compile(r'^(pretrain_network_\w+|resume_state)$')
+
+
+@contextlib.contextmanager
+def reporting_user_errors() -> Iterator[None]:
+    """Around the set-up of a command (reading options, data, checkpoints, the training state): a mistake in what
+    the user gave (a bad option, a missing or unreadable file, a resume that would not be exact) is printed as one
+    line and the process exits with status 2. Errors once the work runs keep their traceback."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        message = error.args[0] if error.args else repr(error)
+        print(f'error: {message}', file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _override_value(text: str, entry: str) -> Any:

@@ -10,8 +10,11 @@ into place when complete; an existing ``<output>`` is replaced only with ``--ove
 import argparse
 import sys
 from pathlib import Path
+from typing import Optional
 
-from lffnet_arch.commands.arguments import add_output, add_overwrite
+from lffnet_arch.commands.arguments import add_output, add_overwrite, check_output_folder
+from lffnet_arch.commands.options import read_options_file, resolve_paths
+from lffnet_arch.commands.options_schema import check_options
 from lffnet_arch.data.simulator.simulated_dataset import SimulatedBracketDataset
 from lffnet_arch.data.simulator.simulated_set import write_simulated_set
 from lffnet_arch.fileio.atomic import staged_output_dir
@@ -40,14 +43,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def dataset_options(args: argparse.Namespace) -> dict:
-    """The SimulatedBracketDataset options the command line asks for."""
+def dataset_options(args: argparse.Namespace, root: Path) -> dict:
+    """The SimulatedBracketDataset options the command line asks for; relative data paths of ``--opt`` are read
+    against ``root``, as training reads them."""
     if args.opt is not None:
-        import yaml
-
-        if not args.opt.is_file():
-            raise FileNotFoundError(f'Options file {args.opt} not found.')
-        datasets = (yaml.safe_load(args.opt.read_text(encoding='utf-8')) or {}).get('datasets') or {}
+        opt = read_options_file(args.opt)
+        check_options(opt, False, str(args.opt))
+        datasets = resolve_paths(opt, str(root))['datasets']
         if args.dataset not in datasets:
             raise ValueError(f'{args.opt} has no dataset {args.dataset!r}; it has {sorted(datasets)}.')
         opt = dict(datasets[args.dataset])
@@ -68,10 +70,13 @@ def dataset_options(args: argparse.Namespace) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def main(argv=None, root: Optional[Path] = None) -> int:
+    """The command; ``root`` is where relative data paths of ``--opt`` start: the checkout for
+    ``scripts/data_preparation/simulate_brackets.py``, the working directory (the default) for ``lffnet simulate``."""
     args = parse_args(argv)
     try:
-        dataset = SimulatedBracketDataset({**dataset_options(args), 'phase': 'val'})
+        check_output_folder(args.output)
+        dataset = SimulatedBracketDataset({**dataset_options(args, root or Path.cwd()), 'phase': 'val'})
         with staged_output_dir(args.output, overwrite=args.overwrite) as tmp:
             write_simulated_set(dataset, tmp, range(len(dataset)), progress=True)
     except (FileExistsError, FileNotFoundError, ValueError) as err:

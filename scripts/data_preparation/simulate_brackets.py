@@ -14,4 +14,4 @@ except ImportError:  # run from a checkout without installing the package
 from lffnet_arch.commands.simulate_brackets import main  # noqa: E402
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(main(root=Path(__file__).resolve().parents[2]))  # relative data paths: the checkout's, as training's
