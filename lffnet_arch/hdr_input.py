@@ -7,10 +7,13 @@ Every frame enters twice, as its LDR values L in [0, 1] and as its HDR-domain im
 
 import math
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from lffnet_arch.response import Response
 
 __all__ = ['MU', 'ldr_to_hdr', 'mu_law', 'network_input', 'reference_frame_hdr']
 
@@ -30,18 +33,33 @@ def ldr_to_hdr(ldr: ArrayOrTensor, exposure: float, gamma: float = 2.2) -> Array
     return ldr**gamma / exposure
 
 
-def network_input(ldrs: Sequence[np.ndarray], exposures: Sequence[float], gamma: float = 2.2) -> torch.Tensor:
-    """The networks' input for one bracket: lq (1, T, 6, H, W) = cat(L_i, L_i ** gamma / t_i) per frame.
+def network_input(
+    ldrs: Sequence[np.ndarray], exposures: Sequence[float], gamma: float = 2.2, response: Optional['Response'] = None
+) -> torch.Tensor:
+    """The networks' input for one bracket: lq (1, T, 6, H, W) = cat(L_i, g(L_i) / t_i) per frame.
+
+    The one linearisation of training, validation and inference: g is ``response`` (a camera's inverse response,
+    :class:`lffnet_arch.response.Response`, given or calibrated from the bracket), or L ** ``gamma`` without one. A
+    gamma response is applied as L ** gamma, so the Kalantari protocol's input is the same whichever way it is
+    given.
 
     Args:
         ldrs (sequence of np.ndarray): T float RGB frames (H, W, 3) in [0, 1], in the network's frame order.
         exposures (sequence of float): T exposure times, in the units the network was trained with (t = 1 for the
             shortest frame).
-        gamma (float): Gamma of the LDR-to-HDR-domain mapping. Default: 2.2.
+        gamma (float): Gamma of the LDR-to-HDR-domain mapping when no ``response`` is given. Default: 2.2.
+        response (Response, optional): The inverse camera response. Default: None (``gamma``).
     """
+    if response is not None and response.gamma_value is not None:
+        gamma, response = response.gamma_value, None
     ldr = torch.from_numpy(np.stack([np.asarray(x, dtype=np.float32) for x in ldrs])).permute(0, 3, 1, 2)
     times = torch.as_tensor(np.asarray(exposures, dtype=np.float32)).view(-1, 1, 1, 1)
-    return torch.cat([ldr, ldr_to_hdr(ldr, times, gamma)], dim=1).unsqueeze(0)
+    if response is None:
+        hdr = ldr_to_hdr(ldr, times, gamma)
+    else:
+        linear = np.stack([response.linearise(np.asarray(x, dtype=np.float32)) for x in ldrs])
+        hdr = torch.from_numpy(linear).permute(0, 3, 1, 2) / times
+    return torch.cat([ldr, hdr], dim=1).unsqueeze(0)
 
 
 def reference_frame_hdr(lq: torch.Tensor, ref_idx: Optional[int] = None) -> torch.Tensor:

@@ -186,7 +186,7 @@ class Either(Spec):
         return any(option.accepts(value) for option in self.options)
 
     def _validate_inner(self, value: Any, path: str) -> None:
-        next(option for option in self.options if option.accepts(value))._validate_inner(value, path)
+        next(option for option in self.options if option.accepts(value)).validate(value, path)
 
 
 class Section(Spec):
@@ -247,6 +247,7 @@ DATALOADER_OPTIONS = {
     'pin_memory': Bool(),
     'persistent_workers': Bool(),
     'scoring': Str(('direct', 'scaled')),  # read by scripts/evaluate_quality.py
+    'oracle': Bool(),  # evaluate_quality.py: rows fed the simulated camera's true response too
 }
 
 

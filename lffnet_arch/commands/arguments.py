@@ -31,7 +31,9 @@ __all__ = [
     'add_network_arguments',
     'add_output',
     'add_overwrite',
+    'add_scene_files',
     'add_threads',
+    'add_workers',
     'device_arg',
     'positive_float',
     'positive_int',
@@ -172,3 +174,14 @@ def check_output_folder(output: Path) -> None:
             pass
     except OSError as error:
         raise ValueError(f'--output {output}: cannot write in {existing} ({error.strerror or error}).') from error
+
+
+def add_scene_files(parser: argparse.ArgumentParser) -> None:
+    """``--num_exposure`` and ``--exposure_file``: how the scene folders of a Kalantari-layout set are read."""
+    parser.add_argument('--num_exposure', type=positive_int, default=3, help='frames per scene (default 3)')
+    parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
+
+
+def add_workers(parser: argparse.ArgumentParser, what: str = 'worker processes') -> None:
+    """``--workers``: processes that share the work."""
+    parser.add_argument('--workers', type=positive_int, default=1, help=f'{what} (default 1)')

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lffnet_arch.commands.arguments import add_output, add_overwrite
+from lffnet_arch.commands.arguments import add_output, add_overwrite, add_scene_files, add_workers
 from lffnet_arch.data import layout
 from lffnet_arch.data.prepare.create_lmdb import create_lmdb
 
@@ -16,8 +16,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument('--input', required=True, help='folder of scene (or patch) folders, Kalantari layout')
     add_output(parser, 'LMDB folder to create; its name must end in .lmdb')
-    parser.add_argument('--num_exposure', type=int, default=3, help='frames per scene (default 3)')
-    parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
+    add_scene_files(parser)
     parser.add_argument(
         '--compress_level',
         type=int,
@@ -26,13 +25,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar='0-9',
         help='PNG compression level of the frames (default 1: fast, lossless at every level)',
     )
-    parser.add_argument('--workers', type=int, default=1, help='worker processes reading scenes (default 1)')
+    add_workers(parser, 'worker processes reading scenes')
     add_overwrite(parser, 'the output LMDB')
     args = parser.parse_args(argv)
     if args.output.suffix != '.lmdb':
         parser.error(f'--output must end with .lmdb (BasicSR convention), got {args.output}.')
-    if args.workers < 1:
-        parser.error('--workers must be a positive integer.')
     if Path(args.output).exists() and not args.overwrite:
         parser.error(f'output {args.output} already exists; pass --overwrite to replace it.')
     return args

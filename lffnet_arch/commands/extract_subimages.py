@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lffnet_arch.commands.arguments import add_output, add_overwrite
+from lffnet_arch.commands.arguments import add_output, add_overwrite, add_scene_files, add_workers
 from lffnet_arch.data import layout
 from lffnet_arch.data.prepare.extract_subimages import extract_subimages
 
@@ -18,13 +18,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_output(parser, 'folder to create, one sub-folder per patch')
     parser.add_argument('--size', type=int, default=128, help='patch side in pixels (default 128)')
     parser.add_argument('--stride', type=int, default=64, help='step between patches (default 64)')
-    parser.add_argument('--num_exposure', type=int, default=3, help='frames per scene (default 3)')
-    parser.add_argument('--exposure_file', default='exposure.txt', help='exposure file name (default exposure.txt)')
-    parser.add_argument('--workers', type=int, default=1, help='worker processes (default 1)')
+    add_scene_files(parser)
+    add_workers(parser, 'worker processes')
     add_overwrite(parser, 'the output folder')
     args = parser.parse_args(argv)
-    if args.size < 1 or args.stride < 1 or args.workers < 1:
-        parser.error('--size, --stride and --workers must be positive integers.')
+    if args.size < 1 or args.stride < 1:
+        parser.error('--size and --stride must be positive integers.')
     if Path(args.output).exists() and not args.overwrite:
         parser.error(f'output {args.output} already exists; pass --overwrite to replace it.')
     return args

@@ -77,7 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
         default='ecc',
         help='global pre-alignment of handheld frames to the reference (default: %(default)s)',
     )
-    parser.add_argument('--gamma', type=positive_float, default=2.2, help='LDR gamma (default: 2.2)')
+    linearisation = parser.add_mutually_exclusive_group()
+    linearisation.add_argument(
+        '--response',
+        type=response_arg,
+        default='auto',
+        help="the camera's inverse response that linearises the frames: auto (calibrated from the bracket itself, "
+        'the default), gamma:G, srgb, linear, or a response .json written by an earlier run',
+    )
+    linearisation.add_argument(
+        '--gamma', type=positive_float, help='the same as --response gamma:GAMMA (the Kalantari protocol: 2.2)'
+    )
     parser.add_argument(
         '--tonemap',
         choices=TONEMAPPERS,
@@ -124,7 +134,7 @@ def find_brackets(inputs: Sequence[str]) -> list[tuple[str, Union[Path, list[Pat
 
 
 def _output_paths(output: Path, name: str) -> list[Path]:
-    suffixes = ['.hdr', '.exr', '.png']
+    suffixes = ['.hdr', '.exr', '.png', '_response.json']
     return [output / f'{name}{suffix}' for suffix in suffixes]
 
 
@@ -161,7 +171,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         frames, times = read_bracket(source, args.exposures)
         tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
         try:
-            hdr = fuse(
+            hdr, response, info = fuse(
                 frames,
                 times,
                 model,
@@ -172,14 +182,38 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                 gamma=args.gamma,
                 align=None if args.align == 'none' else args.align,
                 progress=tiles,
+                response=args.response,
+                return_response=True,
             )
         finally:
             if tiles is not None:
                 tiles.close()
-        write_outputs(outputs[name], hdr, args.tonemap, args.overwrite)
+        tqdm.write(f'{name}: response {describe_response(info)}')
+        write_outputs(outputs[name], hdr, args.tonemap, args.overwrite, (response, info))
 
 
-def write_outputs(paths: Sequence[Path], hdr: np.ndarray, tonemapper: str, overwrite: bool) -> None:
+def describe_response(info: dict) -> str:
+    """One phrase on the response a bracket was linearised with."""
+    if info['source'] == 'calibrated':
+        return f'calibrated from the bracket ({info.get("method", "auto")})'
+    if info['source'] == 'fallback':
+        return f'gamma 2.2: the bracket could not be calibrated ({info["reason"]})'
+    return f'{info["response"]} (given)'
+
+
+def response_arg(value: str):
+    """argparse type of ``--response``: checked when parsed (a file is read then, too)."""
+    from lffnet_arch.response import parse_response
+
+    try:
+        return parse_response(value)
+    except (ValueError, FileNotFoundError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def write_outputs(
+    paths: Sequence[Path], hdr: np.ndarray, tonemapper: str, overwrite: bool, response: Optional[tuple] = None
+) -> None:
     """Write a bracket's outputs all or nothing. Every file is written first into a staging folder beside them
     (``.<name>.partial-<pid>``, removed by the next run if this one is killed), so a full disk fails before any
     output exists; then each file is moved into place. Without ``overwrite`` each is finished exclusively, so a
@@ -193,6 +227,8 @@ def write_outputs(paths: Sequence[Path], hdr: np.ndarray, tonemapper: str, overw
         for path in paths:
             if path.suffix == '.png':
                 imwrite_atomic(stage / path.name, preview)
+            elif path.suffix == '.json':  # the curve the frames were linearised with, and how it was found
+                response[0].to_json(stage / path.name, info=_json_ready(response[1]))
             else:
                 write_hdr(stage / path.name, hdr)
         for path in paths:
@@ -224,3 +260,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {message}', file=sys.stderr)
         return 1
     return 0
+
+
+def _json_ready(value):
+    """Calibration notes as JSON values (NumPy numbers and arrays become plain numbers and lists)."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -13,6 +13,8 @@ from torch.utils import data
 from lffnet_arch.data import layout, lmdb_codec
 from lffnet_arch.data.lmdb_codec import META_INFO
 from lffnet_arch.hdr_input import network_input
+from lffnet_arch.response.curves import parse_response
+from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, resolve_response
 from lffnet_arch.schema import Bool, Either, Float, Int, Null, Section, Str, check_dataset_options
 
 __all__ = ['MultiExposureHDRDataset']
@@ -65,6 +67,9 @@ class MultiExposureHDRDataset(data.Dataset):
             - ref_idx (int): Reference frame, validated to lie in [0, T) and kept as ``self.ref_idx``; the network
               takes it from its own options. Default (T - 1) // 2, i.e. 1 for T = 3.
             - gamma (float): Gamma of the HDR-domain input L ** gamma / t. Default 2.2.
+            - response (str | None): The inverse camera response the frames are linearised with: ``auto``
+              (calibrated from each sample's own frames), ``gamma:<g>``, ``srgb``, ``linear`` or a response
+              ``.json``. Default None: L ** gamma.
             - exposure_file (str): Name of the exposure file in each scene folder (disk only). Default
               'exposure.txt'.
             - gt_size (int | None): Side of the random square crop in phase 'train', the same window for every frame
@@ -99,7 +104,7 @@ class MultiExposureHDRDataset(data.Dataset):
         'io_backend': Section({'type': Str(('disk', 'lmdb'))}),
         'num_exposure': Int(low=1),
         'ref_idx': Int(low=0),
-        'gamma': Float(low=0, low_open=True),
+        **LINEARISATION_OPTIONS,
         'exposure_file': Str(),
         'gt_size': Either(Int(low=1), Null()),
         'use_hflip': Bool(),
@@ -125,6 +130,7 @@ class MultiExposureHDRDataset(data.Dataset):
                 f'{self.num_exposure}, got {self.ref_idx}.'
             )
         self.gamma = float(opt.get('gamma', 2.2))
+        self.response = parse_response(opt['response']) if opt.get('response') is not None else None
         self.exposure_file = opt.get('exposure_file', 'exposure.txt')
         self.gt_size = opt.get('gt_size')
         self.use_hflip = bool(opt.get('use_hflip', False))
@@ -143,6 +149,13 @@ class MultiExposureHDRDataset(data.Dataset):
             raise ValueError(
                 f'MultiExposureHDRDataset: io_backend type must be "disk" or "lmdb", got {self.backend!r}.'
             )
+
+    def _response(self, ldrs: list, exposures) -> object:
+        """The inverse response of this sample: the ``response`` option's, calibrated from the sample's own frames
+        for ``auto``; None (L ** gamma) without the option."""
+        if self.response is None:
+            return None
+        return resolve_response(self.response, ldrs, np.asarray(exposures, dtype=np.float64))[0]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -249,7 +262,7 @@ class MultiExposureHDRDataset(data.Dataset):
     def _pack(self, ldrs: list, gt: np.ndarray, sample: _Sample) -> dict:
         exposures = layout.ev_to_exposure(sample.evs)
         return {
-            'lq': network_input(ldrs, exposures, self.gamma)[0].contiguous(),
+            'lq': network_input(ldrs, exposures, self.gamma, self._response(ldrs, exposures))[0].contiguous(),
             'gt': torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1), dtype=np.float32)),
             'exposures': torch.from_numpy(exposures),
             'key': sample.key,

@@ -10,6 +10,8 @@ from torch.utils import data
 
 from lffnet_arch.fileio.image import read_hdr, read_ldr
 from lffnet_arch.hdr_input import network_input
+from lffnet_arch.response.curves import parse_response
+from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, resolve_response
 from lffnet_arch.schema import Either, Float, ListOf, Null, Section, Str, check_dataset_options
 
 __all__ = ['ExposureStackDataset']
@@ -31,6 +33,9 @@ class ExposureStackDataset(data.Dataset):
               gt: path}``. Relative paths are read against ``dataroot`` when given, else the working directory.
             - dataroot (str | None): Folder the stacks' relative paths start from. Default None.
             - gamma (float): Gamma of the network's HDR-domain input. Default 2.2.
+            - response (str | None): The inverse camera response the frames are linearised with: ``auto``
+              (calibrated from each sample's own frames), ``gamma:<g>``, ``srgb``, ``linear`` or a response
+              ``.json``. Default None: L ** gamma.
             - gt_percentile (float | None): Percentile of the GT that is scaled to 1; None keeps the file's
               values. Default 99.
 
@@ -40,7 +45,7 @@ class ExposureStackDataset(data.Dataset):
     OPTIONS = {
         'stacks': ListOf(Section({}, extra=lambda key, value, path: None), min_len=1),
         'dataroot': Either(Str(), Null()),
-        'gamma': Float(low=0, low_open=True),
+        **LINEARISATION_OPTIONS,
         'gt_percentile': Either(Float(low=0, low_open=True, high=100), Null()),
     }
 
@@ -49,6 +54,7 @@ class ExposureStackDataset(data.Dataset):
         check_dataset_options(type(self).__name__, opt, self.OPTIONS)
         self.opt = opt
         self.gamma = float(opt.get('gamma', 2.2))
+        self.response = parse_response(opt['response']) if opt.get('response') is not None else None
         self.gt_percentile = opt.get('gt_percentile', 99.0)
         root = opt.get('dataroot')
         self.root = Path(os.path.expanduser(root)) if root else None
@@ -83,6 +89,13 @@ class ExposureStackDataset(data.Dataset):
                 raise FileNotFoundError(f'{where} ({stack["name"]}): file not found: {path}')
         return {'name': str(stack['name']), 'frames': frames, 'times': times / times[0], 'gt': self._path(stack['gt'])}
 
+    def _response(self, ldrs: list, exposures) -> object:
+        """The inverse response of this sample: the ``response`` option's, calibrated from the sample's own frames
+        for ``auto``; None (L ** gamma) without the option."""
+        if self.response is None:
+            return None
+        return resolve_response(self.response, ldrs, np.asarray(exposures, dtype=np.float64))[0]
+
     def __len__(self) -> int:
         return len(self.stacks)
 
@@ -98,7 +111,7 @@ class ExposureStackDataset(data.Dataset):
         if self.gt_percentile is not None:
             gt = gt / max(float(np.percentile(gt, float(self.gt_percentile))), 1e-12)
         return {
-            'lq': network_input(ldrs, stack['times'], self.gamma)[0].contiguous(),
+            'lq': network_input(ldrs, stack['times'], self.gamma, self._response(ldrs, stack['times']))[0].contiguous(),
             'gt': torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1), dtype=np.float32)),
             'exposures': torch.from_numpy(stack['times'].astype(np.float32)),
             'key': stack['name'],

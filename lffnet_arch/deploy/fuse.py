@@ -1,14 +1,15 @@
 """Fusing an exposure bracket with a trained network, at any resolution (whole image or tiles).
 
 Conventions (docs/design.md §10): frames are sorted by exposure time and the times divided by the shortest, so the
-network sees t = 1 for the shortest frame as in training; the network input of frame i is cat(L_i, L_i ** gamma /
-t_i) (:func:`lffnet_arch.hdr_input.network_input`).
+network sees t = 1 for the shortest frame as in training; the network input of frame i is cat(L_i, g(L_i) / t_i)
+(:func:`lffnet_arch.hdr_input.network_input`), g the camera's inverse response: calibrated from the bracket itself
+by default (:func:`lffnet_arch.response.resolve.resolve_response`), or given.
 """
 
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import torch
@@ -18,7 +19,11 @@ from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
 from lffnet_arch.deploy.align import align_frames
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
+from lffnet_arch.response.resolve import resolve_response
 from lffnet_arch.tiling import auto_tile_size, module_device, tiled_forward
+
+if TYPE_CHECKING:
+    from lffnet_arch.response import Response
 
 __all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'fuse']
 
@@ -67,6 +72,19 @@ def _check_bracket(frames: list[np.ndarray], times: np.ndarray, num_exposure: Op
         )
 
 
+def _sorted_bracket(frames: Sequence[Any], exposures: Sequence[float], model: nn.Module, ref_idx: Optional[int]):
+    """The checked bracket sorted by exposure, its times divided by the shortest, and the reference frame's index."""
+    frames = [_frame_to_float(f, i) for i, f in enumerate(frames)]
+    times = np.asarray(exposures, dtype=np.float64).ravel()
+    _check_bracket(frames, times, getattr(model, 'num_exposure', None))
+    count = len(frames)
+    if ref_idx is not None and not 0 <= ref_idx < count:
+        raise ValueError(f'ref_idx must be in [0, {count - 1}] for {count} frames, got {ref_idx}.')
+    order = np.argsort(times, kind='stable')
+    reference = ref_idx if ref_idx is not None else getattr(model, 'ref_idx', (count - 1) // 2)
+    return [frames[i] for i in order], times[order] / times[order[0]], reference
+
+
 @contextlib.contextmanager
 def _reference(model: nn.Module, ref_idx: Optional[int]) -> Iterator[None]:
     """Run ``model`` with reference frame ``ref_idx`` (its own when None), restoring it afterwards."""
@@ -111,14 +129,17 @@ def fuse(
     tile_size: Union[None, int, str] = None,
     tile_overlap: int = 32,
     precision: str = 'fp32',
-    gamma: float = 2.2,
+    gamma: Optional[float] = None,
     align: Optional[str] = None,
     progress: Any = None,
-) -> np.ndarray:
+    response: Union[str, 'Response', None] = 'auto',
+    return_response: bool = False,
+) -> Union[np.ndarray, tuple]:
     """Fuse an exposure bracket into one linear HDR image.
 
     The frames are sorted by exposure time, the times divided by the shortest (t = 1 for the shortest frame, as in
-    training), and the network input built as lq = cat(L, L ** gamma / t) per frame: (1, T, 6, H, W).
+    training), and the network input built as lq = cat(L, g(L) / t) per frame: (1, T, 6, H, W), with g the camera's
+    inverse response, calibrated from the bracket by default.
 
     Args:
         frames (sequence of np.ndarray): T RGB frames (H, W, 3): float in [0, 1], or uint8 / uint16 (divided by 255
@@ -134,13 +155,19 @@ def fuse(
         tile_overlap (int): Overlap of neighbouring tiles in pixels. Default: 32.
         precision (str): ``'fp32'``, or ``'fp16'`` / ``'bf16'`` with ``torch.autocast`` on the model's device (the
             RFFT blocks keep their FFTs in fp32). Default: 'fp32'.
-        gamma (float): Gamma of the LDR-to-HDR-domain mapping. Default: 2.2.
+        gamma (float, optional): Linearise with L ** gamma; the same as ``response=f'gamma:{gamma}'`` (which it
+            overrides). Default: None.
         align (str, optional): Global pre-alignment to the reference, ``'mtb'`` or ``'ecc'``
             (:func:`align_frames`). Default: None.
         progress (callable | tqdm, optional): Tile progress, passed to ``tiled_forward``.
+        response (str | Response): The inverse camera response: ``'auto'`` (calibrated from the frames, the
+            default), ``'gamma:2.2'`` (the Kalantari protocol), ``'srgb'``, ``'linear'``, a response ``.json`` or a
+            :class:`~lffnet_arch.response.Response` (see :func:`~lffnet_arch.response.resolve.resolve_response`).
+        return_response (bool): Also return the response used and how it was found. Default: False.
 
     Returns:
-        np.ndarray: (H, W, 3) float32 linear HDR RGB, in [0, 1] in the units of the shortest exposure.
+        np.ndarray: (H, W, 3) float32 linear HDR RGB, in [0, 1] in the units of the shortest exposure; with
+        ``return_response``, (hdr, response, info).
 
     Raises:
         ValueError: Fewer than 2 frames, frames of different sizes (named), non-RGB or out-of-range frames,
@@ -148,21 +175,14 @@ def fuse(
             :data:`MAX_EXPOSURE_RATIO`, as many exposures as frames not given, T different from the network's
             ``num_exposure``, an invalid ``ref_idx`` / ``precision`` / ``align``, or a non-finite network output.
     """
-    frames = [_frame_to_float(f, i) for i, f in enumerate(frames)]
-    times = np.asarray(exposures, dtype=np.float64).ravel()
-    num_exposure = getattr(model, 'num_exposure', None)
-    _check_bracket(frames, times, num_exposure)
-    count = len(frames)
-    if ref_idx is not None and not 0 <= ref_idx < count:
-        raise ValueError(f'ref_idx must be in [0, {count - 1}] for {count} frames, got {ref_idx}.')
-    order = np.argsort(times, kind='stable')
-    frames = [frames[i] for i in order]
-    times = times[order] / times[order[0]]
-    reference = ref_idx if ref_idx is not None else getattr(model, 'ref_idx', (count - 1) // 2)
+    frames, times, reference = _sorted_bracket(frames, exposures, model, ref_idx)
+    if gamma is not None:
+        response = f'gamma:{float(gamma)!r}'
+    response, info = resolve_response(response, frames, times)
     if align is not None:
-        frames = align_frames(frames, times, reference, align, gamma=gamma)
+        frames = align_frames(frames, times, reference, align, gamma=response.gamma_value or 2.2)
 
-    lq = network_input(frames, times, gamma)  # (1, T, 6, H, W)
+    lq = network_input(frames, times, response=response)  # (1, T, 6, H, W)
     device = module_device(model)
     tile = _resolve_tile(tile_size, model, device)
     with torch.no_grad(), _reference(model, ref_idx), _autocast(device, precision):
@@ -177,4 +197,4 @@ def fuse(
             f'The network output has {int((~finite).sum())} NaN/Inf values of {hdr.size}: its weights are probably '
             'broken (e.g. a run that diverged); nothing is written.'
         )
-    return hdr
+    return (hdr, response, info) if return_response else hdr

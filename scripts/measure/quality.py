@@ -31,12 +31,13 @@ PU21-PSNR, PU21-SSIM and, when the optional ``pycvvdp`` package is installed, Co
 
 import argparse
 import itertools
+import json
 import sys
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -47,6 +48,7 @@ from lffnet_arch.commands.arguments import add_output, add_threads, check_output
 from lffnet_arch.commands.options import read_options_file, resolve_paths
 from lffnet_arch.commands.options_schema import check_options
 from lffnet_arch.data.layout import list_scenes, read_scene
+from lffnet_arch.data.simulator.capture import forward_response
 from lffnet_arch.deploy import align_frames, fuse, load_model
 from lffnet_arch.deploy.pretrained import PRETRAINED
 from lffnet_arch.fileio.atomic import atomic_path
@@ -60,6 +62,8 @@ from lffnet_arch.metrics.perceptual_metric import (
     calculate_pu21_ssim,
     cvvdp_available,
 )
+from lffnet_arch.response import Response
+from lffnet_arch.response.resolve import resolve_response
 from lffnet_arch.tonemap import methods_picture
 from scripts.measure.merges import (
     linearize_display,
@@ -90,25 +94,55 @@ if cvvdp_available():
 DIGITS = {'ssim_mu': 4, 'pu21_ssim': 4}  # the others: 2
 
 
-def _reference_frame(frames: list, times: np.ndarray, ref_idx: int) -> np.ndarray:
-    return reference_frame_hdr(network_input(frames, times)[0], ref_idx).permute(1, 2, 0).numpy()
+class Scene:
+    """What a method may use beside the frames: the linearisation of the set (``response``: resolved once per scene,
+    a calibration for ``auto``) and, for simulated brackets, the camera's true inverse response (``truth``)."""
+
+    def __init__(self, frames: list, times: np.ndarray, spec: Any = 'gamma:2.2', truth: Optional[Response] = None):
+        self.frames, self.times, self.spec, self.truth = frames, times, spec, truth
+        self._response = None
+
+    @property
+    def response(self) -> Response:
+        if self._response is None:
+            self._response = resolve_response(self.spec, self.frames, self.times)[0]
+        return self._response
 
 
-def classical_methods(ref_idx: int) -> 'OrderedDict[str, tuple]':
-    """name -> (function(frames, times) -> HDR, whether its output has the units of the exposure times)."""
+def _reference_frame(frames: list, times: np.ndarray, ref_idx: int, response: Optional[Response] = None) -> np.ndarray:
+    lq = network_input(frames, times, response=response)[0]
+    return reference_frame_hdr(lq, ref_idx).permute(1, 2, 0).numpy()
 
-    def mtb_calibrated(frames, times):
+
+def classical_methods(ref_idx: int, oracle: bool = False) -> 'OrderedDict[str, tuple]':
+    """name -> (function(frames, times, scene=None) -> HDR, whether its output has the units of the exposure times).
+
+    ``reference frame`` is linearised as the set says (gamma 2.2 without a scene); with ``oracle``, a row linearised
+    with the true response follows it."""
+
+    def mtb_calibrated(frames, times, scene=None):
         return merge_debevec_calibrated(align_frames(frames, times, ref_idx, 'mtb'), times)
 
-    return OrderedDict(
-        [
-            ('reference frame', (lambda frames, times: _reference_frame(frames, times, ref_idx), True)),
-            ('MergeDebevec (gamma 2.2)', (lambda frames, times: merge_debevec(frames, times)[0], True)),
-            ('CalibrateDebevec + MergeDebevec', (merge_debevec_calibrated, False)),
-            ('AlignMTB + CalibrateDebevec + MergeDebevec', (mtb_calibrated, False)),
-            ('MergeMertens', (lambda frames, times: linearize_display(merge_mertens(frames)), False)),
-        ]
-    )
+    def reference(frames, times, scene=None):
+        return _reference_frame(frames, times, ref_idx, scene.response if scene is not None else None)
+
+    methods = [('reference frame', (reference, True))]
+    if oracle:
+        truth = (
+            'reference frame (true response)',
+            (lambda f, t, scene: _reference_frame(f, t, ref_idx, scene.truth), True),
+        )
+        methods.append(truth)
+    methods += [
+        ('MergeDebevec (gamma 2.2)', (lambda frames, times, scene=None: merge_debevec(frames, times)[0], True)),
+        (
+            'CalibrateDebevec + MergeDebevec',
+            (lambda frames, times, scene=None: merge_debevec_calibrated(frames, times), False),
+        ),
+        ('AlignMTB + CalibrateDebevec + MergeDebevec', (mtb_calibrated, False)),
+        ('MergeMertens', (lambda frames, times, scene=None: linearize_display(merge_mertens(frames)), False)),
+    ]
+    return OrderedDict(methods)
 
 
 def score(pred: np.ndarray, gt: np.ndarray, scaled: bool) -> dict:
@@ -122,17 +156,19 @@ def score(pred: np.ndarray, gt: np.ndarray, scaled: bool) -> dict:
 
 
 def dataset_scenes(dataset) -> Iterator[tuple]:
-    """(frames, times, gt, label) of every item of a registered dataset: frames (H, W, 3) float32 in [0, 1]; the
-    label is the item's number and, when it comes from one, the photograph's file stem."""
+    """(frames, times, gt, label, truth) of every item of a registered dataset: frames (H, W, 3) float32 in [0, 1];
+    the label is the item's number and, when it comes from one, the photograph's file stem; truth the camera's
+    inverse response of a simulated bracket (None for real data)."""
     for index in range(len(dataset)):
         item = dataset[index]
+        truth = Response.from_forward(forward_response(json.loads(item['response']))) if 'response' in item else None
         frames = [np.ascontiguousarray(f) for f in item['lq'][:, :3].permute(0, 2, 3, 1).numpy()]
         source = item.get('key', '')
         if item.get('gt_path'):  # the photograph a bracket was simulated from, or a scene folder's name
             gt_path = Path(item['gt_path'])
             source = gt_path.parent.name if gt_path.stem.lower() == 'hdrimg' else gt_path.stem
         label = f'scene {index} ({source})' if source else f'scene {index}'
-        yield frames, item['exposures'].numpy().astype(np.float64), item['gt'].permute(1, 2, 0).numpy(), label
+        yield frames, item['exposures'].numpy().astype(np.float64), item['gt'].permute(1, 2, 0).numpy(), label, truth
 
 
 def folder_scenes(scene_dirs: Sequence[Path], num_exposure: int = 3) -> Iterator[tuple]:
@@ -143,16 +179,20 @@ def folder_scenes(scene_dirs: Sequence[Path], num_exposure: int = 3) -> Iterator
         yield scene.ldrs, scene.exposures.astype(np.float64), scene.gt, scene_dir.name
 
 
-def evaluate_scenes(scenes: Iterable[tuple], count: int, name: str, methods: dict, scaled: bool) -> tuple:
+def evaluate_scenes(
+    scenes: Iterable[tuple], count: int, name: str, methods: dict, scaled: bool, response: Any = 'gamma:2.2'
+) -> tuple:
     """Per-method mean metrics, scenes below the reference frame, and seconds per scene.
 
     Args:
-        scenes (iterable): ``count`` tuples (frames, times, gt, label), as :func:`dataset_scenes` or
+        scenes (iterable): ``count`` tuples (frames, times, gt, label[, truth]), as :func:`dataset_scenes` or
             :func:`folder_scenes`.
         count (int): The number of scenes (for the progress bar).
         name (str): The set's name (for the progress bar).
         methods (dict): name -> (function(frames, times) -> HDR, whether its output has the times' units).
         scaled (bool): Score every method after one global scale.
+        response: How the reference frame and the networks linearise the frames (a response option; default
+            gamma 2.2, the Kalantari protocol).
 
     Returns:
         tuple: (summary, count): method -> (means, below, seconds per scene, known scale, the scenes below the
@@ -164,12 +204,13 @@ def evaluate_scenes(scenes: Iterable[tuple], count: int, name: str, methods: dic
     results = {name: [] for name in methods}
     seconds = {name: 0.0 for name in methods}
     labels = []
-    for frames, times, gt, label in tqdm(scenes, desc=name, total=count, unit='scene'):
+    for frames, times, gt, label, *truth in tqdm(scenes, desc=name, total=count, unit='scene'):
         labels.append(label)
+        scene = Scene(frames, times, response, truth[0] if truth else None)
         for method_name, (method, known_scale) in methods.items():
             start = time.perf_counter()
             try:
-                pred = method(frames, times)
+                pred = method(frames, times, scene)
                 seconds[method_name] += time.perf_counter() - start
                 results[method_name].append(score(pred, gt, scaled or not known_scale))
             except (RuntimeError, ValueError) as err:  # NaN output, a shape the network refuses, out of memory
@@ -187,9 +228,17 @@ def evaluate_scenes(scenes: Iterable[tuple], count: int, name: str, methods: dic
     return summary, len(reference)
 
 
-def network_method(net: torch.nn.Module, tile: Optional[int] = None, tile_overlap: int = 32) -> tuple:
-    """A method entry for a network: whole-image (or tiled) :func:`lffnet_arch.deploy.fuse`, known scale."""
-    return (lambda frames, times: fuse(frames, times, net, tile_size=tile, tile_overlap=tile_overlap), True)
+def network_method(
+    net: torch.nn.Module, tile: Optional[int] = None, tile_overlap: int = 32, truth: bool = False
+) -> tuple:
+    """A method entry for a network: whole-image (or tiled) :func:`lffnet_arch.deploy.fuse`, known scale; the frames
+    linearised as the set says (gamma 2.2 without a scene), or with the true response (``truth``)."""
+
+    def method(frames, times, scene=None):
+        response = 'gamma:2.2' if scene is None else (scene.truth if truth else scene.response)
+        return fuse(frames, times, net, tile_size=tile, tile_overlap=tile_overlap, response=response)
+
+    return method, True
 
 
 def evaluate_test_set(
@@ -325,7 +374,7 @@ def draw_picture(opt: dict, spec: str, output: Path, networks: dict, tonemapper:
     """Draw one validation scene with every method (see ``--picture``); returns a one-line description."""
     dataset_opt, scaled, index = picture_scene(opt, spec)
     dataset = build_dataset(dataset_opt)
-    frames, times, gt, _ = next(itertools.islice(dataset_scenes(dataset), index, None))
+    frames, times, gt, *_ = next(itertools.islice(dataset_scenes(dataset), index, None))
     classical = classical_methods(int(opt.get('network_g', {}).get('ref_idx', 1)))
     merges = {name: classical[name] for name in classical if 'Calibrate' in name}
     best_name, best = None, None
@@ -358,13 +407,19 @@ def _val_sets(args: argparse.Namespace, networks: dict) -> list:
         if unknown:
             raise ValueError(f'{args.opt} has no val datasets {unknown}; it has {keys}.')
         keys = list(args.datasets)
-    methods = classical_methods(int(opt.get('network_g', {}).get('ref_idx', 1)))
-    methods.update((name, network_method(net)) for name, net in networks.items())
     lines = []
     for key in keys:
         dataset_opt, scaled = val_dataset(opt['datasets'][key])
+        oracle = bool(dataset_opt.pop('oracle', False))
+        methods = classical_methods(int(opt.get('network_g', {}).get('ref_idx', 1)), oracle)
+        for name, net in networks.items():
+            methods[name] = network_method(net)
+            if oracle:
+                methods[f'{name} (true response)'] = network_method(net, truth=True)
         dataset = build_dataset(dataset_opt)
-        summary, count = evaluate_scenes(dataset_scenes(dataset), len(dataset), dataset_opt['name'], methods, scaled)
+        response = dataset_opt.get('response') or f'gamma:{dataset_opt.get("gamma", 2.2)!r}'
+        args = (dataset_scenes(dataset), len(dataset), dataset_opt['name'], methods, scaled, response)
+        summary, count = evaluate_scenes(*args)
         lines += format_table(dataset_opt['name'], summary, count, scaled, list(networks))
     return lines
 

@@ -391,7 +391,7 @@ def test_missing_checkpoint(tmp_path):
 
 
 def outputs_of(folder: Path, name: str) -> list:
-    return [folder / f'{name}.hdr', folder / f'{name}.png', folder / f'{name}.exr']
+    return [folder / f'{name}.hdr', folder / f'{name}.png', folder / f'{name}.exr', folder / f'{name}_response.json']
 
 
 def test_cli_jpeg_bracket_and_overwrite(tmp_path, checkpoint, capsys):
@@ -675,3 +675,28 @@ def test_cli_removes_temporaries_of_killed_runs_only(tmp_path, checkpoint):
     with pytest.warns(UserWarning, match=rf'Removed {dead}, left by an interrupted run \(process {dead_pid}'):
         assert main(argv + ['--opt', str(_options(tmp_path))]) == 0
     assert not dead.exists() and live.exists() and (out / 'b.hdr').is_file()
+
+
+def test_cli_writes_the_response_it_linearised_with_and_takes_it_back(tmp_path, checkpoint, capsys):
+    """The curve is one of each bracket's outputs; --response FILE reuses it, --gamma G is --response gamma:G."""
+    from lffnet_arch.response import Response
+
+    write_jpeg_bracket(tmp_path / 'b')
+    base = ['--input', str(tmp_path / 'b'), '--checkpoint', str(checkpoint), '--opt', str(_options(tmp_path))]
+    assert main([*base, '--output', str(tmp_path / 'auto')]) == 0
+    assert 'b: response ' in capsys.readouterr().out
+    curve = tmp_path / 'auto' / 'b_response.json'
+    response = Response.from_json(curve)  # readable, valid, and what the run used
+    assert main([*base, '--output', str(tmp_path / 'again'), '--response', str(curve)]) == 0
+    first, second = (read_hdr(tmp_path / folder / 'b.hdr') for folder in ('auto', 'again'))
+    np.testing.assert_array_equal(first, second)
+    assert np.array_equal(Response.from_json(tmp_path / 'again' / 'b_response.json').table, response.table)
+    assert main([*base, '--output', str(tmp_path / 'g'), '--gamma', '2.2']) == 0
+    assert main([*base, '--output', str(tmp_path / 'r'), '--response', 'gamma:2.2']) == 0
+    np.testing.assert_array_equal(read_hdr(tmp_path / 'g' / 'b.hdr'), read_hdr(tmp_path / 'r' / 'b.hdr'))
+    with pytest.raises(SystemExit):
+        main([*base, '--output', str(tmp_path / 'x'), '--response', 'gamma:-1'])
+    assert 'the gamma must be a finite number > 0' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, '--output', str(tmp_path / 'x'), '--response', 'srgb', '--gamma', '2.2'])
+    assert 'not allowed with argument' in capsys.readouterr().err

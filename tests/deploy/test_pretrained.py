@@ -37,7 +37,7 @@ def test_cli_uses_the_shipped_model_and_a_checkpoint_overrides_it(weights, tmp_p
     write_tiff_bracket(tmp_path / 'bracket')
     assert main(['--input', str(tmp_path / 'bracket'), '--output', str(tmp_path / 'out')]) == 0
     names = sorted(p.name for p in (tmp_path / 'out').iterdir())
-    assert names == ['bracket.exr', 'bracket.hdr', 'bracket.png']
+    assert names == ['bracket.exr', 'bracket.hdr', 'bracket.png', 'bracket_response.json']
     shipped = read_hdr(tmp_path / 'out' / 'bracket.exr')
     assert np.isfinite(shipped).all() and shipped.max() > 0
 

@@ -89,7 +89,7 @@ def test_reference_frame_scored_directly_as_by_hand(test_set):
 
 def test_a_failing_method_is_named_with_its_scene(test_set):
     methods = quality.classical_methods(1)
-    methods['broken'] = (lambda frames, times: np.full_like(frames[0], np.nan), True)
+    methods['broken'] = (lambda frames, times, scene=None: np.full_like(frames[0], np.nan), True)
     scene_dirs = list_scenes(test_set)
     with pytest.raises(ValueError, match=r"^test, scene_0, method 'broken': a method produced NaN or Inf"):
         quality.evaluate_scenes(quality.folder_scenes(scene_dirs), 2, 'test', methods, False)
@@ -99,7 +99,7 @@ def test_scenes_below_the_reference_frame_are_listed(test_set):
     reference = quality.classical_methods(1)['reference frame'][0]
     methods = {
         'reference frame': (reference, True),
-        'darker': (lambda frames, times: 0.5 * reference(frames, times), True),
+        'darker': (lambda frames, times, scene=None: 0.5 * reference(frames, times, scene), True),
     }
     summary, _ = quality.evaluate_scenes(quality.folder_scenes(list_scenes(test_set)), 2, 'test', methods, False)
     means, below, _, _, scenes = summary['darker']
@@ -188,3 +188,36 @@ def test_bad_picture_output_and_options_are_refused_before_any_evaluation(tmp_pa
     (tmp_path / 'typo.yml').write_text(yaml.safe_dump(options))
     assert quality.main(['--opt', str(tmp_path / 'typo.yml')]) == 1
     assert 'datasets:val_sim:num_sample: unknown option (did you mean num_samples?)' in capsys.readouterr().err
+
+
+def test_oracle_rows_feed_the_true_response_and_calibrated_sets_say_so(tmp_path, capsys):
+    """A simulated set with oracle: true gets the reference frame and each network fed the camera's true inverse
+    response beside the set's own linearisation (here: calibrated from each bracket)."""
+    import yaml
+
+    from lffnet_arch.data.simulator.demo import DEMO_RADIANCE
+
+    dataset = {
+        'name': 'heldout',
+        'type': 'SimulatedBracketDataset',
+        'dataroot': str(DEMO_RADIANCE),
+        'styles': {'handheld': {'responses': ['vlog']}},
+        'response': 'auto',
+        'oracle': True,
+        'scoring': 'scaled',
+        'gt_size': 48,
+        'num_samples': 2,
+    }
+    options = {'name': 'tiny', 'network_g': {'type': 'LFFNet'}, 'datasets': {'val_heldout': dataset}}
+    (tmp_path / 'opt.yml').write_text(yaml.safe_dump(options))
+    checkpoint = tmp_path / 'net.pth'
+    torch.save({'params': LFFNet(num_feat=8, ref_skip=True).state_dict()}, checkpoint)
+    assert quality.main(['--opt', str(tmp_path / 'opt.yml'), '--model', f'tiny={checkpoint}']) == 0
+    _, rows = table(capsys.readouterr().out)
+    names = [r[0].replace(' (scaled)', '') for r in rows]
+    assert names[:2] == ['reference frame', 'reference frame (true response)']
+    assert names[-2:] == ['tiny', 'tiny (true response)']
+    by_name = {r[0].replace(' (scaled)', ''): r for r in rows}
+    # An untrained network with the reference skip returns the reference frame it is fed.
+    assert by_name['tiny (true response)'][1] == by_name['reference frame (true response)'][1]
+    assert by_name['tiny'][1] == by_name['reference frame'][1]

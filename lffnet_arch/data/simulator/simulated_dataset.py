@@ -1,6 +1,7 @@
 """Brackets simulated online from real radiance maps, registered in BasicSR (see
 :mod:`lffnet_arch.data.simulator.capture`)."""
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Union
@@ -14,6 +15,8 @@ from lffnet_arch.data.simulator.capture import canvas_size, settings_for_style, 
 from lffnet_arch.data.simulator.radiance import load_radiance_maps
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
+from lffnet_arch.response.curves import parse_response
+from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, resolve_response
 from lffnet_arch.schema import Either, Float, Int, ListOf, Null, Section, Str, check_dataset_options
 
 __all__ = ['SimulatedBracketDataset', 'parse_styles']
@@ -75,13 +78,18 @@ class SimulatedBracketDataset(data.Dataset):
             - num_exposure (int): Frames per bracket T. Default 3.
             - ref_idx (int | None): Reference frame. Default (T - 1) // 2.
             - gamma (float): Gamma of the network's HDR-domain input L ** gamma / t. Default 2.2.
+            - response (str | None): The inverse camera response the frames are linearised with: ``auto``
+              (calibrated from each sample's own frames), ``gamma:<g>``, ``srgb``, ``linear`` or a response
+              ``.json``. Default None: L ** gamma.
             - gt_size (int): Side of the simulated frames in pixels. Required.
             - num_samples (int): Samples per epoch (the dataset's length). Default 1000.
             - seed (int): Seed of every draw. Default 0.
 
     Each item is a dict like :class:`~lffnet_arch.data.hdr_dataset.MultiExposureHDRDataset`'s: ``lq`` (T, 6, H, W),
     ``gt`` (3, H, W) linear HDR in [0, 1], ``exposures`` (T,) with t = 1 for the shortest frame, ``key``
-    (``sim<seed>_<style>_<epoch>_<index>``), ``lq_path`` and ``gt_path`` (the photograph's file).
+    (``sim<seed>_<style>_<epoch>_<index>``), ``lq_path`` and ``gt_path`` (the photograph's file), and ``response``
+    (JSON of the camera curve the frames were rendered with,
+    :func:`~lffnet_arch.data.simulator.capture.forward_response`).
     """
 
     takes_epoch = True
@@ -93,7 +101,7 @@ class SimulatedBracketDataset(data.Dataset):
         'styles': Either(Str(), ListOf(Str(), min_len=1), Section({}, extra=lambda key, value, path: None), Null()),
         'num_exposure': Int(low=1),
         'ref_idx': Either(Int(low=0), Null()),
-        'gamma': Float(low=0, low_open=True),
+        **LINEARISATION_OPTIONS,
         'gt_size': Int(low=1),
         'num_samples': Int(low=1),
         'seed': Int(),
@@ -111,6 +119,7 @@ class SimulatedBracketDataset(data.Dataset):
         self.num_samples = int(opt.get('num_samples', 1000))
         self.seed = int(opt.get('seed', 0))
         self.gamma = float(opt.get('gamma', 2.2))
+        self.response = parse_response(opt['response']) if opt.get('response') is not None else None
         if self.num_samples < 1 or self.seed < 0:
             raise ValueError(
                 f'SimulatedBracketDataset: num_samples must be >= 1 and seed >= 0, got {self.num_samples}, {self.seed}.'
@@ -130,6 +139,13 @@ class SimulatedBracketDataset(data.Dataset):
             )
         except ValueError as err:
             raise ValueError(f'SimulatedBracketDataset (gt_size {self.size}, crops of {min_size} px): {err}') from err
+
+    def _response(self, ldrs: list, exposures) -> object:
+        """The inverse response of this sample: the ``response`` option's, calibrated from the sample's own frames
+        for ``auto``; None (L ** gamma) without the option."""
+        if self.response is None:
+            return None
+        return resolve_response(self.response, ldrs, np.asarray(exposures, dtype=np.float64))[0]
 
     def __len__(self) -> int:
         return self.num_samples
@@ -158,7 +174,7 @@ class SimulatedBracketDataset(data.Dataset):
         bracket, style = self.bracket(int(epoch), int(index))
         ldrs = [ldr_to_float(frame) for frame in bracket.ldrs]
         exposures = np.exp2(bracket.evs).astype(np.float32)
-        lq = network_input(ldrs, exposures, self.gamma)[0]
+        lq = network_input(ldrs, exposures, self.gamma, self._response(ldrs, exposures))[0]
         photo = next(m for m in self.maps if m.name == bracket.info['photo'])
         return {
             'lq': lq.contiguous(),
@@ -167,4 +183,5 @@ class SimulatedBracketDataset(data.Dataset):
             'key': f'sim{self.seed}_{style}_{epoch}_{index:06d}',
             'lq_path': str(photo.path),
             'gt_path': str(photo.path),
+            'response': json.dumps(bracket.info['response']),  # the camera's curve: the evaluator's oracle
         }
