@@ -40,6 +40,8 @@ import yaml
 from basicsr.archs import build_network
 
 from lffnet_arch.commands.arguments import add_output
+from lffnet_arch.commands.options import read_options_file
+from lffnet_arch.commands.options_schema import check_options
 from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.image import imwrite_atomic
 from scripts.measure.plot import Series, grid, line_chart
@@ -232,11 +234,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def read_base(path: Path) -> Optional[dict]:
-    """The base options file, or None after printing why it cannot be read."""
-    if not path.is_file():
-        print(f'Error: options file {path} not found.', file=sys.stderr)
+    """The base options file, read safely and checked as training checks it; None after printing why it cannot be
+    used (a missing file, YAML tags, an unknown or ill-typed option)."""
+    try:
+        opt = read_options_file(path)
+        check_options(opt, True, str(path))
+    except (FileNotFoundError, ValueError) as error:
+        print(f'Error: {error}', file=sys.stderr)
         return None
-    return yaml.safe_load(path.read_text(encoding='utf-8'))
+    return json.loads(json.dumps(opt))  # plain dicts and lists, as the runs' options files are written
 
 
 def train_all(runs: list, output: Path) -> int:

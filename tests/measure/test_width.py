@@ -103,7 +103,14 @@ def test_a_base_the_runs_cannot_use_is_refused_before_training(base, tmp_path, c
     (tmp_path / 'noval.yml').write_text(yaml.safe_dump(opt))
     args = ['--base', str(tmp_path / 'noval.yml'), '--output', str(tmp_path / 'w'), '--widths', '4', '--minutes', '1']
     assert width.main([*args, '--seconds_per_iter', '1.0']) == 1
-    assert 'noval.yml: the runs are scored by validation' in capsys.readouterr().err
+    assert 'noval.yml: val:val_freq: missing; training validates this often' in capsys.readouterr().err
+    assert not (tmp_path / 'w').exists()
+    typo = yaml.safe_load(base.read_text())
+    typo['train']['precison'] = 'bf16'  # checked as training checks it, before any run starts
+    (tmp_path / 'typo.yml').write_text(yaml.safe_dump(typo))
+    args[1] = str(tmp_path / 'typo.yml')
+    assert width.main([*args, '--seconds_per_iter', '1.0']) == 1
+    assert 'train:precison: unknown option (did you mean precision?)' in capsys.readouterr().err
     assert not (tmp_path / 'w').exists()
     del opt['network_g']['num_feat']
     assert width.check_base(opt, Path('b.yml')) == 'b.yml: network_g has no num_feat, the width the runs change.'
