@@ -69,3 +69,16 @@ def test_fuse_linearises_as_asked_and_reports_how():
     flat = [np.full((20, 20, 3), v, np.float32) for v in (0.2, 0.4, 0.8)]
     response, info = resolve_response('auto', flat, np.array([1.0, 2.0, 4.0]))
     assert info['source'] == 'fallback' and response.gamma_value == 2.2 and info['reason']  # says why
+
+
+def test_training_can_see_the_true_curve_with_a_calibration_like_error():
+    base = {'dataroot': str(DEMO_RADIANCE), 'gt_size': 32, 'num_samples': 2, 'styles': ['kalantari'], 'phase': 'val'}
+    plain = SimulatedBracketDataset(base)[0]['lq']
+    true = SimulatedBracketDataset({**base, 'response': 'true'})[0]['lq']
+    torch.testing.assert_close(true, plain, atol=2e-3, rtol=1e-2)  # the kalantari camera is gamma 2.2
+    noisy = [SimulatedBracketDataset({**base, 'response': 'true', 'response_error': 0.1})[0]['lq'] for _ in range(2)]
+    assert torch.equal(noisy[0], noisy[1])  # drawn from (seed, epoch, index): the same in every worker
+    assert not torch.allclose(noisy[0], true, atol=1e-4)
+    assert torch.equal(noisy[0][:, :3], true[:, :3])  # the codes themselves are untouched
+    with pytest.raises(ValueError, match='response_error applies to response: true'):
+        SimulatedBracketDataset({**base, 'response_error': 0.1})
