@@ -26,7 +26,7 @@ from lffnet_arch.commands.arguments import (
 )
 from lffnet_arch.data.layout import list_frames
 from lffnet_arch.deploy.align import ALIGN_METHODS
-from lffnet_arch.deploy.bracket import read_bracket
+from lffnet_arch.deploy.bracket import choose_frames, read_bracket
 from lffnet_arch.deploy.fuse import PRECISIONS, fuse
 from lffnet_arch.deploy.model import load_model
 from lffnet_arch.fileio.atomic import finish_file, remove_stale_temporaries
@@ -165,10 +165,13 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     model = load_model(args.checkpoint, opt=args.opt, arch=args.arch, device=device, pretrained=args.model)
     for name, source in scenes:
         count = len(source) if isinstance(source, list) else len(list_frames(source))
-        if count != model.num_exposure:
+        if count < model.num_exposure:
             raise ValueError(f'Scene {name}: {count} frames, but the network fuses num_exposure={model.num_exposure}.')
     for name, source in tqdm(scenes, desc='scenes', unit='scene', disable=len(scenes) < 2):
-        frames, times = read_bracket(source, args.exposures)
+        frames, times, paths, origin = read_bracket(source, args.exposures, return_sources=True)
+        chosen = choose_frames(frames, times, model.num_exposure)
+        tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen)}')
+        frames, times = [frames[i] for i in chosen], times[chosen]
         tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
         try:
             hdr, response, info = fuse(
@@ -190,6 +193,23 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                 tiles.close()
         tqdm.write(f'{name}: response {describe_response(info)}')
         write_outputs(outputs[name], hdr, args.tonemap, args.overwrite, (response, info))
+
+
+def describe_bracket(paths: Sequence[Path], times: np.ndarray, origin: str, chosen: Sequence[int]) -> str:
+    """One line: the frames in exposure order with their times and where those came from, the frames fused (of a
+    longer bracket) and the reference frame (the middle one of those fused)."""
+
+    def seconds(value: float) -> str:
+        if origin not in ('EXIF', '--exposures'):  # an exposure file's EV values, relative
+            return f'EV {np.log2(value):g}'
+        return f'1/{1 / value:.0f} s' if value < 1 else f'{value:g} s'
+
+    order = np.argsort(times, kind='stable')
+    listed = ', '.join(f'{paths[i].name} {seconds(times[i])}' for i in order)
+    line = f'{len(paths)} frames by exposure ({origin} times): {listed}'
+    if len(chosen) < len(paths):
+        line += f'; fusing {", ".join(paths[i].name for i in chosen)}'
+    return line + f'; reference {paths[chosen[(len(chosen) - 1) // 2]].name}'
 
 
 def describe_response(info: dict) -> str:

@@ -13,7 +13,7 @@ from PIL import Image
 from lffnet_arch.data.layout import list_frames, read_exposure_file
 from lffnet_arch.fileio.image import read_ldr
 
-__all__ = ['read_bracket', 'read_exif_exposure']
+__all__ = ['choose_frames', 'read_bracket', 'read_exif_exposure']
 
 PathLike = Union[str, os.PathLike]
 EXIF_IFD = 0x8769
@@ -73,7 +73,8 @@ def read_bracket(
     paths_or_folder: Union[PathLike, Sequence[PathLike]],
     exposures: Optional[Sequence[float]] = None,
     exposure_file: str = 'exposure.txt',
-) -> tuple[list[np.ndarray], np.ndarray]:
+    return_sources: bool = False,
+) -> tuple:
     """Read the LDR frames of one bracket and their exposure times.
 
     Exposure times, in order of priority: ``exposures`` (seconds, or any unit, in the order of the frames
@@ -86,9 +87,13 @@ def read_bracket(
         exposures (sequence of float, optional): Exposure times, one per frame.
         exposure_file (str): Name of the EV file looked for in the folder. Default: 'exposure.txt'.
 
+        return_sources (bool): Also return the frame files and where the times came from (``'--exposures'``, the
+            exposure file's name, or ``'EXIF'``). Default: False.
+
     Returns:
         tuple[list[np.ndarray], np.ndarray]: T float32 RGB frames (H, W, 3) in [0, 1] and float64 (T,) exposure
-        times, in the same (file) order; :func:`fuse` sorts them by exposure.
+        times, in the same (file) order; :func:`fuse` sorts them by exposure. With ``return_sources``, also the
+        frame paths and the source of the times.
 
     Raises:
         FileNotFoundError: A frame file or the folder is missing.
@@ -108,9 +113,10 @@ def read_bracket(
                 f'Got {times.size} exposure times for {len(paths)} frames '
                 f'({", ".join(p.name for p in paths)}); give one per frame.'
             )
-        return frames, times
+        return (frames, times, paths, '--exposures') if return_sources else (frames, times)
     if folder is not None and (folder / exposure_file).is_file():
-        return frames, np.power(2.0, read_exposure_file(folder / exposure_file, len(paths)))
+        times = np.power(2.0, read_exposure_file(folder / exposure_file, len(paths)))
+        return (frames, times, paths, exposure_file) if return_sources else (frames, times)
     exif = [read_exif_exposure(p) for p in paths]
     lacking = [p.name for p, t in zip(paths, exif) if t is None]
     if lacking:
@@ -129,7 +135,39 @@ def read_bracket(
             'with --exposures (seconds, file-name order).'
         )
     _warn_if_contradicted(paths, frames, times)
-    return frames, times
+    return (frames, times, paths, 'EXIF') if return_sources else (frames, times)
+
+
+def choose_frames(frames: Sequence[np.ndarray], times: np.ndarray, count: int = 3) -> list[int]:
+    """Indexes of ``count`` frames of a longer bracket for a network that fuses ``count`` (3: short, reference,
+    long), in exposure order.
+
+    The reference is the best-exposed frame (the fewest pixels clipped at the top or crushed at the bottom). The
+    others are taken nearest to 2 to 3 stops from it on each side, the spacing the networks were trained with (a
+    frame 2 or more stops away when there is one, else the farthest): the short frame holds the reference's
+    highlights, the long one its shadows. For other counts, frames evenly spread over the exposure order.
+    """
+    order = [int(i) for i in np.argsort(times, kind='stable')]
+    if len(order) <= count:
+        return order
+    if count != 3:
+        picks = np.round(np.linspace(0, len(order) - 1, count)).astype(int)
+        return [order[i] for i in picks]
+    badness = [float(np.mean((frame.max(axis=2) > 0.98) | (frame.max(axis=2) < 0.02))) for frame in frames]
+    inner = order[1:-1]
+    reference = min(inner, key=lambda i: (badness[i], abs(inner.index(i) - (len(inner) - 1) / 2)))
+    stops = {i: float(np.log2(times[i] / times[reference])) for i in order}
+
+    def nearest(candidates: list) -> int:
+        wide = [i for i in candidates if abs(stops[i]) >= 2]
+        pool = wide or candidates
+        if wide:  # nearest to 2.5 stops; of two equally near, the closer to the reference
+            return min(pool, key=lambda i: (abs(abs(stops[i]) - 2.5), abs(stops[i])))
+        return max(pool, key=lambda i: abs(stops[i]))
+
+    short = nearest([i for i in order if stops[i] < 0])
+    long = nearest([i for i in order if stops[i] > 0])
+    return [short, reference, long]
 
 
 def _seconds(value: float) -> str:

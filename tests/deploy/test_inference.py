@@ -700,3 +700,38 @@ def test_cli_writes_the_response_it_linearised_with_and_takes_it_back(tmp_path, 
     with pytest.raises(SystemExit):
         main([*base, '--output', str(tmp_path / 'x'), '--response', 'srgb', '--gamma', '2.2'])
     assert 'not allowed with argument' in capsys.readouterr().err
+
+
+def test_cli_fuses_three_frames_of_a_longer_bracket_and_says_which(tmp_path, checkpoint, capsys):
+    """A 5-frame bracket 1 stop apart: the best-exposed frame and the frames 2 stops from it on each side."""
+    from lffnet_arch.deploy.bracket import choose_frames
+
+    write_tiff_bracket(tmp_path / 'five', evs=(0, 1, 2, 3, 4))
+    argv = ['--input', str(tmp_path / 'five'), '--output', str(tmp_path / 'out'), '--checkpoint', str(checkpoint)]
+    assert main([*argv, '--opt', str(_options(tmp_path)), '--align', 'none', '--response', 'gamma:2.2']) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith('five: 5 frames'))
+    frames, times = read_bracket(tmp_path / 'five')
+    chosen = choose_frames(frames, times)
+    assert len(chosen) == 3 and times[chosen[0]] < times[chosen[1]] < times[chosen[2]]
+    names = [f'ldr_{i}.tif' for i in chosen]
+    assert f'fusing {", ".join(names)}; reference {names[1]}' in line and '(exposure.txt times): ldr_0.tif EV 0' in line
+    expected = fuse(
+        [frames[i] for i in chosen], times[chosen], load_model(checkpoint, num_feat=8), response='gamma:2.2'
+    )
+    np.testing.assert_allclose(read_hdr(tmp_path / 'out' / 'five.exr'), expected, rtol=1e-6, atol=1e-7)
+    write_tiff_bracket(tmp_path / 'two', evs=(0, 2))
+    argv = ['--input', str(tmp_path / 'two'), '--output', str(tmp_path / 'out2'), '--checkpoint', str(checkpoint)]
+    assert main([*argv, '--opt', str(_options(tmp_path))]) == 1  # fewer frames than the network fuses
+    assert 'Scene two: 2 frames, but the network fuses num_exposure=3' in capsys.readouterr().err
+
+
+def test_choose_frames_takes_the_best_exposed_reference_and_frames_about_two_stops_away():
+    from lffnet_arch.deploy.bracket import choose_frames
+
+    levels = [0.02, 0.05, 0.2, 0.45, 0.9, 0.99, 1.0]  # mean codes of 7 frames 1 stop apart
+    frames = [np.clip(np.random.default_rng(i).normal(v, 0.05, (16, 16, 3)), 0, 1) for i, v in enumerate(levels)]
+    times = 2.0 ** np.arange(7)
+    short, reference, long = choose_frames(frames, times)
+    assert reference == 3 and (short, long) == (1, 5)  # 2 stops either side of the best-exposed frame
+    assert choose_frames(frames[:3], times[:3]) == [0, 1, 2]
+    assert choose_frames(frames, times[::-1])[1] == 3  # any order of exposure
