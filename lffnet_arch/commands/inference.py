@@ -29,6 +29,7 @@ from lffnet_arch.deploy.align import ALIGN_METHODS
 from lffnet_arch.deploy.bracket import choose_frames, read_bracket
 from lffnet_arch.deploy.fuse import PRECISIONS, fuse
 from lffnet_arch.deploy.model import load_model
+from lffnet_arch.deploy.shoot import group_shoot
 from lffnet_arch.fileio.atomic import finish_file, remove_stale_temporaries
 from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
 from lffnet_arch.fileio.limits import DEFAULT_MAX_PIXELS, set_max_pixels
@@ -95,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
         help='tone mapper of the .png preview (default: %(default)s)',
     )
     parser.add_argument(
+        '--gap',
+        type=positive_float,
+        default=2.0,
+        help='seconds between captures that separate two brackets of a shoot folder (default: %(default)s)',
+    )
+    parser.add_argument('--dry_run', action='store_true', help='print the brackets found and stop')
+    parser.add_argument(
+        '--skip_done',
+        action='store_true',
+        help='skip brackets whose outputs are all present (a partly written one is redone)',
+    )
+    parser.add_argument(
         '--max_pixels',
         type=positive_int,
         default=DEFAULT_MAX_PIXELS,
@@ -105,9 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def find_brackets(inputs: Sequence[str]) -> list[tuple[str, Union[Path, list[Path]]]]:
-    """(name, folder or frame files) of every bracket named by ``--input``: one folder of frames, the frame files of
-    one bracket, or folders of bracket folders; raises ValueError for names that would collide."""
+def find_brackets(inputs: Sequence[str], gap: float = 2.0) -> list[tuple[str, Union[Path, list[Path]]]]:
+    """(name, folder or frame files) of every bracket named by ``--input``: one folder of frames (a bracket, or a
+    shoot whose frames :func:`~lffnet_arch.deploy.shoot.group_shoot` groups, ``gap`` seconds apart), the frame files
+    of one bracket, or folders of bracket folders; raises ValueError for names that would collide."""
     paths = [Path(p) for p in inputs]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -118,8 +132,13 @@ def find_brackets(inputs: Sequence[str]) -> list[tuple[str, Union[Path, list[Pat
         raise ValueError('--input takes either frame files of one bracket or folders, not both.')
     scenes = []
     for folder in paths:
-        if list_frames(folder):
-            scenes.append((folder.resolve().name, folder))
+        frames = list_frames(folder)
+        if frames:
+            groups = [frames] if (folder / 'exposure.txt').is_file() else group_shoot(frames, gap)
+            if len(groups) == 1:
+                scenes.append((folder.resolve().name, folder))
+            else:  # a shoot: one bracket per group, named after its first frame
+                scenes.extend((group[0].stem, group) for group in groups)
             continue
         subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith('.'))
         found = [(p.name, p) for p in subfolders if list_frames(p)]
@@ -147,52 +166,75 @@ def _resolve_device(device: Optional[str]) -> torch.device:
     return device
 
 
-def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Fuse every bracket; returns the number that failed (each reported with its files, the rest go on)."""
     set_max_pixels(args.max_pixels)
-    scenes = find_brackets(args.input)
+    scenes = find_brackets(args.input, args.gap)
+    if args.dry_run:
+        for name, source in scenes:
+            files = source if isinstance(source, list) else list_frames(source)
+            print(f'{name}: {", ".join(p.name for p in files)}')
+        print(f'{len(scenes)} bracket(s); nothing fused (--dry_run).')
+        return 0
     output = Path(args.output)
     check_output_folder(output)
     for path, pid in remove_stale_temporaries(output):
         warnings.warn(f'Removed {path}, left by an interrupted run (process {pid}, no longer running).', stacklevel=2)
     outputs = {name: _output_paths(output, name) for name, _ in scenes}
-    existing = [str(p) for paths in outputs.values() for p in paths if p.exists()]
-    if existing and not args.overwrite:
+    done = {name for name, paths in outputs.items() if args.skip_done and all(p.exists() for p in paths)}
+    existing = [str(p) for name, paths in outputs.items() if name not in done for p in paths if p.exists()]
+    if existing and not (args.overwrite or args.skip_done):
         parser.error(
             f'output exists ({", ".join(existing[:5])}{", ..." if len(existing) > 5 else ""}); pass '
-            '--overwrite to replace it.'
+            '--overwrite to replace it, or --skip_done to skip finished brackets.'
         )
     device = _resolve_device(args.device)
     model = load_model(args.checkpoint, opt=args.opt, arch=args.arch, device=device, pretrained=args.model)
-    for name, source in scenes:
-        count = len(source) if isinstance(source, list) else len(list_frames(source))
-        if count < model.num_exposure:
-            raise ValueError(f'Scene {name}: {count} frames, but the network fuses num_exposure={model.num_exposure}.')
-    for name, source in tqdm(scenes, desc='scenes', unit='scene', disable=len(scenes) < 2):
-        frames, times, paths, origin = read_bracket(source, args.exposures, return_sources=True)
-        chosen = choose_frames(frames, times, model.num_exposure)
-        tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen)}')
-        frames, times = [frames[i] for i in chosen], times[chosen]
-        tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
+    failed = []
+    for name, source in tqdm([s for s in scenes if s[0] not in done], desc='brackets', unit='bracket'):
         try:
-            hdr, response, info = fuse(
-                frames,
-                times,
-                model,
-                ref_idx=args.ref,
-                tile_size=args.tile,
-                tile_overlap=args.tile_overlap,
-                precision=args.precision,
-                gamma=args.gamma,
-                align=None if args.align == 'none' else args.align,
-                progress=tiles,
-                response=args.response,
-                return_response=True,
-            )
-        finally:
-            if tiles is not None:
-                tiles.close()
-        tqdm.write(f'{name}: response {describe_response(info)}')
-        write_outputs(outputs[name], hdr, args.tonemap, args.overwrite, (response, info))
+            _fuse_bracket(args, model, name, source, outputs[name], overwrite=args.overwrite or args.skip_done)
+        except (ValueError, FileNotFoundError, FileExistsError, OSError, RuntimeError) as error:
+            files = source if isinstance(source, list) else list_frames(source)
+            failed.append(name)
+            tqdm.write(f'{name}: FAILED ({", ".join(p.name for p in files)}): {error}', file=sys.stderr)
+    fused = len(scenes) - len(done) - len(failed)
+    print(f'Summary: {fused} fused, {len(done)} skipped (outputs present), {len(failed)} failed.')
+    for name in sorted(done):
+        print(f'  skipped {name}')
+    for name in failed:
+        print(f'  failed {name}')
+    return len(failed)
+
+
+def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: list, overwrite: bool) -> None:
+    frames, times, paths, origin = read_bracket(source, args.exposures, return_sources=True)
+    if len(frames) < model.num_exposure:
+        raise ValueError(f'{len(frames)} frames, but the network fuses num_exposure={model.num_exposure}.')
+    chosen = choose_frames(frames, times, model.num_exposure)
+    tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen)}')
+    frames, times = [frames[i] for i in chosen], times[chosen]
+    tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
+    try:
+        hdr, response, info = fuse(
+            frames,
+            times,
+            model,
+            ref_idx=args.ref,
+            tile_size=args.tile,
+            tile_overlap=args.tile_overlap,
+            precision=args.precision,
+            gamma=args.gamma,
+            align=None if args.align == 'none' else args.align,
+            progress=tiles,
+            response=args.response,
+            return_response=True,
+        )
+    finally:
+        if tiles is not None:
+            tiles.close()
+    tqdm.write(f'{name}: response {describe_response(info)}')
+    write_outputs(outputs, hdr, args.tonemap, overwrite, (response, info))
 
 
 def describe_bracket(paths: Sequence[Path], times: np.ndarray, origin: str, chosen: Sequence[int]) -> str:
@@ -274,12 +316,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        _run(args, parser)
+        failed = _run(args, parser)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f'error: {message}', file=sys.stderr)
         return 1
-    return 0
+    return 1 if failed else 0
 
 
 def _json_ready(value):

@@ -722,7 +722,9 @@ def test_cli_fuses_three_frames_of_a_longer_bracket_and_says_which(tmp_path, che
     write_tiff_bracket(tmp_path / 'two', evs=(0, 2))
     argv = ['--input', str(tmp_path / 'two'), '--output', str(tmp_path / 'out2'), '--checkpoint', str(checkpoint)]
     assert main([*argv, '--opt', str(_options(tmp_path))]) == 1  # fewer frames than the network fuses
-    assert 'Scene two: 2 frames, but the network fuses num_exposure=3' in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert 'two: FAILED (ldr_0.tif, ldr_1.tif): 2 frames, but the network fuses num_exposure=3' in captured.err
+    assert 'Summary: 0 fused, 0 skipped (outputs present), 1 failed.' in captured.out
 
 
 def test_choose_frames_takes_the_best_exposed_reference_and_frames_about_two_stops_away():
