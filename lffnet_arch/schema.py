@@ -107,9 +107,14 @@ class _Number(Spec):
 
 
 class Int(_Number):
+    """An integer; a float with no fractional part (``4e5``, as YAML and overrides write large counts) passes too,
+    one with a fraction (``2.5``) does not."""
+
     kind = 'an integer'
 
     def _kind_ok(self, value: Any) -> bool:
+        if isinstance(value, float):
+            return math.isfinite(value) and value.is_integer()
         return isinstance(value, int) and not isinstance(value, bool)
 
 

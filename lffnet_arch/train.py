@@ -185,6 +185,12 @@ class _Training:
         self.opt = opt
         torch.backends.cudnn.benchmark = True
         self.resume_state = load_resume_state(opt)
+        saved = (self.resume_state or {}).get('run')
+        if args.manual_seed_drawn and saved is not None:  # no seed in the options: continue with the run's own
+            from basicsr.utils import set_random_seed
+
+            opt['manual_seed'] = saved['manual_seed']
+            set_random_seed(opt['manual_seed'] + opt['rank'])
         if self.resume_state is None:
             make_exp_dirs(opt)
             if opt['logger'].get('use_tb_logger') and 'debug' not in opt['name'] and opt['rank'] == 0:

@@ -74,11 +74,11 @@ def test_fuse_linearises_as_asked_and_reports_how():
 def test_training_can_see_the_true_curve_with_a_calibration_like_error():
     base = {'dataroot': str(DEMO_RADIANCE), 'gt_size': 32, 'num_samples': 2, 'styles': ['kalantari'], 'phase': 'val'}
     plain = SimulatedBracketDataset(base)[0]['lq']
-    true = SimulatedBracketDataset({**base, 'response': 'true'})[0]['lq']
+    true = SimulatedBracketDataset({**base, 'response': 'camera'})[0]['lq']
     torch.testing.assert_close(true, plain, atol=2e-3, rtol=1e-2)  # the kalantari camera is gamma 2.2
-    noisy = [SimulatedBracketDataset({**base, 'response': 'true', 'response_error': 0.1})[0]['lq'] for _ in range(2)]
+    noisy = [SimulatedBracketDataset({**base, 'response': 'camera', 'response_error': 0.1})[0]['lq'] for _ in range(2)]
     assert torch.equal(noisy[0], noisy[1])  # drawn from (seed, epoch, index): the same in every worker
     assert not torch.allclose(noisy[0], true, atol=1e-4)
     assert torch.equal(noisy[0][:, :3], true[:, :3])  # the codes themselves are untouched
-    with pytest.raises(ValueError, match='response_error applies to response: true'):
+    with pytest.raises(ValueError, match='response_error applies to response: camera'):
         SimulatedBracketDataset({**base, 'response_error': 0.1})

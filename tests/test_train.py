@@ -651,3 +651,20 @@ def test_a_resume_with_other_options_is_refused_listing_the_differences(demo_roo
     assert 'train:scheduler:milestones: [3] -> [2]' in result.stderr
     assert 'total_iter' not in result.stderr.split('other options')[1]
     assert not (tmp_path / 'experiments' / 'exact' / 'models' / 'net_g_4.pth').exists()
+
+
+def test_a_run_without_a_seed_resumes_with_its_own_and_its_saved_options_run_again(demo_root, tmp_path):
+    """Without manual_seed a seed is drawn each start; a resume continues with the saved run's. The options file a run
+    saves beside its experiment (with the keys the run adds) passes the options check and runs again."""
+    opt = _options(demo_root, 'seedless', total_iter=2)
+    del opt['manual_seed']
+    _run(TRAIN, tmp_path, '-opt', str(_write(opt, tmp_path / 'seedless.yml')), cwd=tmp_path)
+    opt['train']['total_iter'] = 4
+    _run(TRAIN, tmp_path, '-opt', str(_write(opt, tmp_path / 'seedless.yml')), '--auto_resume', cwd=tmp_path)
+    exp = tmp_path / 'experiments' / 'seedless'
+    assert (exp / 'models' / 'net_g_4.pth').is_file()
+    saved = exp / 'seedless.yml'
+    from lffnet_arch.commands.options import read_options_file
+    from lffnet_arch.commands.options_schema import check_options
+
+    check_options(read_options_file(saved), True, str(saved))

@@ -212,7 +212,7 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
     if len(frames) < model.num_exposure:
         raise ValueError(f'{len(frames)} frames, but the network fuses num_exposure={model.num_exposure}.')
     chosen = choose_frames(frames, times, model.num_exposure)
-    tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen)}')
+    tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen, args.ref)}')
     frames, times = [frames[i] for i in chosen], times[chosen]
     tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
     try:
@@ -237,9 +237,11 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
     write_outputs(outputs, hdr, args.tonemap, overwrite, (response, info))
 
 
-def describe_bracket(paths: Sequence[Path], times: np.ndarray, origin: str, chosen: Sequence[int]) -> str:
+def describe_bracket(
+    paths: Sequence[Path], times: np.ndarray, origin: str, chosen: Sequence[int], ref: Optional[int] = None
+) -> str:
     """One line: the frames in exposure order with their times and where those came from, the frames fused (of a
-    longer bracket) and the reference frame (the middle one of those fused)."""
+    longer bracket) and the reference frame (the middle one of those fused, or ``--ref``)."""
 
     def seconds(value: float) -> str:
         if origin not in ('EXIF', '--exposures'):  # an exposure file's EV values, relative
@@ -251,7 +253,8 @@ def describe_bracket(paths: Sequence[Path], times: np.ndarray, origin: str, chos
     line = f'{len(paths)} frames by exposure ({origin} times): {listed}'
     if len(chosen) < len(paths):
         line += f'; fusing {", ".join(paths[i].name for i in chosen)}'
-    return line + f'; reference {paths[chosen[(len(chosen) - 1) // 2]].name}'
+    reference = chosen[(len(chosen) - 1) // 2 if ref is None else ref]  # --ref counts the fused frames
+    return line + f'; reference {paths[reference].name}'
 
 
 def describe_response(info: dict) -> str:

@@ -149,15 +149,20 @@ def resolve_paths(opt: dict, root: str) -> dict:
     The rule (BasicSR's own options assume it): relative paths in an options file are relative to the run's root,
     the folder that ``experiments/`` and ``results/`` go under: the repository for ``python lffnet_arch/train.py``
     and ``test.py``, the working directory for the installed ``lffnet-train`` / ``lffnet-test``. So a run reads the
-    same data from any working directory. Resolved: every dataset's ``dataroot`` / ``dataroot_*`` and
-    ``meta_info_file``, and ``path.pretrain_network_*`` and ``path.resume_state``; ``~`` is expanded.
+    same data from any working directory. Resolved: every dataset's ``dataroot`` / ``dataroot_*``, ``meta_info_file``
+    and a ``response`` file (``.json``), and ``path.pretrain_network_*`` and ``path.resume_state``; ``~`` is expanded.
     """
-    for dataset in (opt.get('datasets') or {}).values():
+    datasets = opt.get('datasets')
+    for dataset in datasets.values() if isinstance(datasets, Mapping) else ():
+        if not isinstance(dataset, Mapping):
+            continue  # the options check names what is wrong
         for key in list(dataset):
             if _DATASET_PATH_KEYS.match(key):
                 dataset[key] = _resolve(dataset[key], root)
-    path_opt = opt.get('path') or {}
-    for key in list(path_opt):
+        if isinstance(dataset.get('response'), str) and dataset['response'].lower().endswith('.json'):
+            dataset['response'] = _resolve(dataset['response'], root)  # a response file, like the data
+    path_opt = opt.get('path')
+    for key in list(path_opt) if isinstance(path_opt, Mapping) else ():
         if _PATH_PATH_KEYS.match(key):
             path_opt[key] = _resolve(path_opt[key], root)
     return opt
@@ -273,10 +278,11 @@ def parse_options(
     args = _argument_parser().parse_args(argv)
     opt = read_options_file(args.opt)
     apply_overrides(opt, args.force_yml)
-    check_options(opt, is_train, args.opt)  # every key, type and range, before any work
     resolve_paths(opt, root_path)
+    check_options(opt, is_train, args.opt)  # every key, type and range, before any work
     _set_up_distributed(opt, args.launcher)
-    if opt.get('manual_seed') is None:
+    args.manual_seed_drawn = opt.get('manual_seed') is None  # a resume then continues with the saved run's seed
+    if args.manual_seed_drawn:
         opt['manual_seed'] = random.randint(1, 10000)
     set_random_seed(opt['manual_seed'] + opt['rank'])
     opt['auto_resume'] = args.auto_resume

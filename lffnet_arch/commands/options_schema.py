@@ -57,11 +57,10 @@ def _lookup(registry: str, name: str, path: str) -> Any:
     import torch
     from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
-    if registry == 'optimizer':
-        target = getattr(torch.optim, name, None)
-        if not inspect.isclass(target):
-            raise OptionsError(f'{path}: {name!r} is not an optimizer of torch.optim.')
-        return target
+    if registry == 'optimizer':  # BasicSR 1.4.2's get_optimizer builds Adam only
+        if name != 'Adam':
+            raise OptionsError(f'{path}: expected Adam (the optimizer BasicSR 1.4.2 builds), got {name!r}.')
+        return torch.optim.Adam
     if registry == 'scheduler':
         from basicsr.models import lr_scheduler
 
@@ -69,6 +68,8 @@ def _lookup(registry: str, name: str, path: str) -> Any:
             raise OptionsError(f'{path}: expected MultiStepLR or CosineAnnealingRestartLR, got {name!r}.')
         return getattr(lr_scheduler, 'MultiStepRestartLR' if name == 'MultiStepLR' else name)
     table = {'network': ARCH_REGISTRY, 'loss': LOSS_REGISTRY, 'metric': METRIC_REGISTRY}[registry]
+    if name not in table and f'{name}_basicsr' in table:  # BasicSR registers some of its own under this suffix
+        return table.get(name)
     if name not in table:
         from lffnet_arch.schema import did_you_mean
 
@@ -81,7 +82,11 @@ def _check_arguments(target: Any, options: Mapping, path: str, skip: int, regist
     annotated type (else of its default's kind). A callable taking ``**kwargs`` takes anything, except a metric,
     whose extra keyword arguments only absorb what BasicSR passes to every metric."""
     function = target.__init__ if inspect.isclass(target) else target
-    parameters = list(inspect.signature(function).parameters.values())[(1 if inspect.isclass(target) else 0) + skip :]
+    parameters = list(inspect.signature(function).parameters.values())[1 if inspect.isclass(target) else 0 :]
+    if registry == 'metric':  # the images a metric is given, not options: img and img2 (one image for NIQE)
+        parameters = [p for p in parameters if p.name not in ('img', 'img2')]
+    else:
+        parameters = parameters[skip:]
     if registry != 'metric' and any(p.kind is p.VAR_KEYWORD for p in parameters):
         return
     names = {p.name: p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
@@ -135,7 +140,7 @@ def _check_dataset(phase: str, value: Any, path: str) -> None:
         raise OptionsError(f'{path}: a dataset section is named train, val* or test*, not {phase!r}.')
     if not isinstance(value, Mapping) or not isinstance(value.get('type'), str):
         raise OptionsError(f'{path}: expected a mapping with a registered dataset "type", got {value!r}.')
-    if value['type'] not in DATASET_REGISTRY:
+    if value['type'] not in DATASET_REGISTRY and f'{value["type"]}_basicsr' not in DATASET_REGISTRY:
         raise OptionsError(f'{join_path(path, "type")}: {value["type"]!r} is not a registered dataset.')
     schema = getattr(DATASET_REGISTRY.get(value['type']), 'OPTIONS', None)
     if schema is None:  # another package's dataset: only the data loader's keys are known
@@ -177,6 +182,9 @@ class _Network(Spec):
 
 def _scheduler_fits(train: Mapping, path: str) -> None:
     scheduler, total = train.get('scheduler') or {}, train.get('total_iter')
+    for key in ('periods', 'restart_weights', 'milestones', 'restarts'):
+        if key in scheduler and not isinstance(scheduler[key], (list, tuple)):
+            raise OptionsError(f'{path}:scheduler:{key}: expected a list, got {scheduler[key]!r}.')
     if scheduler.get('type') == 'CosineAnnealingRestartLR':
         periods, weights = scheduler.get('periods') or [], scheduler.get('restart_weights') or [1]
         if len(weights) != len(periods):
@@ -195,7 +203,7 @@ def _scheduler_fits(train: Mapping, path: str) -> None:
 def _registered_model(name: str, path: str) -> None:
     from basicsr.utils.registry import MODEL_REGISTRY
 
-    if name not in MODEL_REGISTRY:
+    if name not in MODEL_REGISTRY and f'{name}_basicsr' not in MODEL_REGISTRY:
         raise OptionsError(f'{path}: {name!r} is not a registered model; registered: {sorted(MODEL_REGISTRY.keys())}.')
 
 
@@ -224,7 +232,7 @@ VAL = Section(
         'tonemap': Str(),
         'tile_size': Either(Int(low=1), Null()),
         'tile_overlap': Int(low=0),
-        'metrics': Section({}, extra=_named(_Registered('metric', skip=2))),
+        'metrics': Either(Section({}, extra=_named(_Registered('metric'))), Null()),
     }
 )
 LOGGER = Section(
@@ -242,6 +250,9 @@ PATH = Section(
         'param_key_g': Either(Str(), Null()),
         'resume_state': Either(Str(), Null()),
         'root': Either(Str(), Null()),
+        # The run's folders, set by every run (as above).
+        **{k: _Anything() for k in ('experiments_root', 'models', 'training_states', 'log', 'visualization')},
+        'results_root': _Anything(),
     }
 )
 TOP = Section(
@@ -259,6 +270,8 @@ TOP = Section(
         'logger': LOGGER,
         'dist_params': FREE,
         'find_unused_parameters': Bool(),
+        # Set by every run and written into the options file it saves; accepted so that file runs again.
+        **{key: _Anything() for key in ('dist', 'rank', 'world_size', 'is_train', 'auto_resume', 'root_path')},
     },
     required=('name', 'network_g'),
 )

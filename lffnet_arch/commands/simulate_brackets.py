@@ -47,9 +47,9 @@ def dataset_options(args: argparse.Namespace, root: Path) -> dict:
     """The SimulatedBracketDataset options the command line asks for; relative data paths of ``--opt`` are read
     against ``root``, as training reads them."""
     if args.opt is not None:
-        opt = read_options_file(args.opt)
+        opt = resolve_paths(read_options_file(args.opt), str(root))
         check_options(opt, False, str(args.opt))
-        datasets = resolve_paths(opt, str(root))['datasets']
+        datasets = opt['datasets']
         if args.dataset not in datasets:
             raise ValueError(f'{args.opt} has no dataset {args.dataset!r}; it has {sorted(datasets)}.')
         opt = dict(datasets[args.dataset])

@@ -106,7 +106,7 @@ def run_tiled_case(case: dict) -> dict:
         GRAD_MODES[case['grad_mode']](),
     ):
         start = time.perf_counter()
-        hdr = fuse(frames, times, net, tile_size=tile, tile_overlap=overlap, progress=bar)
+        hdr = fuse(frames, times, net, tile_size=tile, tile_overlap=overlap, progress=bar, response='gamma:2.2')
         seconds = time.perf_counter() - start
     if hdr.shape != (height, width, 3) or not np.isfinite(hdr).all():
         raise RuntimeError(f'Tiled case: expected a finite ({height}, {width}, 3) result, got {hdr.shape}.')

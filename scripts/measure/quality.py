@@ -351,9 +351,9 @@ def val_dataset(dataset_opt: dict) -> tuple:
 def read_evaluation_options(path: Path) -> dict:
     """The options file whose validation sets are evaluated: read safely, checked as training reads it, relative
     data paths resolved against the checkout (as ``python lffnet_arch/train.py`` resolves them)."""
-    opt = read_options_file(path)
+    opt = resolve_paths(read_options_file(path), str(REPO))
     check_options(opt, False, str(path))
-    return resolve_paths(opt, str(REPO))
+    return opt
 
 
 def picture_scene(opt: dict, spec: str) -> tuple:
@@ -384,8 +384,9 @@ def draw_picture(opt: dict, spec: str, output: Path, networks: dict, tonemapper:
         if best is None or value > best[0]:
             best_name, best = name, (value, pred)
     rows = [(f'OpenCV {best_name.split(" + ")[0]}... {best[0]:.2f} dB', match_scale(best[1], gt)[0] * _gt_level(gt))]
+    response = dataset_opt.get('response') or f'gamma:{dataset_opt.get("gamma", 2.2)!r}'
     for name, net in networks.items():
-        pred = fuse(frames, times, net)
+        pred = fuse(frames, times, net, response=response)
         value = score(pred, gt, scaled)['psnr_mu']
         shown = match_scale(pred, gt)[0] * _gt_level(gt) if scaled else pred
         rows.append((f'{name} {value:.2f} dB', shown))

@@ -40,7 +40,7 @@ import yaml
 from basicsr.archs import build_network
 
 from lffnet_arch.commands.arguments import add_output
-from lffnet_arch.commands.options import read_options_file
+from lffnet_arch.commands.options import read_options_file, resolve_paths
 from lffnet_arch.commands.options_schema import check_options
 from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.image import imwrite_atomic
@@ -238,7 +238,7 @@ def read_base(path: Path) -> Optional[dict]:
     used (a missing file, YAML tags, an unknown or ill-typed option)."""
     try:
         opt = read_options_file(path)
-        check_options(opt, True, str(path))
+        check_options(resolve_paths(copy.deepcopy(opt), str(REPO)), True, str(path))  # as the runs will read it
     except (FileNotFoundError, ValueError) as error:
         print(f'Error: {error}', file=sys.stderr)
         return None

@@ -72,3 +72,40 @@ def test_parse_options_checks_force_yml_before_any_work(tmp_path):
     with pytest.raises(OptionsError, match=r'Options file .*train_LFFNet_RealHDR.yml: datasets:train:num_sample'):
         parse_options(str(tmp_path), True, ['-opt', str(REALHDR), '--force_yml', 'datasets:train:num_sample=5'])
     assert not (tmp_path / 'experiments').exists()
+
+
+def test_what_basicsr_accepts_passes_and_what_it_cannot_build_is_refused():
+    opt = _read(REALHDR)
+    apply_overrides(opt, ['train:total_iter=6e3', 'logger:print_freq=5e1'])  # integral floats, as YAML writes 6e3
+    opt['val']['metrics'] = None  # validation without metrics
+    check_options(opt, True, 'x.yml')
+    real_esrgan = {'type': 'SRVGGNetCompact', 'num_in_ch': 3, 'num_out_ch': 3}  # registered as *_basicsr
+    check_options({'name': 'x', 'model_type': 'RealESRGANModel', 'network_g': real_esrgan}, False, 'x.yml')
+    niqe = {**opt, 'val': {'val_freq': 10, 'metrics': {'niqe': {'type': 'calculate_niqe', 'crop_border': 4}}}}
+    check_options(niqe, True, 'x.yml')
+    for override, message in [
+        ('train:total_iter=6000.5', r'train:total_iter: expected an integer'),
+        ('train:optim_g:type=AdamW', r'train:optim_g:type: expected Adam \(the optimizer BasicSR 1.4.2 builds\)'),
+    ]:
+        bad = _read(REALHDR)
+        apply_overrides(bad, [override])
+        with pytest.raises(OptionsError, match=message):
+            check_options(bad, True, 'x.yml')
+    scalar = _read(REALHDR)
+    scalar['train']['scheduler']['periods'] = 6000  # written without brackets in the file
+    with pytest.raises(OptionsError, match=r'train:scheduler:periods: expected a list, got 6000'):
+        check_options(scalar, True, 'x.yml')
+
+
+def test_a_relative_response_file_is_read_against_the_run_root(tmp_path):
+    from lffnet_arch.response import Response
+
+    root = tmp_path / 'root'
+    (root / 'calib').mkdir(parents=True)
+    Response.srgb().to_json(root / 'calib' / 'camera.json')
+    opt = yaml.safe_load((REPO / 'options/test/LFFNet/test_LFFNet_demo.yml').read_text())
+    opt['datasets']['test_1']['response'] = 'calib/camera.json'
+    path = tmp_path / 'opt.yml'
+    path.write_text(yaml.safe_dump(opt))
+    parsed, _ = parse_options(str(root), False, ['-opt', str(path)])
+    assert parsed['datasets']['test_1']['response'] == str(root / 'calib' / 'camera.json')

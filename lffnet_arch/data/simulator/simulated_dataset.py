@@ -102,8 +102,8 @@ class SimulatedBracketDataset(data.Dataset):
         'num_exposure': Int(low=1),
         'ref_idx': Either(Int(low=0), Null()),
         **LINEARISATION_OPTIONS,
-        # 'true': the bracket's own camera curve, as calibration would estimate it (with response_error).
-        'response': Either(Str(('true',)), LINEARISATION_OPTIONS['response']),
+        # 'camera': the bracket's own camera curve, as calibration would estimate it (with response_error).
+        'response': Either(Str(('camera',)), LINEARISATION_OPTIONS['response']),
         'response_error': Float(low=0, high=1),
         'gt_size': Int(low=1),
         'num_samples': Int(low=1),
@@ -123,10 +123,10 @@ class SimulatedBracketDataset(data.Dataset):
         self.seed = int(opt.get('seed', 0))
         self.gamma = float(opt.get('gamma', 2.2))
         spec = opt.get('response')
-        self.response = spec if spec in (None, 'true') else parse_response(spec)
+        self.response = spec if spec in (None, 'camera') else parse_response(spec)
         self.response_error = float(opt.get('response_error', 0.0))
-        if self.response_error and spec != 'true':
-            raise ValueError('SimulatedBracketDataset: response_error applies to response: true (the camera curve).')
+        if self.response_error and spec != 'camera':
+            raise ValueError('SimulatedBracketDataset: response_error applies to response: camera (the camera curve).')
         if self.num_samples < 1 or self.seed < 0:
             raise ValueError(
                 f'SimulatedBracketDataset: num_samples must be >= 1 and seed >= 0, got {self.num_samples}, {self.seed}.'
@@ -149,11 +149,11 @@ class SimulatedBracketDataset(data.Dataset):
 
     def _response(self, ldrs: list, exposures, bracket=None, seed: tuple = ()) -> object:
         """The inverse response of this sample: the ``response`` option's, calibrated from the sample's own frames
-        for ``auto``; the camera's true curve for ``true``, with a calibration-like error of ``response_error``
+        for ``auto``; the camera's true curve for ``camera``, with a calibration-like error of ``response_error``
         stops; None (L ** gamma) without the option."""
         if self.response is None:
             return None
-        if self.response == 'true':
+        if self.response == 'camera':
             return _true_response(bracket.info['response'], self.response_error, seed)
         return resolve_response(self.response, ldrs, np.asarray(exposures, dtype=np.float64))[0]
 
