@@ -45,7 +45,7 @@ class HDRModel(SRModel):
       the whole input, so tiled results differ). Runs the unwrapped network: in distributed training only rank 0
       validates, and a DDP forward would wait for the other ranks.
     - ``nondist_validation``: HDR metrics on float linear HDR (not 8-bit images), saving ``.hdr`` and a tonemapped
-      ``.png`` per image (``val.tonemap``: mulaw, reinhard, drago (default) or mantiuk), and with
+      ``.png`` per image (``val.tonemap``: mulaw, reinhard, drago, mantiuk or fusion (default)), and with
       ``val.save_comparison: true`` a ``_comparison.png`` per scene: the input frames, the prediction and the GT
       tone-mapped alike, and the mu-law error map. A metric whose optional package is missing (ColorVideoVDP without
       the ``metrics`` extra) is skipped with a warning that says how to install it. A non-finite output raises
