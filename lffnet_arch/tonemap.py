@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from lffnet_arch.hdr_input import MU, mu_law
+from lffnet_arch.response.families import srgb_encode
 
 __all__ = [
     'DEFAULT_TONEMAPPER',
@@ -87,19 +88,13 @@ def _opencv_operator(method: str) -> 'cv2.Tonemap':
 FUSION_STOPS = (-3.0, -1.5, 0.0, 1.5, 3.0, 4.5, 6.0)
 
 
-def _srgb(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055)
-
-
 def _virtual_exposure_fusion(normalised: np.ndarray) -> np.ndarray:
     """Exposure fusion (Mertens et al.) of virtual exposures of the image: each stop of :data:`FUSION_STOPS` is the
     image scaled by 2 ** stop, clipped and sRGB-encoded, as a camera would have rendered it; the fusion keeps, at
     every pixel, the well-exposed, contrasted and saturated parts. Local contrast and clean shadows, natural colour
     (no tone curve acts on the chroma), and no halo-prone global operator."""
-    exposures = [
-        np.ascontiguousarray(np.round(_srgb(np.clip(normalised * 2.0**stop, 0, 1))[..., ::-1] * 255), dtype=np.uint8)
-        for stop in FUSION_STOPS
-    ]
+    codes = [srgb_encode(np.clip(normalised * 2.0**stop, 0, 1))[..., ::-1] for stop in FUSION_STOPS]
+    exposures = [np.ascontiguousarray(np.round(code * 255), dtype=np.uint8) for code in codes]
     fused = cv2.createMergeMertens().process(exposures)[..., ::-1]
     return np.clip(fused, 0, 1)
 

@@ -101,15 +101,9 @@ def run_record(opt: dict) -> dict:
         'manual_seed': opt['manual_seed'],
         'world_size': opt['world_size'],
     }
-    return _plain(record)
+    from lffnet_arch.commands.options import plain_options
 
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    return plain_options(record)
 
 
 def _flatten(value, path: str = '') -> dict:

@@ -26,7 +26,7 @@ from lffnet_arch.commands.arguments import (
 )
 from lffnet_arch.data.layout import list_frames
 from lffnet_arch.deploy.align import ALIGN_METHODS
-from lffnet_arch.deploy.bracket import choose_frames, read_bracket
+from lffnet_arch.deploy.bracket import choose_frames, format_seconds, read_bracket
 from lffnet_arch.deploy.fuse import PRECISIONS, fuse
 from lffnet_arch.deploy.model import load_model
 from lffnet_arch.deploy.shoot import group_shoot
@@ -246,7 +246,7 @@ def describe_bracket(
     def seconds(value: float) -> str:
         if origin not in ('EXIF', '--exposures'):  # an exposure file's EV values, relative
             return f'EV {np.log2(value):g}'
-        return f'1/{1 / value:.0f} s' if value < 1 else f'{value:g} s'
+        return format_seconds(value)
 
     order = np.argsort(times, kind='stable')
     listed = ', '.join(f'{paths[i].name} {seconds(times[i])}' for i in order)

@@ -25,6 +25,7 @@ __all__ = [
     'apply_overrides',
     'parse_options',
     'parse_override',
+    'plain_options',
     'read_options_file',
     'reporting_user_errors',
     'resolve_paths',
@@ -313,15 +314,15 @@ def write_options(opt: dict, path: str, command: Optional[Sequence[str]] = None)
     header = f'# Options as run on {time.asctime()}: relative paths resolved, --force_yml applied.\n'
     if command:
         header += f'# Command: {" ".join(command)}\n'
-    text = yaml.dump(_plain(opt), Dumper=safe_ordered_yaml()[1], sort_keys=False, allow_unicode=True)
+    text = yaml.dump(plain_options(opt), Dumper=safe_ordered_yaml()[1], sort_keys=False, allow_unicode=True)
     with atomic_path(path) as tmp:
         tmp.write_text(header + '\n' + text, encoding='utf-8')
 
 
-def _plain(value: Any) -> Any:
+def plain_options(value: Any) -> Any:
     """Mappings as dicts, tuples as lists: what the safe dumper writes."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_options(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_options(v) for v in value]
     return value

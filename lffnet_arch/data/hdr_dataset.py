@@ -14,7 +14,7 @@ from lffnet_arch.data import layout, lmdb_codec
 from lffnet_arch.data.lmdb_codec import META_INFO
 from lffnet_arch.hdr_input import network_input
 from lffnet_arch.response.curves import parse_response
-from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, resolve_response
+from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, sample_response
 from lffnet_arch.schema import Bool, Either, Float, Int, Null, Section, Str, check_dataset_options
 
 __all__ = ['MultiExposureHDRDataset']
@@ -150,13 +150,6 @@ class MultiExposureHDRDataset(data.Dataset):
                 f'MultiExposureHDRDataset: io_backend type must be "disk" or "lmdb", got {self.backend!r}.'
             )
 
-    def _response(self, ldrs: list, exposures) -> object:
-        """The inverse response of this sample: the ``response`` option's, calibrated from the sample's own frames
-        for ``auto``; None (L ** gamma) without the option."""
-        if self.response is None:
-            return None
-        return resolve_response(self.response, ldrs, np.asarray(exposures, dtype=np.float64))[0]
-
     def __len__(self) -> int:
         return len(self.samples)
 
@@ -261,8 +254,9 @@ class MultiExposureHDRDataset(data.Dataset):
 
     def _pack(self, ldrs: list, gt: np.ndarray, sample: _Sample) -> dict:
         exposures = layout.ev_to_exposure(sample.evs)
+        lq = network_input(ldrs, exposures, self.gamma, sample_response(self.response, ldrs, exposures))[0]
         return {
-            'lq': network_input(ldrs, exposures, self.gamma, self._response(ldrs, exposures))[0].contiguous(),
+            'lq': lq.contiguous(),
             'gt': torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1), dtype=np.float32)),
             'exposures': torch.from_numpy(exposures),
             'key': sample.key,

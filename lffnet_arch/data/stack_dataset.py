@@ -11,8 +11,8 @@ from torch.utils import data
 from lffnet_arch.fileio.image import read_hdr, read_ldr
 from lffnet_arch.hdr_input import network_input
 from lffnet_arch.response.curves import parse_response
-from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, resolve_response
-from lffnet_arch.schema import Either, Float, ListOf, Null, Section, Str, check_dataset_options
+from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, sample_response
+from lffnet_arch.schema import FREE, Either, Float, ListOf, Null, Str, check_dataset_options
 
 __all__ = ['ExposureStackDataset']
 
@@ -43,7 +43,7 @@ class ExposureStackDataset(data.Dataset):
     """
 
     OPTIONS = {
-        'stacks': ListOf(Section({}, extra=lambda key, value, path: None), min_len=1),
+        'stacks': ListOf(FREE, min_len=1),  # each stack is checked by _check, naming its index
         'dataroot': Either(Str(), Null()),
         **LINEARISATION_OPTIONS,
         'gt_percentile': Either(Float(low=0, low_open=True, high=100), Null()),
@@ -89,13 +89,6 @@ class ExposureStackDataset(data.Dataset):
                 raise FileNotFoundError(f'{where} ({stack["name"]}): file not found: {path}')
         return {'name': str(stack['name']), 'frames': frames, 'times': times / times[0], 'gt': self._path(stack['gt'])}
 
-    def _response(self, ldrs: list, exposures) -> object:
-        """The inverse response of this sample: the ``response`` option's, calibrated from the sample's own frames
-        for ``auto``; None (L ** gamma) without the option."""
-        if self.response is None:
-            return None
-        return resolve_response(self.response, ldrs, np.asarray(exposures, dtype=np.float64))[0]
-
     def __len__(self) -> int:
         return len(self.stacks)
 
@@ -110,8 +103,9 @@ class ExposureStackDataset(data.Dataset):
             )
         if self.gt_percentile is not None:
             gt = gt / max(float(np.percentile(gt, float(self.gt_percentile))), 1e-12)
+        response = sample_response(self.response, ldrs, stack['times'])
         return {
-            'lq': network_input(ldrs, stack['times'], self.gamma, self._response(ldrs, stack['times']))[0].contiguous(),
+            'lq': network_input(ldrs, stack['times'], self.gamma, response)[0].contiguous(),
             'gt': torch.from_numpy(np.ascontiguousarray(gt.transpose(2, 0, 1), dtype=np.float32)),
             'exposures': torch.from_numpy(stack['times'].astype(np.float32)),
             'key': stack['name'],

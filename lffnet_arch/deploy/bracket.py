@@ -13,7 +13,7 @@ from PIL import Image
 from lffnet_arch.data.layout import list_frames, read_exposure_file
 from lffnet_arch.fileio.image import read_ldr
 
-__all__ = ['choose_frames', 'read_bracket', 'read_exif_exposure']
+__all__ = ['choose_frames', 'format_seconds', 'read_bracket', 'read_exif_exposure']
 
 PathLike = Union[str, os.PathLike]
 EXIF_IFD = 0x8769
@@ -130,7 +130,7 @@ def read_bracket(
     times = np.asarray(exif, dtype=np.float64)
     if np.unique(times).size < times.size:
         raise ValueError(
-            f'The EXIF ExposureTime of {", ".join(f"{p.name} ({_seconds(s)})" for p, s in zip(paths, times))} '
+            f'The EXIF ExposureTime of {", ".join(f"{p.name} ({format_seconds(s)})" for p, s in zip(paths, times))} '
             'repeats a value; a bracket needs one time per exposure. If the camera recorded them wrongly, give them '
             'with --exposures (seconds, file-name order).'
         )
@@ -170,7 +170,8 @@ def choose_frames(frames: Sequence[np.ndarray], times: np.ndarray, count: int = 
     return [short, reference, long]
 
 
-def _seconds(value: float) -> str:
+def format_seconds(value: float) -> str:
+    """An exposure time as photographers write it: 1/100 s, 2 s."""
     return f'1/{1 / value:.0f} s' if value < 1 else f'{value:g} s'
 
 
@@ -181,9 +182,9 @@ def _warn_if_contradicted(paths: Sequence[Path], frames: Sequence[np.ndarray], t
     for shorter, longer in zip(by_time[:-1], by_time[1:]):
         if brightness[shorter] > brightness[longer] * 1.05 + 1e-3:
             warnings.warn(
-                f'EXIF ExposureTime says {paths[longer].name} ({_seconds(times[longer])}) is the longer exposure, '
-                f'but it is darker than {paths[shorter].name} ({_seconds(times[shorter])}): the times look reversed '
-                'or wrong; give the right ones with --exposures.',
+                f'EXIF ExposureTime says {paths[longer].name} ({format_seconds(times[longer])}) is the longer '
+                f'exposure, but it is darker than {paths[shorter].name} ({format_seconds(times[shorter])}): the times '
+                'look reversed or wrong; give the right ones with --exposures.',
                 stacklevel=3,
             )
             return

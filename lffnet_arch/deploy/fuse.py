@@ -9,7 +9,7 @@ by default (:func:`lffnet_arch.response.resolve.resolve_response`), or given.
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -19,11 +19,9 @@ from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
 from lffnet_arch.deploy.align import align_frames
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
+from lffnet_arch.response.curves import Response
 from lffnet_arch.response.resolve import resolve_response
 from lffnet_arch.tiling import auto_tile_size, module_device, tiled_forward
-
-if TYPE_CHECKING:
-    from lffnet_arch.response import Response
 
 __all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'fuse']
 
@@ -177,7 +175,7 @@ def fuse(
     """
     frames, times, reference = _sorted_bracket(frames, exposures, model, ref_idx)
     if gamma is not None:
-        response = f'gamma:{float(gamma)!r}'
+        response = Response.gamma(float(gamma))
     response, info = resolve_response(response, frames, times)
     if align is not None:
         frames = align_frames(frames, times, reference, align, gamma=response.gamma_value or 2.2)

@@ -41,12 +41,14 @@ __all__ = [
     'ForwardCurve',
     'draw_curve',
     'forward_curve',
+    'srgb_encode',
 ]
 
 Number = Union[float, Sequence[float]]
 
 
-def _srgb(x: np.ndarray) -> np.ndarray:
+def srgb_encode(x: np.ndarray) -> np.ndarray:
+    """The sRGB encoding (IEC 61966-2-1) of linear values in [0, 1]."""
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055)
 
 
@@ -57,7 +59,7 @@ def _gamma(x: np.ndarray, gamma: float = 2.2) -> np.ndarray:
 def _filmic(x: np.ndarray, contrast: float = 1.5) -> np.ndarray:
     """The capture simulator's 'filmic' curve: sRGB, then an S-curve that darkens the toe and compresses the
     shoulder (``lffnet_arch.data.simulator.capture.camera_response``)."""
-    y = _srgb(x)
+    y = srgb_encode(x)
     a, b = np.power(y, contrast), np.power(1.0 - y, contrast)
     return a / (a + b)
 
@@ -127,7 +129,7 @@ def _random(
 
 _CURVES: dict = {
     'gamma': _gamma,
-    'srgb': lambda x: _srgb(x),
+    'srgb': lambda x: srgb_encode(x),
     'filmic': _filmic,
     'slog3': lambda x: _SLOG3(x),
     'logc3': lambda x: _LOGC3(x),

@@ -2,7 +2,7 @@
 response a bracket is linearised with (given, or calibrated from the bracket itself)."""
 
 from collections.abc import Sequence
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -10,7 +10,7 @@ from lffnet_arch.response.calibrate import calibrate_response
 from lffnet_arch.response.curves import Response, parse_response
 from lffnet_arch.schema import Either, Float, Null, OptionsError, Str
 
-__all__ = ['LINEARISATION_OPTIONS', 'check_response_option', 'resolve_response']
+__all__ = ['LINEARISATION_OPTIONS', 'check_response_option', 'resolve_response', 'sample_response']
 
 
 def resolve_response(
@@ -51,3 +51,11 @@ LINEARISATION_OPTIONS = {
     'gamma': Float(low=0, low_open=True),
     'response': Either(Str(check=check_response_option), Null()),
 }
+
+
+def sample_response(option: Union[str, Response, None], frames: Sequence[np.ndarray], exposures) -> Optional[Response]:
+    """The inverse response a dataset sample is linearised with: None (L ** gamma) without a ``response`` option,
+    the option's response, or one calibrated from the sample's own frames for ``auto``."""
+    if option is None:
+        return None
+    return resolve_response(option, frames, np.asarray(exposures, dtype=np.float64))[0]

@@ -356,6 +356,11 @@ def read_evaluation_options(path: Path) -> dict:
     return opt
 
 
+def set_response(dataset_opt: dict) -> str:
+    """How a validation set's frames are linearised for the networks: its ``response`` option, else its gamma."""
+    return dataset_opt.get('response') or f'gamma:{dataset_opt.get("gamma", 2.2)!r}'
+
+
 def picture_scene(opt: dict, spec: str) -> tuple:
     """(dataset options, scored after a scale, scene index) of ``--picture KEY:INDEX``, checked against the set's
     length before any evaluation starts."""
@@ -384,9 +389,8 @@ def draw_picture(opt: dict, spec: str, output: Path, networks: dict, tonemapper:
         if best is None or value > best[0]:
             best_name, best = name, (value, pred)
     rows = [(f'OpenCV {best_name.split(" + ")[0]}... {best[0]:.2f} dB', match_scale(best[1], gt)[0] * _gt_level(gt))]
-    response = dataset_opt.get('response') or f'gamma:{dataset_opt.get("gamma", 2.2)!r}'
     for name, net in networks.items():
-        pred = fuse(frames, times, net, response=response)
+        pred = fuse(frames, times, net, response=set_response(dataset_opt))
         value = score(pred, gt, scaled)['psnr_mu']
         shown = match_scale(pred, gt)[0] * _gt_level(gt) if scaled else pred
         rows.append((f'{name} {value:.2f} dB', shown))
@@ -418,8 +422,7 @@ def _val_sets(args: argparse.Namespace, networks: dict) -> list:
             if oracle:
                 methods[f'{name} (true response)'] = network_method(net, truth=True)
         dataset = build_dataset(dataset_opt)
-        response = dataset_opt.get('response') or f'gamma:{dataset_opt.get("gamma", 2.2)!r}'
-        args = (dataset_scenes(dataset), len(dataset), dataset_opt['name'], methods, scaled, response)
+        args = (dataset_scenes(dataset), len(dataset), dataset_opt['name'], methods, scaled, set_response(dataset_opt))
         summary, count = evaluate_scenes(*args)
         lines += format_table(dataset_opt['name'], summary, count, scaled, list(networks))
     return lines

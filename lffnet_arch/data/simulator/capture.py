@@ -45,7 +45,7 @@ import numpy as np
 
 from lffnet_arch.data.simulator.radiance import RadianceMap
 from lffnet_arch.data.simulator.settings import RESPONSES, STYLES, CaptureSettings, settings_for_style
-from lffnet_arch.response.families import ForwardCurve, draw_curve, forward_curve
+from lffnet_arch.response.families import ForwardCurve, draw_curve, forward_curve, srgb_encode
 
 __all__ = [
     'STYLES',
@@ -87,10 +87,6 @@ def _log_uniform(rng: np.random.Generator, pair: Sequence[float]) -> float:
     return float(math.exp(_uniform(rng, (math.log(pair[0]), math.log(pair[1])))))
 
 
-def _srgb(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055)
-
-
 def camera_response(x: np.ndarray, kind: str, gamma: float = 2.2, contrast: float = 1.0) -> np.ndarray:
     """A camera's tone curve: linear sensor value in [0, 1] -> encoded value in [0, 1], monotonic, f(0) = 0, f(1) = 1.
 
@@ -103,7 +99,7 @@ def camera_response(x: np.ndarray, kind: str, gamma: float = 2.2, contrast: floa
     x = np.clip(x, 0.0, 1.0)
     if kind == 'gamma':
         return np.power(x, 1.0 / gamma)
-    y = _srgb(x)
+    y = srgb_encode(x)
     if kind == 'srgb' or contrast == 1.0:
         return y
     if kind != 'filmic':

@@ -16,8 +16,8 @@ from lffnet_arch.data.simulator.radiance import load_radiance_maps
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
 from lffnet_arch.response.curves import Response, parse_response
-from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, resolve_response
-from lffnet_arch.schema import Either, Float, Int, ListOf, Null, Section, Str, check_dataset_options
+from lffnet_arch.response.resolve import LINEARISATION_OPTIONS, sample_response
+from lffnet_arch.schema import FREE, Either, Float, Int, ListOf, Null, Str, check_dataset_options
 
 __all__ = ['SimulatedBracketDataset', 'parse_styles']
 
@@ -98,7 +98,7 @@ class SimulatedBracketDataset(data.Dataset):
         'include': Either(ListOf(Str()), Null()),
         'exclude': Either(ListOf(Str()), Null()),
         'max_latitude': Float(low=0, high=90),
-        'styles': Either(Str(), ListOf(Str(), min_len=1), Section({}, extra=lambda key, value, path: None), Null()),
+        'styles': Either(Str(), ListOf(Str(), min_len=1), FREE),  # a mapping is checked by parse_styles
         'num_exposure': Int(low=1),
         'ref_idx': Either(Int(low=0), Null()),
         **LINEARISATION_OPTIONS,
@@ -151,11 +151,9 @@ class SimulatedBracketDataset(data.Dataset):
         """The inverse response of this sample: the ``response`` option's, calibrated from the sample's own frames
         for ``auto``; the camera's true curve for ``camera``, with a calibration-like error of ``response_error``
         stops; None (L ** gamma) without the option."""
-        if self.response is None:
-            return None
         if self.response == 'camera':
             return _true_response(bracket.info['response'], self.response_error, seed)
-        return resolve_response(self.response, ldrs, np.asarray(exposures, dtype=np.float64))[0]
+        return sample_response(self.response, ldrs, exposures)
 
     def __len__(self) -> int:
         return self.num_samples
