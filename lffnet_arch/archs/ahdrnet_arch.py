@@ -56,6 +56,8 @@ class AHDRNet(AttentionGuidedHDRNet):
         official_unused_convs (bool): Add the official attConv1/attConv3, which are never called. Default: False.
         ref_skip (bool): Correct the reference frame's HDR-domain image instead of predicting the HDR image
             from scratch (:class:`~lffnet_arch.archs.attention_hdr.AttentionGuidedHDRNet`). Default: False.
+        head (str): ``'image'`` (the paper's) or ``'merge'``: per-pixel merge weights over the frames, exposure-
+            equivariant (:mod:`lffnet_arch.archs.merge`). Default: 'image'.
     """
 
     # Peak memory of one fp32 forward pass per input pixel at num_feat = 64, T = 3 (see archs/memory.py).
@@ -71,6 +73,7 @@ class AHDRNet(AttentionGuidedHDRNet):
         num_block: int = 3,
         official_unused_convs: bool = False,
         ref_skip: bool = False,
+        head: str = 'image',
     ) -> None:
         super().__init__(
             num_in_ch,
@@ -82,6 +85,7 @@ class AHDRNet(AttentionGuidedHDRNet):
             official_unused_convs,
             make_block=DRDB,
             ref_skip=ref_skip,
+            head=head,
         )
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

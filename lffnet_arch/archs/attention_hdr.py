@@ -10,9 +10,12 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from lffnet_arch.archs.merge import merge_features, merge_frames
 from lffnet_arch.archs.state_dict import kernel, numbered_children
 
-__all__ = ['AttentionGuidedHDRNet', 'SpatialAttention', 'check_hdr_input']
+__all__ = ['HEADS', 'AttentionGuidedHDRNet', 'SpatialAttention', 'check_hdr_input']
+
+HEADS = ('image', 'merge')
 
 
 def check_hdr_input(lq: torch.Tensor, num_in_ch: int, num_exposure: int) -> None:
@@ -65,6 +68,10 @@ class AttentionGuidedHDRNet(nn.Module):
        ``num_out_ch:2 * num_out_ch`` of its input): the network predicts a correction of the reference in log-odds,
        close to a log-domain correction for the small values of linear HDR, and starts as the reference frame
        (the reconstruction conv is zero-initialised). Not in the papers; see docs/design.md.
+    4. With ``head='merge'`` (not in the papers) the network sees each frame as its LDR values and its log ratio to
+       the reference, and the last conv predicts a correction of the noise prior's log weight of every frame
+       instead of an image: the output is a per-pixel convex combination of the frames' HDR-domain images
+       (:mod:`lffnet_arch.archs.merge`), exposure-equivariant, and the noise-weighted merge where the frames agree.
 
     Args:
         num_in_ch (int): Channels per frame. Default: 6.
@@ -83,6 +90,9 @@ class AttentionGuidedHDRNet(nn.Module):
             state dict by a ``reference_skip`` buffer holding ``ref_idx``, so weights load only into a network
             built the same way, with the same reference.
             Default: False (the papers' networks).
+        head (str): ``'image'``, the papers' reconstruction of the HDR image, or ``'merge'``, per-pixel merge weights
+            over the frames (see 4.); marked in the state dict by a ``merge_head`` buffer holding ``ref_idx``.
+            The parameters are those of ``'image'`` when T equals ``num_out_ch``. Default: 'image'.
     """
 
     # logit(H_ref) clamps H_ref to [REF_SKIP_EPS, 1 - REF_SKIP_EPS]; mu-law(1e-6) is 6e-4, below what PSNR-mu sees.
@@ -100,8 +110,16 @@ class AttentionGuidedHDRNet(nn.Module):
         make_block: Callable[[int], nn.Module],
         fusion_conv: Callable[..., nn.Module] = nn.Conv2d,
         ref_skip: bool = False,
+        head: str = 'image',
     ) -> None:
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f'head must be one of {HEADS}, got {head!r}.')
+        if head == 'merge' and (ref_skip or num_in_ch != 2 * num_out_ch):
+            raise ValueError(
+                f'head=merge merges the frames\' HDR-domain images: it needs num_in_ch = 2 * num_out_ch and no '
+                f'ref_skip; got num_in_ch={num_in_ch}, num_out_ch={num_out_ch}, ref_skip={ref_skip}.'
+            )
         if num_exposure < 2:
             raise ValueError(f'num_exposure must be >= 2, got {num_exposure}.')
         if ref_idx is None:
@@ -118,6 +136,7 @@ class AttentionGuidedHDRNet(nn.Module):
                 f'num_in_ch={num_in_ch}, num_out_ch={num_out_ch}.'
             )
         self.ref_skip = bool(ref_skip)
+        self.head = head
         self.num_in_ch = num_in_ch
         self.num_exposure = num_exposure
         self.num_feat = num_feat
@@ -140,25 +159,29 @@ class AttentionGuidedHDRNet(nn.Module):
 
         # Reconstruction.
         self.conv_up = fusion_conv(num_feat, num_feat, 3, padding=1)
-        self.conv_last = fusion_conv(num_feat, num_out_ch, 3, padding=1)
+        self.conv_last = fusion_conv(num_feat, num_exposure if head == 'merge' else num_out_ch, 3, padding=1)
         if self.ref_skip:
             self.register_buffer('reference_skip', torch.tensor(float(ref_idx)))
+        if head == 'merge':
+            self.register_buffer('merge_head', torch.tensor(float(ref_idx)))
         self.init_reference_skip()
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected, errors):
-        key = prefix + 'reference_skip'
-        if self.ref_skip and key in state_dict and float(state_dict[key]) != self.ref_idx:
-            errors.append(
-                f'{key}: the weights correct reference frame {float(state_dict[key]):g}, this network was built with '
-                f'ref_idx={self.ref_idx}; build it with ref_idx={float(state_dict[key]):g}.'
-            )
+        for name, built in (('reference_skip', self.ref_skip), ('merge_head', self.head == 'merge')):
+            key = prefix + name
+            if built and key in state_dict and float(state_dict[key]) != self.ref_idx:
+                errors.append(
+                    f'{key}: the weights were trained with reference frame {float(state_dict[key]):g}, this network '
+                    f'was built with ref_idx={self.ref_idx}; build it with ref_idx={float(state_dict[key]):g}.'
+                )
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected, errors)
 
     @torch.no_grad()
     def init_reference_skip(self) -> None:
-        """With ``ref_skip``, zero the reconstruction conv so the untrained network returns the reference frame
-        (subclasses that re-initialise their convs call it again). Does nothing without ``ref_skip``."""
-        if self.ref_skip:
+        """With ``ref_skip``, zero the reconstruction conv so the untrained network returns the reference frame;
+        with the merge head, so it returns the noise prior's merge (subclasses that re-initialise their convs call it
+        again). Does nothing to the papers' networks."""
+        if self.ref_skip or self.head == 'merge':
             for param in self.conv_last.parameters():
                 param.zero_()
 
@@ -166,24 +189,27 @@ class AttentionGuidedHDRNet(nn.Module):
     def skeleton_options(state_dict: Mapping, source: str = 'checkpoint') -> dict:
         """The options of the shared skeleton that a state dict of ours determines.
 
-        ``ref_idx`` is read from the ``reference_skip`` buffer of a network with the reference skip; otherwise it
-        leaves no trace in the weights and is set to the default (T - 1) // 2 (docs/design.md §10).
+        ``ref_idx`` is read from the ``reference_skip`` or ``merge_head`` buffer of a network with either; otherwise
+        it leaves no trace in the weights and is set to the default (T - 1) // 2 (docs/design.md §10).
 
         Returns:
             dict: ``num_in_ch``, ``num_out_ch``, ``num_exposure``, ``ref_idx``, ``num_feat``, ``num_block``,
-            ``official_unused_convs`` and ``ref_skip``.
+            ``official_unused_convs``, ``ref_skip`` and ``head``.
         """
         conv_first = kernel(state_dict, 'conv_first', source)
         num_exposure = len(numbered_children(state_dict, 'attention')) + 1
+        merge = 'merge_head' in state_dict
+        marker = state_dict.get('merge_head', state_dict.get('reference_skip'))
         return {
             'num_in_ch': conv_first.shape[1],
-            'num_out_ch': kernel(state_dict, 'conv_last', source).shape[0],
+            'num_out_ch': conv_first.shape[1] // 2 if merge else kernel(state_dict, 'conv_last', source).shape[0],
             'num_exposure': num_exposure,
-            'ref_idx': int(state_dict['reference_skip']) if 'reference_skip' in state_dict else (num_exposure - 1) // 2,
+            'ref_idx': int(marker) if marker is not None else (num_exposure - 1) // 2,
             'num_feat': conv_first.shape[0],
             'num_block': len(numbered_children(state_dict, 'fusion_blocks')),
             'official_unused_convs': any(k.startswith('unused_att_convs.') for k in state_dict),
             'ref_skip': 'reference_skip' in state_dict,
+            'head': 'merge' if merge else 'image',
         }
 
     def align(self, lq: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -207,6 +233,9 @@ class AttentionGuidedHDRNet(nn.Module):
     def forward(self, lq: torch.Tensor) -> torch.Tensor:
         """lq: (B, T, 6, H, W), LDR and HDR-domain in [0, 1] -> (B, 3, H, W) linear HDR in [0, 1]."""
         check_hdr_input(lq, self.num_in_ch, self.num_exposure)
+        if self.head == 'merge':
+            aligned, ref_feat = self.align(merge_features(lq, self.ref_idx))
+            return merge_frames(lq, self.conv_last(self.conv_up(self.fuse(aligned, ref_feat))))
         aligned, ref_feat = self.align(lq)
         out = self.conv_last(self.conv_up(self.fuse(aligned, ref_feat)))
         if self.ref_skip:

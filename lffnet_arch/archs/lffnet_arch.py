@@ -38,6 +38,8 @@ class LFFNet(AttentionGuidedHDRNet):
         official_unused_convs (bool): Add the two convs the official AHDRNet never calls. Default: False.
         ref_skip (bool): Correct the reference frame's HDR-domain image instead of predicting the HDR image
             from scratch (:class:`~lffnet_arch.archs.attention_hdr.AttentionGuidedHDRNet`). Default: False.
+        head (str): ``'image'`` (the paper's) or ``'merge'``: per-pixel merge weights over the frames, exposure-
+            equivariant (:mod:`lffnet_arch.archs.merge`). Default: 'image'.
     """
 
     # Peak memory of one fp32 forward pass per input pixel at num_feat = 64, T = 3 (see archs/memory.py).
@@ -54,6 +56,7 @@ class LFFNet(AttentionGuidedHDRNet):
         doconv: str = 'fusion',
         official_unused_convs: bool = False,
         ref_skip: bool = False,
+        head: str = 'image',
     ) -> None:
         if doconv not in DOCONV_PLACEMENTS:
             raise ValueError(f'doconv must be one of {DOCONV_PLACEMENTS}, got {doconv!r}.')
@@ -68,6 +71,7 @@ class LFFNet(AttentionGuidedHDRNet):
             make_block=partial(RFFTBlock, doconv=doconv == 'rfft'),
             fusion_conv=DOConv2d if doconv == 'fusion' else nn.Conv2d,
             ref_skip=ref_skip,
+            head=head,
         )
         self.doconv = doconv
 

@@ -32,7 +32,8 @@ every knob can be overridden on top of a style. ``kalantari``: a tripod, gamma 2
 stops apart, low noise (the Kalantari 2017 protocol). ``handheld``: a phone or compact camera: 1 to 3 stops, JPEG
 at quality 75-97 through a random tone curve, more noise, camera shake, up to 2% veiling glare and a black pedestal
 of up to 0.06. ``wide``: the handheld camera through every response family but the held-out ones, metered from
-night to snow, 1 to 4 stops apart.
+night to snow, 1 to 4 stops apart. ``night``: the handheld camera at a phone's high ISO, metered dark: shot noise of a
+full well down to 100 electrons, read noise up to 1% of full scale.
 """
 
 import math

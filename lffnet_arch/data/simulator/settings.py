@@ -206,6 +206,16 @@ STYLES = {
         gamma=(1.0, 3.0),
         channel_spread=0.05,
     ),
+    # A phone at night: high ISO (a full well of 100-10,000 electrons, read noise up to 1% of full scale), metered
+    # dark (0.3-5% of full scale), so the reference frame's shadows are grainy and the long frame's are clean.
+    'night': dict(
+        HANDHELD,
+        key_level=(0.003, 0.05),
+        shot_noise=(1e-4, 1e-2),
+        read_noise=(1e-3, 1e-2),
+        responses=('gamma', 'srgb', 'filmic', 'random'),
+        gamma=(1.8, 2.6),
+    ),
 }
 
 

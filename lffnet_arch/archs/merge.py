@@ -1,0 +1,75 @@
+"""The merge head: the network chooses, per pixel, where to take radiance from, and never invents a brightness.
+
+With ``head: merge`` (:class:`~lffnet_arch.archs.attention_hdr.AttentionGuidedHDRNet`) the output is a convex
+combination of the frames' HDR-domain images H_i = g(L_i) / t_i, which in static, unclipped regions all estimate the
+same radiance:
+
+    out = sum_i w_i H_i,    w_i = v_i exp(z_i) / sum_j v_j exp(z_j),    z_i = prior_i + correction_i.
+
+- ``prior_i`` is the log inverse variance of H_i under shot and read noise, 2 log s_i - log(a s_i + b) with s_i the
+  frame's signal level, so a merge that starts from it takes shadows from the long frame (noise-aware merging).
+- ``correction_i`` is what the network learns (its last conv, zero at initialisation): where motion or misalignment
+  makes a frame disagree with the reference, it moves the weight to the frames that agree.
+- ``v_i`` is 0 where frame i clips (any channel of L_i at or above ``CLIP_HIGH``) and 1 below ``CLIP_LOW``; the
+  shortest frame (index 0, frames in exposure order) is always valid, so the weights always sum to 1.
+
+Two properties follow for every weight the network may predict (docs/design.md): scaling the scene radiance by 2^k
+scales the output by 2^k wherever nothing new clips, and in static unclipped regions of a noise-free bracket the
+output is the frames' common radiance, the merge itself. The features the network sees are scale-free as well: each
+frame's LDR values (well-exposedness) and its log2 ratio to the reference frame (what disagrees).
+"""
+
+import torch
+
+__all__ = ['CLIP_HIGH', 'CLIP_LOW', 'merge_features', 'merge_frames', 'merge_weights', 'noise_prior', 'validity']
+
+CLIP_LOW, CLIP_HIGH = 0.90, 0.98  # code values where a frame's weight starts to fall and where it is 0
+SHOT_NOISE, READ_NOISE = 1e-3, 3e-3  # the prior's noise: variance a * s + b with a = shot, b = read ** 2
+GAMMA = 2.2  # the prior's signal level s = mean_c(L ** 2.2): the weights' prior only, never the output
+RATIO_EPS, RATIO_STOPS = 1e-6, 4.0  # the log2 ratio feature: offset and the stops it is clamped to
+
+
+def _frames(lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """lq (B, T, 2C, H, W) -> LDR (B, T, C, H, W) and HDR-domain (B, T, C, H, W) views."""
+    c = lq.shape[2] // 2
+    return lq[:, :, :c], lq[:, :, c:]
+
+
+def merge_features(lq: torch.Tensor, ref_idx: int) -> torch.Tensor:
+    """The network's view of the bracket with the merge head: per frame, cat(L_i, r_i) (B, T, 2C, H, W), where
+    r_i = clamp(log2((H_i + eps) / (H_ref + eps)), +-4 stops) / 4 is 0 wherever frame i agrees with the reference."""
+    ldr, hdr = _frames(lq)
+    ref = hdr[:, ref_idx : ref_idx + 1]
+    ratio = torch.log2((hdr + RATIO_EPS) / (ref + RATIO_EPS)).clamp(-RATIO_STOPS, RATIO_STOPS) / RATIO_STOPS
+    return torch.cat([ldr, ratio], dim=2)
+
+
+def validity(ldr: torch.Tensor) -> torch.Tensor:
+    """ldr (B, T, C, H, W) -> v (B, T, 1, H, W): 1 below CLIP_LOW, 0 from CLIP_HIGH (brightest channel), linear
+    between; the shortest frame, index 0, is 1 everywhere."""
+    brightest = ldr.amax(dim=2, keepdim=True)
+    v = ((CLIP_HIGH - brightest) / (CLIP_HIGH - CLIP_LOW)).clamp(0.0, 1.0)
+    return torch.cat([torch.ones_like(v[:, :1]), v[:, 1:]], dim=1)
+
+
+def noise_prior(ldr: torch.Tensor) -> torch.Tensor:
+    """ldr (B, T, C, H, W) -> the log inverse-variance weight of each frame (B, T, 1, H, W), up to a constant.
+
+    For one radiance, frame i's signal is s_i = t_i E and the variance of H_i = s_i / t_i is (a s_i + b) / t_i^2,
+    so 1 / var = E^2 s_i^2 / (a s_i + b): the common E^2 drops out of the normalised weights.
+    """
+    signal = ldr.clamp(0.0, 1.0).pow(GAMMA).mean(dim=2, keepdim=True)
+    return 2.0 * torch.log(signal + READ_NOISE**2) - torch.log(SHOT_NOISE * signal + READ_NOISE**2)
+
+
+def merge_weights(ldr: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
+    """The merge weights (B, T, 1, H, W), summing to 1 over T, from the LDR frames and the network's correction
+    (B, T, H, W) of the prior's log weights."""
+    logits = noise_prior(ldr) + correction.unsqueeze(2).float() + torch.log(validity(ldr))  # log 0 = -inf: clipped
+    return torch.softmax(logits, dim=1)  # finite: the shortest frame is always valid
+
+
+def merge_frames(lq: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
+    """lq (B, T, 2C, H, W) and the correction (B, T, H, W) -> the merged HDR image (B, C, H, W)."""
+    ldr, hdr = _frames(lq.float())
+    return (merge_weights(ldr, correction) * hdr).sum(dim=1)
