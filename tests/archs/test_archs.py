@@ -240,7 +240,8 @@ def test_reference_skip_weights_load_only_into_a_network_with_the_skip():
     # The buffer holds the reference: weights that correct frame 0 refuse a network whose reference is frame 1.
     first = LFFNet(num_feat=8, ref_skip=True, ref_idx=0).state_dict()
     assert float(first['reference_skip']) == 0 and float(with_skip['reference_skip']) == 1
-    with pytest.raises(RuntimeError, match='reference_skip: the weights were trained with reference frame 0, this network was built with ref_idx=1'):
+    message = 'reference_skip: the weights were trained with reference frame 0, this network was built with ref_idx=1'
+    with pytest.raises(RuntimeError, match=message):
         LFFNet(num_feat=8, ref_skip=True).load_state_dict(first, strict=True)
     LFFNet(num_feat=8, ref_skip=True, ref_idx=0).load_state_dict(first, strict=True)
 
