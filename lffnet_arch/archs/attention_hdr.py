@@ -117,7 +117,7 @@ class AttentionGuidedHDRNet(nn.Module):
             raise ValueError(f'head must be one of {HEADS}, got {head!r}.')
         if head == 'merge' and (ref_skip or num_in_ch != 2 * num_out_ch):
             raise ValueError(
-                f'head=merge merges the frames\' HDR-domain images: it needs num_in_ch = 2 * num_out_ch and no '
+                f"head=merge merges the frames' HDR-domain images: it needs num_in_ch = 2 * num_out_ch and no "
                 f'ref_skip; got num_in_ch={num_in_ch}, num_out_ch={num_out_ch}, ref_skip={ref_skip}.'
             )
         if num_exposure < 2:

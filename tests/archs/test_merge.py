@@ -37,7 +37,7 @@ def _bracket(k: int, size: int = 64) -> tuple:
     bracket = simulate_bracket(_maps('Training'), settings, size, (11, 0, 0))
     frames = [f.astype(np.float32) / 65535 for f in bracket.ldrs]
     saturated = np.stack([f.max(axis=2) >= 1.0 for f in frames])
-    return frames, 2.0 ** bracket.evs, saturated
+    return frames, 2.0**bracket.evs, saturated
 
 
 def _output(net: torch.nn.Module, frames: list, times: np.ndarray) -> np.ndarray:
