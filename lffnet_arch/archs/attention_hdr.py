@@ -10,7 +10,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from lffnet_arch.archs.merge import merge_features, merge_frames
+from lffnet_arch.archs.merge import merge_features, merge_frames, pixel_norm
 from lffnet_arch.archs.state_dict import kernel, numbered_children
 
 __all__ = ['HEADS', 'AttentionGuidedHDRNet', 'SpatialAttention', 'check_hdr_input']
@@ -70,7 +70,9 @@ class AttentionGuidedHDRNet(nn.Module):
        (the reconstruction conv is zero-initialised). Not in the papers; see docs/design.md.
     4. With ``head='merge'`` (not in the papers) the network sees each frame as its LDR values and its log ratio to
        the reference, and the last conv predicts a correction of the noise prior's log weight of every frame
-       instead of an image: the output is a per-pixel convex combination of the frames' HDR-domain images
+       instead of an image, from the fused features scaled to unit RMS per pixel (the fusion blocks' features reach
+       hundreds, where a softmax saturates and stops learning): the output is a per-pixel convex combination of the
+       frames' HDR-domain images
        (:mod:`lffnet_arch.archs.merge`), exposure-equivariant, and the noise-weighted merge where the frames agree.
 
     Args:
@@ -235,7 +237,7 @@ class AttentionGuidedHDRNet(nn.Module):
         check_hdr_input(lq, self.num_in_ch, self.num_exposure)
         if self.head == 'merge':
             aligned, ref_feat = self.align(merge_features(lq, self.ref_idx))
-            return merge_frames(lq, self.conv_last(self.conv_up(self.fuse(aligned, ref_feat))))
+            return merge_frames(lq, self.conv_last(self.conv_up(pixel_norm(self.fuse(aligned, ref_feat)))))
         aligned, ref_feat = self.align(lq)
         out = self.conv_last(self.conv_up(self.fuse(aligned, ref_feat)))
         if self.ref_skip:

@@ -21,7 +21,16 @@ frame's LDR values (well-exposedness) and its log2 ratio to the reference frame 
 
 import torch
 
-__all__ = ['CLIP_HIGH', 'CLIP_LOW', 'merge_features', 'merge_frames', 'merge_weights', 'noise_prior', 'validity']
+__all__ = [
+    'CLIP_HIGH',
+    'CLIP_LOW',
+    'merge_features',
+    'merge_frames',
+    'merge_weights',
+    'noise_prior',
+    'pixel_norm',
+    'validity',
+]
 
 CLIP_LOW, CLIP_HIGH = 0.90, 0.98  # code values where a frame's weight starts to fall and where it is 0
 SHOT_NOISE, READ_NOISE = 1e-3, 3e-3  # the prior's noise: variance a * s + b with a = shot, b = read ** 2
@@ -42,6 +51,12 @@ def merge_features(lq: torch.Tensor, ref_idx: int) -> torch.Tensor:
     ref = hdr[:, ref_idx : ref_idx + 1]
     ratio = torch.log2((hdr + RATIO_EPS) / (ref + RATIO_EPS)).clamp(-RATIO_STOPS, RATIO_STOPS) / RATIO_STOPS
     return torch.cat([ldr, ratio], dim=2)
+
+
+def pixel_norm(feat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """feat (B, C, H, W) scaled to unit root-mean-square over its channels at every pixel: no parameters, and the
+    same in a tile as in the whole image. It keeps the correction's logits where the softmax still learns."""
+    return feat * torch.rsqrt(feat.float().pow(2).mean(dim=1, keepdim=True).to(feat.dtype) + eps)
 
 
 def validity(ldr: torch.Tensor) -> torch.Tensor:
