@@ -31,6 +31,7 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(include=['lffnet_arch', 'lffnet_arch.*']),
+    py_modules=['lffnet_cli'],  # the console commands' entry points: flags checked before torch is imported
     # The demo's CC0 radiance crops (with their licence) and the shipped weights travel inside the package.
     package_data={
         'lffnet_arch': ['data/simulator/demo_radiance/*.exr', 'data/simulator/demo_radiance/*.md', 'weights/*.pth']
@@ -41,13 +42,17 @@ setup(
         'test': read_requirements('requirements-test.txt'),
         # ColorVideoVDP (calculate_cvvdp); its display models and calibration ship in the package.
         'metrics': ['cvvdp>=0.5'],
+        # Camera RAW frames for inference: rawpy (MIT) bundles LibRaw (LGPL-2.1 or CDDL-1.0); exifread is BSD-3-Clause.
+        'raw': ['rawpy>=0.18', 'exifread>=3.0'],
+        # HEIC/HEIF frames: pillow-heif (BSD-3-Clause) whose wheels bundle libheif, libde265 (LGPL-3.0), x265 (GPL-2.0).
+        'heic': ['pillow-heif>=0.16'],
     },
     entry_points={
         'console_scripts': [
             'lffnet-train=lffnet_arch.train:main',
             'lffnet-test=lffnet_arch.test:main',
-            'lffnet-inference=lffnet_arch.commands.inference:main',
-            'lffnet=lffnet_arch.commands.lffnet:main',
+            'lffnet-inference=lffnet_cli:inference',
+            'lffnet=lffnet_cli:lffnet',
         ],
     },
     classifiers=[

@@ -28,6 +28,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from lffnet_arch.deploy.choices import DEFAULT_TONEMAPPER, TONEMAPPERS
 from lffnet_arch.hdr_input import MU, mu_law
 from lffnet_arch.response.families import srgb_encode
 
@@ -41,8 +42,6 @@ __all__ = [
     'tonemap_together',
 ]
 
-TONEMAPPERS = ('mulaw', 'reinhard', 'drago', 'mantiuk', 'fusion')
-DEFAULT_TONEMAPPER = 'fusion'
 DEFAULT_PERCENTILE = 99.5
 ERROR_MAX = 0.1  # the error map's colour scale: 0 .. 0.1 of the mu-law range
 

@@ -1,16 +1,14 @@
-"""Fuse your own exposure brackets into linear HDR images: the ``lffnet-inference`` command
-(:mod:`lffnet_arch.commands.inference`) for a checkout; ``--help`` lists the flags."""
+"""Fuse your own exposure brackets into linear HDR images: the ``lffnet-inference`` command for a checkout
+(:mod:`lffnet_arch.commands.inference`); ``--help`` lists the flags, which are checked before torch is imported."""
 
 import sys
 from pathlib import Path
 
 try:
-    import lffnet_arch  # noqa: F401  (before basicsr and cv2: installs the compatibility shim, registers everything)
+    import lffnet_cli
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import lffnet_arch  # noqa: F401
-
-from lffnet_arch.commands.inference import main
+    import lffnet_cli
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(lffnet_cli.inference())

@@ -14,108 +14,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lffnet_arch.commands.arguments import (
-    add_device,
-    add_network_arguments,
-    add_output,
-    add_overwrite,
-    check_output_folder,
-    positive_float,
-    positive_int,
-    tile_arg,
-)
-from lffnet_arch.data.layout import list_frames
-from lffnet_arch.deploy.align import ALIGN_METHODS
-from lffnet_arch.deploy.bracket import choose_frames, format_seconds, read_bracket
-from lffnet_arch.deploy.fuse import PRECISIONS, fuse
+from lffnet_arch.commands.arguments import check_output_folder
+from lffnet_arch.commands.inference_args import build_parser, parse_arguments
+from lffnet_arch.data.layout import FRAME_EXTENSIONS, list_frames
+from lffnet_arch.deploy.bracket import choose_frames, format_seconds, is_raw_bracket, raw_response, read_bracket
+from lffnet_arch.deploy.fusion import fuse
 from lffnet_arch.deploy.model import load_model
 from lffnet_arch.deploy.shoot import group_shoot
 from lffnet_arch.fileio.atomic import finish_file, remove_stale_temporaries
 from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
-from lffnet_arch.fileio.limits import DEFAULT_MAX_PIXELS, set_max_pixels
-from lffnet_arch.tonemap import DEFAULT_TONEMAPPER, TONEMAPPERS, tonemap
+from lffnet_arch.fileio.limits import set_max_pixels
+from lffnet_arch.tonemap import tonemap
 
-__all__ = ['build_parser', 'check_output_folder', 'find_brackets', 'main', 'write_outputs']
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``lffnet-inference`` / ``scripts/inference_hdr.py`` argument parser."""
-    parser = argparse.ArgumentParser(
-        description='Fuse exposure brackets into linear HDR images (<name>.hdr, <name>.exr '
-        'and a tonemapped <name>.png preview).'
-    )
-    parser.add_argument(
-        '--input',
-        nargs='+',
-        required=True,
-        help='a folder holding one bracket, the frame files of one bracket, or a folder of bracket '
-        'folders (each one scene)',
-    )
-    add_output(parser, 'output folder')
-    add_network_arguments(parser, shipped=True)
-    parser.add_argument(
-        '--exposures',
-        nargs='+',
-        type=positive_float,
-        help='exposure times in seconds, one per frame in file-name order (default: exposure.txt '
-        'in the bracket folder, else EXIF ExposureTime)',
-    )
-    parser.add_argument(
-        '--ref', type=int, help="reference frame in exposure order (default: the network's, the middle one)"
-    )
-    parser.add_argument(
-        '--tile',
-        type=tile_arg,
-        default='auto',
-        help='tile size for bounded memory, "auto" (the default) for tiles sized from the free memory (the whole '
-        'image when it fits), or "none" for the whole image at once',
-    )
-    parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
-    parser.add_argument('--precision', choices=tuple(PRECISIONS), default='fp32', help='default: fp32')
-    parser.add_argument(
-        '--align',
-        choices=(*ALIGN_METHODS, 'none'),
-        default='ecc',
-        help='global pre-alignment of handheld frames to the reference (default: %(default)s)',
-    )
-    linearisation = parser.add_mutually_exclusive_group()
-    linearisation.add_argument(
-        '--response',
-        type=response_arg,
-        default='auto',
-        help="the camera's inverse response that linearises the frames: auto (calibrated from the bracket itself, "
-        'the default), gamma:G, srgb, linear, or a response .json written by an earlier run',
-    )
-    linearisation.add_argument(
-        '--gamma', type=positive_float, help='the same as --response gamma:GAMMA (the Kalantari protocol: 2.2)'
-    )
-    parser.add_argument(
-        '--tonemap',
-        choices=TONEMAPPERS,
-        default=DEFAULT_TONEMAPPER,
-        help='tone mapper of the .png preview (default: %(default)s)',
-    )
-    parser.add_argument(
-        '--gap',
-        type=positive_float,
-        default=2.0,
-        help='seconds between captures that separate two brackets of a shoot folder (default: %(default)s)',
-    )
-    parser.add_argument('--dry_run', action='store_true', help='print the brackets found and stop')
-    parser.add_argument(
-        '--skip_done',
-        action='store_true',
-        help='skip brackets whose outputs are all present (a partly written one is redone)',
-    )
-    parser.add_argument(
-        '--max_pixels',
-        type=positive_int,
-        default=DEFAULT_MAX_PIXELS,
-        help='pixel budget of a frame, checked from its header before decoding (default: %(default)s)',
-    )
-    add_device(parser)
-    add_overwrite(parser, 'existing output files')
-    return parser
+__all__ = ['build_parser', 'check_output_folder', 'find_brackets', 'main', 'run', 'write_outputs']
 
 
 def find_brackets(inputs: Sequence[str], gap: float = 2.0) -> list[tuple[str, Union[Path, list[Path]]]]:
@@ -143,7 +54,7 @@ def find_brackets(inputs: Sequence[str], gap: float = 2.0) -> list[tuple[str, Un
         subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith('.'))
         found = [(p.name, p) for p in subfolders if list_frames(p)]
         if not found:
-            raise ValueError(f'No LDR frames (.tif .tiff .png .jpg .jpeg) in {folder} or its sub-folders.')
+            raise ValueError(f'No frames ({" ".join(FRAME_EXTENSIONS)}) in {folder} or its sub-folders.')
         scenes.extend(found)
     names = [name for name, _ in scenes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -209,6 +120,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: list, overwrite: bool) -> None:
     frames, times, paths, origin = read_bracket(source, args.exposures, return_sources=True)
+    response, gamma = args.response, args.gamma
+    if is_raw_bracket(paths):  # linear data: nothing to calibrate
+        response, gamma = raw_response(response, gamma, name)
     if len(frames) < model.num_exposure:
         raise ValueError(f'{len(frames)} frames, but the network fuses num_exposure={model.num_exposure}.')
     chosen = choose_frames(frames, times, model.num_exposure)
@@ -224,10 +138,10 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
             tile_size=args.tile,
             tile_overlap=args.tile_overlap,
             precision=args.precision,
-            gamma=args.gamma,
+            gamma=gamma,
             align=None if args.align == 'none' else args.align,
             progress=tiles,
-            response=args.response,
+            response=response,
             return_response=True,
         )
     finally:
@@ -266,16 +180,6 @@ def describe_response(info: dict) -> str:
     return f'{info["response"]} (given)'
 
 
-def response_arg(value: str):
-    """argparse type of ``--response``: checked when parsed (a file is read then, too)."""
-    from lffnet_arch.response import parse_response
-
-    try:
-        return parse_response(value)
-    except (ValueError, FileNotFoundError) as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def write_outputs(
     paths: Sequence[Path], hdr: np.ndarray, tonemapper: str, overwrite: bool, response: Optional[tuple] = None
 ) -> None:
@@ -307,17 +211,9 @@ def write_outputs(
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point (``lffnet-inference``); returns the exit status.
-
-    Examples::
-
-        lffnet-inference --input my_bracket/ --output results/ --checkpoint LFFNet.pth --exposures 0.01 0.04 0.16
-        lffnet-inference --input scenes/ --output results/ --checkpoint LFFNet.pth \\
-            --opt options/test/LFFNet/test_LFFNet_Kalantari.yml --tile 512
-    """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Fuse what checked arguments name (:func:`~lffnet_arch.commands.inference_args.parse_arguments`); returns the
+    exit status: 0, or 1 when an error stopped the run or any bracket failed."""
     try:
         failed = _run(args, parser)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as error:
@@ -325,6 +221,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {message}', file=sys.stderr)
         return 1
     return 1 if failed else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point in this process (the console command ``lffnet-inference`` goes through
+    ``lffnet_cli``, which checks the arguments before importing torch); returns the exit status.
+
+    Examples::
+
+        lffnet-inference --input my_bracket/ --output results/ --checkpoint LFFNet.pth --exposures 0.01 0.04 0.16
+        lffnet-inference --input scenes/ --output results/ --checkpoint LFFNet.pth \\
+            --opt options/test/LFFNet/test_LFFNet_Kalantari.yml --tile 512
+    """
+    return run(*parse_arguments(argv))
 
 
 def _json_ready(value):

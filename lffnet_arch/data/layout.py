@@ -18,10 +18,14 @@ from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
+from lffnet_arch.fileio.heic import HEIC_EXTENSIONS
+
 # read_ldr_raw and ldr_to_float are re-exported: the data scripts and the tests use them through this module.
 from lffnet_arch.fileio.image import ldr_to_float, read_hdr, read_ldr_raw
+from lffnet_arch.fileio.raw import RAW_EXTENSIONS
 
 __all__ = [
+    'FRAME_EXTENSIONS',
     'GT_MAX',
     'GT_NAME',
     'HDR_EXTENSIONS',
@@ -46,6 +50,9 @@ __all__ = [
 
 PathLike = Union[str, Path]
 LDR_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
+# Every frame format inference reads (lffnet_arch.fileio.image.read_frame): the LDR formats of the data sets, HEIC/HEIF
+# and camera RAW (their readers are optional extras). Training scenes take the LDR formats only.
+FRAME_EXTENSIONS = LDR_EXTENSIONS + HEIC_EXTENSIONS + RAW_EXTENSIONS
 HDR_EXTENSIONS = ('.hdr', '.exr')
 GT_NAME = 'HDRImg.hdr'
 # Largest ground-truth value accepted by default. Real linear radiance in any unit a data set uses (Kalantari's GT
@@ -129,13 +136,15 @@ def list_scenes(root: PathLike) -> list[Path]:
     return scenes
 
 
-def list_frames(scene_dir: PathLike) -> list[Path]:
-    """LDR frames of a scene sorted by file name: .tif .tiff .png .jpg .jpeg (any case), hidden files skipped."""
+def list_frames(scene_dir: PathLike, extensions: Sequence[str] = FRAME_EXTENSIONS) -> list[Path]:
+    """Frames of a folder sorted by file name, hidden files skipped: files whose extension (any case) is one of
+    ``extensions``, by default :data:`FRAME_EXTENSIONS` (.tif .tiff .png .jpg .jpeg, .heic .heif and the camera RAW
+    extensions .dng .cr2 .cr3 .nef .arw .raf .orf .rw2 .pef .srw)."""
     scene_dir = Path(scene_dir)
     if not scene_dir.is_dir():
         raise FileNotFoundError(f'Scene folder not found: {scene_dir}')
     return sorted(
-        (p for p in scene_dir.iterdir() if p.is_file() and not _is_hidden(p) and p.suffix.lower() in LDR_EXTENSIONS),
+        (p for p in scene_dir.iterdir() if p.is_file() and not _is_hidden(p) and p.suffix.lower() in extensions),
         key=lambda p: p.name,
     )
 
@@ -276,10 +285,16 @@ def find_scene_files(
 
     Raises:
         FileNotFoundError: Missing scene folder, exposure file or GT.
-        ValueError: Wrong number of frames, malformed or non-increasing exposures.
+        ValueError: Wrong number of frames, HEIC or RAW frames, malformed or non-increasing exposures.
     """
     scene_dir = Path(scene_dir)
     paths = list_frames(scene_dir)
+    others = [p.name for p in paths if p.suffix.lower() not in LDR_EXTENSIONS]
+    if others:
+        raise ValueError(
+            f'Scene {scene_dir} holds HEIC or camera RAW frames ({", ".join(others)}); training and test scenes take '
+            f'LDR frames ({"/".join(LDR_EXTENSIONS)}) only. Fuse such brackets with lffnet-inference, or convert them.'
+        )
     if len(paths) != num_exposure:
         raise ValueError(
             f'Scene {scene_dir}: expected {num_exposure} LDR frames ({"/".join(LDR_EXTENSIONS)}), found '

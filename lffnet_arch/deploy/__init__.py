@@ -1,5 +1,5 @@
 """Using a trained model: load a checkpoint (:mod:`.model`), find a shipped one (:mod:`.pretrained`), read a bracket
-with its exposure times (:mod:`.bracket`), align it (:mod:`.align`), fuse it whole or in tiles (:mod:`.fuse`) and
+with its exposure times (:mod:`.bracket`), align it (:mod:`.align`), fuse it whole or in tiles (:mod:`.fusion`) and
 export it to ONNX (:mod:`.onnx`). Knows the networks only through ``lffnet_arch.archs``' public API; the commands
 over it live in :mod:`lffnet_arch.commands`.
 
@@ -15,10 +15,7 @@ Exposure times come from, in this order of priority: explicit values, an ``expos
 values, t = 2 ** EV, as in Kalantari's data set), the frames' EXIF ``ExposureTime``.
 """
 
-from lffnet_arch.deploy.align import ALIGN_METHODS, align_frames
-from lffnet_arch.deploy.bracket import read_bracket, read_exif_exposure
-from lffnet_arch.deploy.fuse import PRECISIONS, fuse
-from lffnet_arch.deploy.model import load_model, load_network
+import importlib
 
 __all__ = [
     'ALIGN_METHODS',
@@ -30,3 +27,22 @@ __all__ = [
     'read_bracket',
     'read_exif_exposure',
 ]
+
+# name -> the module that defines it. Imported on first use, so the torch-free modules (``choices``, ``pretrained``)
+# load without torch: the command line checks its flags with them first.
+_HOMES = {
+    'ALIGN_METHODS': 'choices',
+    'align_frames': 'align',
+    'read_bracket': 'bracket',
+    'read_exif_exposure': 'bracket',
+    'PRECISIONS': 'fusion',
+    'fuse': 'fusion',
+    'load_model': 'model',
+    'load_network': 'model',
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f'{__name__}.{_HOMES[name]}'), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

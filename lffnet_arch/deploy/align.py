@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from lffnet_arch.deploy.choices import ALIGN_METHODS
+
 __all__ = ['ALIGN_METHODS', 'align_frames']
 
-ALIGN_METHODS = ('mtb', 'ecc')
 _ECC_MOTIONS = {'translation': cv2.MOTION_TRANSLATION, 'euclidean': cv2.MOTION_EUCLIDEAN, 'affine': cv2.MOTION_AFFINE}
 _ECC_MAX_SIDE = 1024  # ECC runs on a copy downscaled to this longest side; the warp is scaled back.
 

@@ -1,4 +1,9 @@
-"""Reading one exposure bracket: its frames and their exposure times (explicit, ``exposure.txt`` or EXIF)."""
+"""Reading one exposure bracket: its frames and their exposure times (explicit, ``exposure.txt`` or EXIF).
+
+Frames are TIFF, PNG, JPEG, HEIC/HEIF or camera RAW files (:func:`lffnet_arch.fileio.image.read_frame`). A RAW
+bracket is linear data (:func:`is_raw_bracket`): it needs no response calibration (:func:`raw_response`); RAW and
+other frames do not mix in one bracket.
+"""
 
 import math
 import os
@@ -10,10 +15,19 @@ from typing import Any, Optional, Union
 import numpy as np
 from PIL import Image
 
-from lffnet_arch.data.layout import list_frames, read_exposure_file
-from lffnet_arch.fileio.image import read_ldr
+from lffnet_arch.data.layout import FRAME_EXTENSIONS, list_frames, read_exposure_file
+from lffnet_arch.fileio.heic import is_heic, register_heic
+from lffnet_arch.fileio.image import read_frame
+from lffnet_arch.fileio.raw import is_raw, raw_exif
 
-__all__ = ['choose_frames', 'format_seconds', 'read_bracket', 'read_exif_exposure']
+__all__ = [
+    'choose_frames',
+    'format_seconds',
+    'is_raw_bracket',
+    'raw_response',
+    'read_bracket',
+    'read_exif_exposure',
+]
 
 PathLike = Union[str, os.PathLike]
 EXIF_IFD = 0x8769
@@ -34,11 +48,20 @@ def _rational_to_float(value: Any) -> Optional[float]:
 
 
 def read_exif_exposure(path: PathLike) -> Optional[float]:
-    """EXIF ``ExposureTime`` (tag 33434, in the Exif IFD 0x8769 or the base IFD) of a JPEG or TIFF, in seconds.
+    """EXIF ``ExposureTime`` (tag 33434, in the Exif IFD 0x8769 or the base IFD) of a frame, in seconds: JPEG, TIFF
+    and HEIC/HEIF through Pillow, camera RAW through exifread (:func:`lffnet_arch.fileio.raw.raw_exif`).
 
     Returns:
-        float | None: The exposure time, or None when the file has none (or PIL cannot parse its header).
+        float | None: The exposure time, or None when the file has none (or its header cannot be parsed).
+
+    Raises:
+        MissingExtraError: A RAW or HEIC file whose optional package is not installed (a ValueError naming the file
+            and the extra to install).
     """
+    if is_raw(path):
+        return raw_exif(path)['ExposureTime']
+    if is_heic(path):
+        register_heic(path)
     try:
         with Image.open(path) as img:
             exif = img.getexif()
@@ -56,7 +79,7 @@ def _bracket_paths(paths_or_folder: Union[PathLike, Sequence[PathLike]]) -> tupl
     if len(paths) == 1 and paths[0].is_dir():
         frames = list_frames(paths[0])
         if not frames:
-            raise ValueError(f'No LDR frames (.tif .tiff .png .jpg .jpeg) in {paths[0]}.')
+            raise ValueError(f'No frames ({" ".join(FRAME_EXTENSIONS)}) in {paths[0]}.')
         return frames, paths[0]
     for path in paths:
         if not path.is_file():
@@ -75,15 +98,16 @@ def read_bracket(
     exposure_file: str = 'exposure.txt',
     return_sources: bool = False,
 ) -> tuple:
-    """Read the LDR frames of one bracket and their exposure times.
+    """Read the frames of one bracket and their exposure times.
 
     Exposure times, in order of priority: ``exposures`` (seconds, or any unit, in the order of the frames
     returned); ``exposure_file`` in the frames' folder (one EV per line in file-name order, t = 2 ** EV; used when
-    the frames are that folder's complete frame list); each frame's EXIF ``ExposureTime`` (JPEG, TIFF).
+    the frames are that folder's complete frame list); each frame's EXIF ``ExposureTime`` (JPEG, TIFF, HEIC, RAW).
 
     Args:
-        paths_or_folder (str | PathLike | sequence): A folder holding the frames (.tif .tiff .png .jpg .jpeg, sorted
-            by file name) or the frame files (kept in the given order unless they are a folder's complete list).
+        paths_or_folder (str | PathLike | sequence): A folder holding the frames (TIFF, PNG, JPEG, HEIC/HEIF or
+            camera RAW files, :data:`~lffnet_arch.data.layout.FRAME_EXTENSIONS`, sorted by file name) or the frame
+            files (kept in the given order unless they are a folder's complete list).
         exposures (sequence of float, optional): Exposure times, one per frame.
         exposure_file (str): Name of the EV file looked for in the folder. Default: 'exposure.txt'.
 
@@ -93,19 +117,22 @@ def read_bracket(
     Returns:
         tuple[list[np.ndarray], np.ndarray]: T float32 RGB frames (H, W, 3) in [0, 1] and float64 (T,) exposure
         times, in the same (file) order; :func:`fuse` sorts them by exposure. With ``return_sources``, also the
-        frame paths and the source of the times.
+        frame paths and the source of the times. RAW frames are linear sRGB (:func:`is_raw_bracket` of the paths
+        tells; :func:`raw_response` gives the response to fuse them with).
 
     Raises:
         FileNotFoundError: A frame file or the folder is missing.
-        ValueError: Fewer than two frames, an unreadable frame (named), a malformed exposure file, or no exposure
-            times available (the message says how to give them).
+        ValueError: Fewer than two frames, RAW and other frames mixed (named), an unreadable frame (named), a RAW
+            or HEIC frame whose optional package is missing, a malformed exposure file, or no exposure times
+            available (the message says how to give them).
     """
     paths, folder = _bracket_paths(paths_or_folder)
     if len(paths) < 2:
         raise ValueError(
             f'A bracket needs at least 2 frames of different exposure; found {len(paths)}: {[str(p) for p in paths]}.'
         )
-    frames = [read_ldr(p) for p in paths]
+    is_raw_bracket(paths)  # refuses a mix before decoding anything
+    frames = [read_frame(p) for p in paths]
     if exposures is not None:
         times = np.asarray(exposures, dtype=np.float64).ravel()
         if times.size != len(paths):
@@ -136,6 +163,43 @@ def read_bracket(
         )
     _warn_if_contradicted(paths, frames, times)
     return (frames, times, paths, 'EXIF') if return_sources else (frames, times)
+
+
+def is_raw_bracket(paths: Sequence[PathLike]) -> bool:
+    """Whether a bracket's frames are camera RAW files (linear data, by their extensions): True when all are, False
+    when none is.
+
+    Raises:
+        ValueError: RAW and other frames mixed; the message names both groups.
+    """
+    raw = [Path(p).name for p in paths if is_raw(p)]
+    if raw and len(raw) < len(paths):
+        other = [Path(p).name for p in paths if not is_raw(p)]
+        raise ValueError(
+            f'The bracket mixes camera RAW frames ({", ".join(raw)}) with other frames ({", ".join(other)}): RAW '
+            'frames are linear, the others are not, so they cannot be fused together. Give the RAW files alone, or '
+            'the others alone.'
+        )
+    return bool(raw)
+
+
+def raw_response(response: Union[str, Any, None], gamma: Optional[float], name: str) -> tuple:
+    """``(response, gamma)`` to fuse a RAW bracket with: ``('linear', None)`` where the response was left to
+    ``'auto'`` (RAW frames are linear, there is nothing to calibrate); a response or gamma given explicitly is kept,
+    with a warning naming ``name`` unless it is linear itself.
+    """
+    if gamma is None and isinstance(response, str) and response.strip() == 'auto':
+        return 'linear', None
+    spec = response if isinstance(response, str) else getattr(response, 'spec', None)
+    spec = 'gamma:2.2' if response is None else spec  # what fuse() takes None for
+    if gamma is not None or spec != 'linear':
+        given = f'gamma {gamma:g}' if gamma is not None else f'response {spec or "table"}'
+        warnings.warn(
+            f'{name}: the frames are camera RAW files, decoded to linear values; the {given} given is applied to '
+            'them anyway (leave --response at auto, or give --response linear, to use them as they are).',
+            stacklevel=2,
+        )
+    return response, gamma
 
 
 def choose_frames(frames: Sequence[np.ndarray], times: np.ndarray, count: int = 3) -> list[int]:

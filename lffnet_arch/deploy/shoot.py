@@ -22,6 +22,8 @@ from typing import Optional, Union
 from PIL import Image
 
 from lffnet_arch.deploy.bracket import EXIF_IFD, read_exif_exposure
+from lffnet_arch.fileio.heic import is_heic, register_heic
+from lffnet_arch.fileio.raw import is_raw, raw_exif
 
 __all__ = ['MAX_FRAMES', 'capture_time', 'group_shoot']
 
@@ -31,14 +33,29 @@ EXIF_DATETIME_ORIGINAL = 36867
 EXIF_SUBSEC_ORIGINAL = 37521
 
 
-def capture_time(path: PathLike) -> Optional[float]:
-    """Seconds since the epoch of EXIF ``DateTimeOriginal`` (plus ``SubsecTimeOriginal``), or None."""
+def _exif_stamp(path: PathLike) -> tuple:
+    """EXIF ``DateTimeOriginal`` and ``SubsecTimeOriginal`` (None where absent): camera RAW through exifread, other
+    frames (HEIC/HEIF with pillow-heif's plugin) through Pillow."""
+    if is_raw(path):
+        found = raw_exif(path)
+        return found['DateTimeOriginal'], found['SubsecTimeOriginal']
+    if is_heic(path):
+        register_heic(path)
     try:
         with Image.open(path) as img:
             exif = img.getexif().get_ifd(EXIF_IFD)
-            stamp, subsec = exif.get(EXIF_DATETIME_ORIGINAL), exif.get(EXIF_SUBSEC_ORIGINAL)
+            return exif.get(EXIF_DATETIME_ORIGINAL), exif.get(EXIF_SUBSEC_ORIGINAL)
     except (OSError, ValueError, SyntaxError):
-        return None
+        return None, None
+
+
+def capture_time(path: PathLike) -> Optional[float]:
+    """Seconds since the epoch of EXIF ``DateTimeOriginal`` (plus ``SubsecTimeOriginal``), or None.
+
+    Raises:
+        MissingExtraError: A RAW or HEIC file whose optional package is not installed.
+    """
+    stamp, subsec = _exif_stamp(path)
     if not isinstance(stamp, str):
         return None
     try:

@@ -1,4 +1,5 @@
-"""Image files: LDR frames (8- or 16-bit TIFF, PNG, JPEG) and linear HDR images (Radiance ``.hdr``, OpenEXR).
+"""Image files: LDR frames (8- or 16-bit TIFF, PNG, JPEG) and linear HDR images (Radiance ``.hdr``, OpenEXR);
+:func:`read_frame` also reads HEIC/HEIF (:mod:`.heic`) and camera RAW (:mod:`.raw`) frames.
 
 BasicSR's image helpers are written for 8-bit data (``imfrombytes(float32=True)`` divides by 255, ``tensor2img``
 rounds to 8 bit), which is wrong for 16-bit LDR frames and float HDR images; these are the HDR-correct
@@ -22,13 +23,16 @@ import numpy as np
 
 from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.exr import read_exr, write_exr
+from lffnet_arch.fileio.heic import is_heic, read_heic
 from lffnet_arch.fileio.limits import check_pixels
+from lffnet_arch.fileio.raw import is_raw, read_raw
 
 __all__ = [
     'LDR_DECODE_FLAGS',
     'decode_ldr_raw',
     'imwrite_atomic',
     'ldr_to_float',
+    'read_frame',
     'read_hdr',
     'read_ldr',
     'read_ldr_raw',
@@ -205,6 +209,23 @@ def read_ldr(path: PathLike) -> np.ndarray:
     by 255, whatever the file format.
     """
     return ldr_to_float(read_ldr_raw(path), str(path))
+
+
+def read_frame(path: PathLike) -> np.ndarray:
+    """Read a bracket frame as float32 RGB (H, W, 3) in [0, 1], upright, by its extension: camera RAW through
+    :func:`~lffnet_arch.fileio.raw.read_raw` (linear sRGB), HEIC/HEIF through
+    :func:`~lffnet_arch.fileio.heic.read_heic`, anything else through :func:`read_ldr` (TIFF, PNG, JPEG).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: Not decodable (named), or a RAW/HEIC file whose optional package is not installed
+            (:class:`~lffnet_arch.fileio.extras.MissingExtraError`, naming the extra to install).
+    """
+    if is_raw(path):
+        return read_raw(path)
+    if is_heic(path):
+        return read_heic(path)
+    return read_ldr(path)
 
 
 def read_hdr(path: PathLike) -> np.ndarray:

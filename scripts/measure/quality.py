@@ -231,7 +231,7 @@ def evaluate_scenes(
 def network_method(
     net: torch.nn.Module, tile: Optional[int] = None, tile_overlap: int = 32, truth: bool = False
 ) -> tuple:
-    """A method entry for a network: whole-image (or tiled) :func:`lffnet_arch.deploy.fuse`, known scale; the frames
+    """A method entry for a network: whole-image (or tiled) :func:`lffnet_arch.deploy.fusion`, known scale; the frames
     linearised as the set says (gamma 2.2 without a scene), or with the true response (``truth``)."""
 
     def method(frames, times, scene=None):

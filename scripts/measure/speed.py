@@ -365,7 +365,7 @@ def _tiled_section(args: argparse.Namespace, specs: list, settings: dict) -> tup
         '',
         markdown_table(['Model', 'Size (HxW)', 'Tile', 'Overlap', 'Tiles', 'Time (s)', memory_name], rows),
         '',
-        '- The whole `lffnet_arch.deploy.fuse` call on a random 16-bit bracket: frames, network input '
+        '- The whole `lffnet_arch.deploy.fusion` call on a random 16-bit bracket: frames, network input '
         '(1, T, 6, H, W), tiled forward passes and the blended output, one run in a process of its own; the '
         'network in contiguous memory format, as `inference.load_model` returns it (the input, built from H x W x 3 '
         'frames, is channels-last-strided, so the convolutions run channels_last).',

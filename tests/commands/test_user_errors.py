@@ -108,3 +108,45 @@ def test_train_and_test_report_a_users_mistake_in_one_line(tmp_path, content, me
         assert message in result.stderr and 'Traceback' not in result.stderr
         assert result.stderr.strip().count('\n') == 0  # one line
     assert not (tmp_path / 'ran').exists()
+
+
+EARLY_CHECK = """
+import sys, lffnet_cli
+try:
+    lffnet_cli.inference(sys.argv[1:])
+except SystemExit as stop:
+    print('status', stop.code, 'torch' in sys.modules, 'basicsr' in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    ('flags', 'message'),
+    [
+        (['--input', 'missing_bracket', '--output', 'out'], '--input not found: missing_bracket'),
+        (['--input', 'a.jpg', 'b.jpg', '--output', 'out', '--exposures', '1'], '--exposures gives 1 times for 2'),
+        (['--input', '.', '--output', 'out', '--checkpoint', 'none.pth'], '--checkpoint none.pth: no such file'),
+        (['--input', '.', '--output', 'out', '--response', 'gamma:0'], "--response: Response spec 'gamma:0'"),
+        (['--input', '.', '--output', 'out', '--tile', 'big'], '--tile'),
+        (['--input', '.', '--output', 'a.jpg'], '--output a.jpg is a file'),
+    ],
+)
+def test_the_command_checks_its_flags_before_importing_torch(tmp_path, flags, message):
+    for name in ('a.jpg', 'b.jpg'):
+        Image.new('RGB', (8, 8)).save(tmp_path / name)
+    result = subprocess.run(
+        [sys.executable, '-c', EARLY_CHECK, *flags], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip() == 'status 2 False False', result.stdout + result.stderr
+    assert message in result.stderr
+
+
+def test_lffnet_infer_checks_its_flags_first_too(tmp_path):
+    code = EARLY_CHECK.replace('lffnet_cli.inference(sys.argv[1:])', "lffnet_cli.lffnet(['infer', *sys.argv[1:]])")
+    result = subprocess.run(
+        [sys.executable, '-c', code, '--input', 'nowhere', '--output', 'out'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() == 'status 2 False False' and 'lffnet infer' in result.stderr

@@ -627,9 +627,11 @@ def test_cli_checks_the_output_before_fusing(tmp_path, checkpoint, capsys, monke
     }[case]
     monkeypatch.setattr(inference, 'fuse', lambda *a, **k: pytest.fail('fused before checking --output'))
     argv = ['--input', str(tmp_path / 'b'), '--output', str(output), '--checkpoint', str(checkpoint)]
-    assert main(argv + ['--opt', str(_options(tmp_path))]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f'error: --output {output}') and len(err.splitlines()) == 1, err
+    with pytest.raises(SystemExit) as stop:  # checked with the flags, before the package loads the network
+        main(argv + ['--opt', str(_options(tmp_path))])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f'error: --output {output}' in err, err
     assert {'file': 'is a file', 'under a file': 'which is a file', 'not writable': 'cannot write'}[case] in err
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
 from lffnet_arch.deploy.align import align_frames
+from lffnet_arch.deploy.choices import PRECISION_NAMES
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
 from lffnet_arch.response.curves import Response
@@ -25,7 +26,7 @@ from lffnet_arch.tiling import auto_tile_size, module_device, tiled_forward
 
 __all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'fuse']
 
-PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.float16, torch.bfloat16)))
 # Largest ratio of the longest to the shortest exposure time accepted: 2 ** 20, 20 stops, far beyond any bracket
 # (Kalantari's span 4 stops); larger ratios come from wrong units or typos and overflow L ** gamma / t.
 MAX_EXPOSURE_RATIO = 2.0**20

@@ -1,0 +1,147 @@
+"""The ``lffnet-inference`` flags and the checks that need neither torch nor the frames: parsed and checked first, so
+a wrong flag fails at once (the ``lffnet_cli`` entry point imports the package only after them)."""
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+from lffnet_arch.commands.arguments import (
+    add_device,
+    add_network_arguments,
+    add_output,
+    add_overwrite,
+    check_output_folder,
+    positive_float,
+    positive_int,
+    tile_arg,
+)
+from lffnet_arch.deploy.choices import ALIGN_METHODS, DEFAULT_TONEMAPPER, PRECISION_NAMES, TONEMAPPERS
+from lffnet_arch.fileio.limits import DEFAULT_MAX_PIXELS
+
+__all__ = ['build_parser', 'check_arguments', 'parse_arguments', 'response_arg']
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lffnet-inference`` / ``scripts/inference_hdr.py`` argument parser."""
+    parser = argparse.ArgumentParser(
+        description='Fuse exposure brackets into linear HDR images (<name>.hdr, <name>.exr '
+        'and a tonemapped <name>.png preview).'
+    )
+    parser.add_argument(
+        '--input',
+        nargs='+',
+        required=True,
+        help='a folder holding one bracket, the frame files of one bracket, or a folder of bracket '
+        'folders (each one scene)',
+    )
+    add_output(parser, 'output folder')
+    add_network_arguments(parser, shipped=True)
+    parser.add_argument(
+        '--exposures',
+        nargs='+',
+        type=positive_float,
+        help='exposure times in seconds, one per frame in file-name order (default: exposure.txt '
+        'in the bracket folder, else EXIF ExposureTime)',
+    )
+    parser.add_argument(
+        '--ref', type=int, help="reference frame in exposure order (default: the network's, the middle one)"
+    )
+    parser.add_argument(
+        '--tile',
+        type=tile_arg,
+        default='auto',
+        help='tile size for bounded memory, "auto" (the default) for tiles sized from the free memory (the whole '
+        'image when it fits), or "none" for the whole image at once',
+    )
+    parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
+    parser.add_argument('--precision', choices=PRECISION_NAMES, default='fp32', help='default: fp32')
+    parser.add_argument(
+        '--align',
+        choices=(*ALIGN_METHODS, 'none'),
+        default='ecc',
+        help='global pre-alignment of handheld frames to the reference (default: %(default)s)',
+    )
+    linearisation = parser.add_mutually_exclusive_group()
+    linearisation.add_argument(
+        '--response',
+        type=response_arg,
+        default='auto',
+        help="the camera's inverse response that linearises the frames: auto (calibrated from the bracket itself, "
+        'the default), gamma:G, srgb, linear, or a response .json written by an earlier run',
+    )
+    linearisation.add_argument(
+        '--gamma', type=positive_float, help='the same as --response gamma:GAMMA (the Kalantari protocol: 2.2)'
+    )
+    parser.add_argument(
+        '--tonemap',
+        choices=TONEMAPPERS,
+        default=DEFAULT_TONEMAPPER,
+        help='tone mapper of the .png preview (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--gap',
+        type=positive_float,
+        default=2.0,
+        help='seconds between captures that separate two brackets of a shoot folder (default: %(default)s)',
+    )
+    parser.add_argument('--dry_run', action='store_true', help='print the brackets found and stop')
+    parser.add_argument(
+        '--skip_done',
+        action='store_true',
+        help='skip brackets whose outputs are all present (a partly written one is redone)',
+    )
+    parser.add_argument(
+        '--max_pixels',
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help='pixel budget of a frame, checked from its header before decoding (default: %(default)s)',
+    )
+    add_device(parser)
+    add_overwrite(parser, 'existing output files')
+    return parser
+
+
+def response_arg(value: str):
+    """argparse type of ``--response``: checked when parsed (a file is read then, too)."""
+    from lffnet_arch.response import parse_response
+
+    try:
+        return parse_response(value)
+    except (ValueError, FileNotFoundError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def check_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """What can be checked before anything is read: the inputs and the files the flags name exist, ``--exposures``
+    counts the frames when frame files are given, and the output folder can be written. Exits through
+    ``parser.error`` (status 2) naming the flag."""
+    missing = [p for p in args.input if not Path(p).exists()]
+    if missing:
+        parser.error(f'--input not found: {", ".join(missing)}')
+    files = [Path(p) for p in args.input]
+    if any(p.is_file() for p in files) and not all(p.is_file() for p in files):
+        parser.error('--input takes either the frame files of one bracket or folders, not both.')
+    if args.exposures is not None and all(p.is_file() for p in files) and len(args.exposures) != len(files):
+        parser.error(f'--exposures gives {len(args.exposures)} times for {len(files)} frame files; give one per frame.')
+    for flag in ('checkpoint', 'opt'):
+        value = getattr(args, flag, None)
+        if value is not None and not Path(value).is_file():
+            parser.error(f'--{flag} {value}: no such file.')
+    if args.ref is not None and args.ref < 0:
+        parser.error(f'--ref must be a frame index >= 0, got {args.ref}.')
+    if args.tile_overlap < 0:
+        parser.error(f'--tile_overlap must be >= 0, got {args.tile_overlap}.')
+    if not args.dry_run:
+        try:
+            check_output_folder(Path(args.output))
+        except (ValueError, OSError) as error:
+            parser.error(str(error))
+
+
+def parse_arguments(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    """Parse and check ``lffnet-inference``'s flags; returns them with the parser (for later errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arguments(args, parser)
+    return args, parser

@@ -1,0 +1,9 @@
+"""The names the deployment API and the inference command accept, importable without torch or OpenCV: the command
+line checks its flags against them before it loads either."""
+
+__all__ = ['ALIGN_METHODS', 'DEFAULT_TONEMAPPER', 'PRECISION_NAMES', 'TONEMAPPERS']
+
+ALIGN_METHODS = ('mtb', 'ecc')
+PRECISION_NAMES = ('fp32', 'fp16', 'bf16')
+TONEMAPPERS = ('mulaw', 'reinhard', 'drago', 'mantiuk', 'fusion')
+DEFAULT_TONEMAPPER = 'fusion'

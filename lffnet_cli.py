@@ -1,0 +1,53 @@
+"""Console entry points that parse and check their arguments before torch is imported.
+
+Importing ``lffnet_arch`` imports torch, torchvision and BasicSR (seconds on a quiet machine, far more on a busy one),
+so a wrong flag would take that long to report. These entry points set :data:`DEFER_REGISTRATION` while the command's
+torch-free argument module loads and checks the flags, then register the package and run the command.
+"""
+
+import sys
+from collections.abc import Sequence
+from typing import Optional
+
+__all__ = ['DEFER_REGISTRATION', 'inference', 'lffnet']
+
+# Read by lffnet_arch/__init__.py: while True, importing the package does not register it (nor import torch).
+DEFER_REGISTRATION = False
+
+
+def _parse_inference(argv: Optional[Sequence[str]]) -> tuple:
+    global DEFER_REGISTRATION
+    DEFER_REGISTRATION = True
+    try:
+        from lffnet_arch.commands.inference_args import parse_arguments
+
+        return parse_arguments(argv)
+    finally:
+        DEFER_REGISTRATION = False
+
+
+def inference(argv: Optional[Sequence[str]] = None) -> int:
+    """``lffnet-inference``: check the flags, then import the package and fuse."""
+    args, parser = _parse_inference(argv)
+    import lffnet_arch
+
+    lffnet_arch.register()
+    from lffnet_arch.commands.inference import run
+
+    return run(args, parser)
+
+
+def lffnet(argv: Optional[Sequence[str]] = None) -> int:
+    """``lffnet <command>``: ``lffnet infer`` checks its flags first, as ``lffnet-inference`` does; the other
+    commands go to :mod:`lffnet_arch.commands.lffnet`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == 'infer':
+        sys.argv[0] = 'lffnet infer'  # argparse's usage line names the subcommand
+        return inference(argv[1:])
+    from lffnet_arch.commands.lffnet import main
+
+    return main(argv)
+
+
+if __name__ == '__main__':
+    sys.exit(inference())
