@@ -5,14 +5,22 @@ so a wrong flag would take that long to report. These entry points set :data:`DE
 torch-free argument module loads and checks the flags, then register the package and run the command.
 """
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Optional
 
-__all__ = ['DEFER_REGISTRATION', 'inference', 'lffnet']
+__all__ = ['DEFER_REGISTRATION', 'inference', 'lffnet', 'prefer_passive_waiting', 'test', 'train']
 
 # Read by lffnet_arch/__init__.py: while True, importing the package does not register it (nor import torch).
 DEFER_REGISTRATION = False
+
+
+def prefer_passive_waiting() -> None:
+    """Ask the OpenMP runtime under torch's CPU kernels to sleep, not spin, while its threads wait
+    (``OMP_WAIT_POLICY=PASSIVE``): on a machine other work shares, spinning threads take the cores that work needs.
+    Read once when the runtime starts, so it is set before torch is imported; a value in the environment is kept."""
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 
 def _parse_inference(argv: Optional[Sequence[str]]) -> tuple:
@@ -29,12 +37,29 @@ def _parse_inference(argv: Optional[Sequence[str]]) -> tuple:
 def inference(argv: Optional[Sequence[str]] = None) -> int:
     """``lffnet-inference``: check the flags, then import the package and fuse."""
     args, parser = _parse_inference(argv)
+    prefer_passive_waiting()
     import lffnet_arch
 
     lffnet_arch.register()
     from lffnet_arch.commands.inference import run
 
     return run(args, parser)
+
+
+def train(argv: Optional[Sequence[str]] = None) -> None:
+    """``lffnet-train``: BasicSR's training with the package's thread policy (:mod:`lffnet_arch.threads`)."""
+    prefer_passive_waiting()
+    from lffnet_arch.train import main
+
+    main(argv)
+
+
+def test(argv: Optional[Sequence[str]] = None) -> None:
+    """``lffnet-test``: BasicSR's testing with the package's thread policy."""
+    prefer_passive_waiting()
+    from lffnet_arch.test import main
+
+    main(argv)
 
 
 def lffnet(argv: Optional[Sequence[str]] = None) -> int:
@@ -44,6 +69,7 @@ def lffnet(argv: Optional[Sequence[str]] = None) -> int:
     if argv and argv[0] == 'infer':
         sys.argv[0] = 'lffnet infer'  # argparse's usage line names the subcommand
         return inference(argv[1:])
+    prefer_passive_waiting()
     from lffnet_arch.commands.lffnet import main
 
     return main(argv)

@@ -49,8 +49,8 @@ setup(
     },
     entry_points={
         'console_scripts': [
-            'lffnet-train=lffnet_arch.train:main',
-            'lffnet-test=lffnet_arch.test:main',
+            'lffnet-train=lffnet_cli:train',
+            'lffnet-test=lffnet_cli:test',
             'lffnet-inference=lffnet_cli:inference',
             'lffnet=lffnet_cli:lffnet',
         ],

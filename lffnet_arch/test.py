@@ -19,8 +19,13 @@ from typing import Optional
 if __name__ == '__main__' and __package__ in (None, ''):
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+import lffnet_cli  # noqa: E402  (torch-free)
+
+lffnet_cli.prefer_passive_waiting()  # before torch loads: its OpenMP threads sleep, not spin, on a shared machine
+
 import lffnet_arch  # noqa: E402,F401  (registers the plugin; its torchvision shim precedes basicsr)
 from lffnet_arch import compat  # noqa: E402
+from lffnet_arch.threads import apply_thread_policy  # noqa: E402
 
 __all__ = ['main', 'run']
 
@@ -41,6 +46,7 @@ def run(root_path: str, argv=None) -> None:
     from lffnet_arch.commands.options import parse_options, reporting_user_errors
 
     compat.apply_runtime()
+    apply_thread_policy()
     with reporting_user_errors():  # options, data and checkpoints: one line for a mistake
         opt, _ = parse_options(root_path, is_train=False, argv=argv)
         torch.backends.cudnn.benchmark = True

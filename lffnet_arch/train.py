@@ -32,14 +32,20 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Optional
 
 if __name__ == '__main__' and __package__ in (None, ''):
     # Run as a file: make the repository importable even without ``pip install -e .``.
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+import lffnet_cli  # noqa: E402  (torch-free)
+
+lffnet_cli.prefer_passive_waiting()  # before torch loads: its OpenMP threads sleep, not spin, on a shared machine
+
 import lffnet_arch  # noqa: E402,F401  (registers the plugin; its torchvision shim precedes basicsr)
 from lffnet_arch import compat  # noqa: E402
+from lffnet_arch.threads import apply_thread_policy, quiet_worker  # noqa: E402
 
 __all__ = ['load_resume_state', 'main', 'record_differences', 'run', 'run_record']
 
@@ -233,6 +239,7 @@ class _Training:
                 self.train_loader = build_dataloader(
                     train_set, dataset_opt, opt['num_gpu'], opt['dist'], self.sampler, opt['manual_seed']
                 )
+                self.train_loader.worker_init_fn = partial(quiet_worker, then=self.train_loader.worker_init_fn)
                 # The loader draws its workers' base seed from this generator, not from torch's global one.
                 self.loader_generator = torch.Generator()
                 self.train_loader.generator = self.loader_generator
@@ -396,6 +403,7 @@ def run(root_path: str, argv=None) -> None:
     from lffnet_arch.commands.options import reporting_user_errors
 
     compat.apply_runtime()
+    apply_thread_policy()  # the cores this process may use (shared among torchrun's local processes)
     with reporting_user_errors():  # options, data, checkpoints and the training state: one line for a mistake
         training = _Training(root_path, argv)
         training.build()
