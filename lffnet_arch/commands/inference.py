@@ -1,5 +1,5 @@
 """The ``lffnet-inference`` command (also ``scripts/inference_hdr.py``): fuse brackets from files into ``.hdr``,
-``.exr`` and a tonemapped ``.png`` preview."""
+``.exr``, the response ``.json`` and a tonemapped ``.png`` or ``.jpg`` preview."""
 
 import argparse
 import os
@@ -18,15 +18,25 @@ from lffnet_arch.commands.arguments import check_output_folder
 from lffnet_arch.commands.inference_args import build_parser, parse_arguments
 from lffnet_arch.data.layout import FRAME_EXTENSIONS, list_frames
 from lffnet_arch.deploy.bracket import choose_frames, format_seconds, is_raw_bracket, raw_response, read_bracket
+from lffnet_arch.deploy.choices import DEFAULT_JPEG_QUALITY
 from lffnet_arch.deploy.fusion import fuse
 from lffnet_arch.deploy.model import load_model
 from lffnet_arch.deploy.shoot import group_shoot
 from lffnet_arch.fileio.atomic import finish_file, remove_stale_temporaries
-from lffnet_arch.fileio.image import imwrite_atomic, write_hdr
+from lffnet_arch.fileio.image import read_icc_profile, write_hdr, write_preview
 from lffnet_arch.fileio.limits import set_max_pixels
 from lffnet_arch.tonemap import tonemap
 
-__all__ = ['build_parser', 'check_output_folder', 'find_brackets', 'main', 'run', 'write_outputs']
+__all__ = [
+    'build_parser',
+    'check_output_folder',
+    'describe_alignment',
+    'describe_bracket',
+    'find_brackets',
+    'main',
+    'run',
+    'write_outputs',
+]
 
 
 def find_brackets(inputs: Sequence[str], gap: float = 2.0) -> list[tuple[str, Union[Path, list[Path]]]]:
@@ -63,8 +73,9 @@ def find_brackets(inputs: Sequence[str], gap: float = 2.0) -> list[tuple[str, Un
     return scenes
 
 
-def _output_paths(output: Path, name: str) -> list[Path]:
-    suffixes = ['.hdr', '.exr', '.png', '_response.json']
+def _output_paths(output: Path, name: str, preview: str = 'png') -> list[Path]:
+    """A bracket's output files; the preview's suffix is ``--preview``'s format."""
+    suffixes = ['.hdr', '.exr', f'.{preview}', '_response.json']
     return [output / f'{name}{suffix}' for suffix in suffixes]
 
 
@@ -91,7 +102,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     check_output_folder(output)
     for path, pid in remove_stale_temporaries(output):
         warnings.warn(f'Removed {path}, left by an interrupted run (process {pid}, no longer running).', stacklevel=2)
-    outputs = {name: _output_paths(output, name) for name, _ in scenes}
+    outputs = {name: _output_paths(output, name, args.preview) for name, _ in scenes}
     done = {name for name, paths in outputs.items() if args.skip_done and all(p.exists() for p in paths)}
     existing = [str(p) for name, paths in outputs.items() if name not in done for p in paths if p.exists()]
     if existing and not (args.overwrite or args.skip_done):
@@ -126,29 +137,45 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
     if len(frames) < model.num_exposure:
         raise ValueError(f'{len(frames)} frames, but the network fuses num_exposure={model.num_exposure}.')
     chosen = choose_frames(frames, times, model.num_exposure)
-    tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen, args.ref)}')
+    ref = args.ref if args.ref is not None else getattr(model, 'ref_idx', None)
+    tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen, ref)}')
     frames, times = [frames[i] for i in chosen], times[chosen]
     tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
     try:
-        hdr, response, info = fuse(
-            frames,
-            times,
-            model,
-            ref_idx=args.ref,
-            tile_size=args.tile,
-            tile_overlap=args.tile_overlap,
-            precision=args.precision,
-            gamma=gamma,
-            align=None if args.align == 'none' else args.align,
-            progress=tiles,
-            response=response,
-            return_response=True,
-        )
+        with warnings.catch_warnings():  # the alignment line below reports what ECC warns of, naming the file
+            warnings.filterwarnings('ignore', message='ECC alignment', category=UserWarning)
+            hdr, response, info = fuse(
+                frames,
+                times,
+                model,
+                ref_idx=args.ref,
+                tile_size=args.tile,
+                tile_overlap=args.tile_overlap,
+                precision=args.precision,
+                gamma=gamma,
+                align=None if args.align == 'none' else args.align,
+                progress=tiles,
+                response=response,
+                return_response=True,
+            )
     finally:
         if tiles is not None:
             tiles.close()
     tqdm.write(f'{name}: response {describe_response(info)}')
-    write_outputs(outputs, hdr, args.tonemap, overwrite, (response, info))
+    fused = [paths[chosen[i]].name for i in np.argsort(times, kind='stable')]  # fuse's exposure order
+    tqdm.write(f'{name}: alignment {describe_alignment(info["alignment"], fused)}')
+    notes = {key: value for key, value in info.items() if key != 'alignment'}  # the response file's notes
+    icc_profile = read_icc_profile(paths[_reference_frame(chosen, ref)])
+    quality = args.jpeg_quality or DEFAULT_JPEG_QUALITY
+    write_outputs(outputs, hdr, args.tonemap, overwrite, (response, notes), icc_profile, quality)
+
+
+def _reference_frame(chosen: Sequence[int], ref: Optional[int] = None) -> int:
+    """The reference among the fused frames ``chosen`` (in exposure order): the middle one, or ``ref``-th."""
+    index = (len(chosen) - 1) // 2 if ref is None else ref
+    if not 0 <= index < len(chosen):
+        raise ValueError(f'--ref {ref}: expected a frame index from 0 to {len(chosen) - 1} (the fused frames).')
+    return chosen[index]
 
 
 def describe_bracket(
@@ -167,8 +194,24 @@ def describe_bracket(
     line = f'{len(paths)} frames by exposure ({origin} times): {listed}'
     if len(chosen) < len(paths):
         line += f'; fusing {", ".join(paths[i].name for i in chosen)}'
-    reference = chosen[(len(chosen) - 1) // 2 if ref is None else ref]  # --ref counts the fused frames
-    return line + f'; reference {paths[reference].name}'
+    return line + f'; reference {paths[_reference_frame(chosen, ref)].name}'
+
+
+def describe_alignment(alignment: Optional[Sequence[dict]], names: Sequence[str]) -> str:
+    """One phrase on what the global pre-alignment found (``fuse``'s ``info['alignment']``, ``names`` the fused
+    frames in the same exposure order): each non-reference frame's shift and rotation and whether it converged."""
+    if alignment is None:
+        return 'off (--align none)'
+    parts, reference = [], None
+    for name, entry in zip(names, alignment):
+        if entry['reference']:
+            reference = name
+        elif entry['converged']:
+            dx, dy, rotation = (round(entry[key], 2) + 0.0 for key in ('dx', 'dy', 'rotation'))  # no -0.00
+            parts.append(f'{name} shift dx {dx:+.2f} px, dy {dy:+.2f} px, rotation {rotation:+.2f} deg, converged')
+        else:
+            parts.append(f'{name} {entry["note"]}')
+    return f'{alignment[0]["method"]} onto {reference}: {"; ".join(parts)}'
 
 
 def describe_response(info: dict) -> str:
@@ -181,21 +224,30 @@ def describe_response(info: dict) -> str:
 
 
 def write_outputs(
-    paths: Sequence[Path], hdr: np.ndarray, tonemapper: str, overwrite: bool, response: Optional[tuple] = None
+    paths: Sequence[Path],
+    hdr: np.ndarray,
+    tonemapper: str,
+    overwrite: bool,
+    response: Optional[tuple] = None,
+    icc_profile: Optional[bytes] = None,
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
 ) -> None:
     """Write a bracket's outputs all or nothing. Every file is written first into a staging folder beside them
     (``.<name>.partial-<pid>``, removed by the next run if this one is killed), so a full disk fails before any
     output exists; then each file is moved into place. Without ``overwrite`` each is finished exclusively, so a
     concurrent run that wrote one first is not replaced, and the files this call had finished are removed again:
-    a bracket is never left half written."""
-    preview = np.ascontiguousarray(tonemap(hdr, tonemapper)[..., ::-1])
+    a bracket is never left half written.
+
+    The preview (a ``.png`` or ``.jpg`` path) is the tone-mapped image, sRGB-encoded, upright with no orientation
+    tag, with ``icc_profile`` (the reference frame's) embedded when given and JPEG at ``jpeg_quality``."""
+    preview = tonemap(hdr, tonemapper)
     stage = paths[0].parent / f'.{paths[0].stem}.partial-{os.getpid()}'
     stage.mkdir(parents=True, exist_ok=True)
     finished = []
     try:
         for path in paths:
-            if path.suffix == '.png':
-                imwrite_atomic(stage / path.name, preview)
+            if path.suffix in ('.png', '.jpg'):
+                write_preview(stage / path.name, preview, icc_profile, jpeg_quality)
             elif path.suffix == '.json':  # the curve the frames were linearised with, and how it was found
                 response[0].to_json(stage / path.name, info=_json_ready(response[1]))
             else:

@@ -16,17 +16,24 @@ from lffnet_arch.commands.arguments import (
     positive_int,
     tile_arg,
 )
-from lffnet_arch.deploy.choices import ALIGN_METHODS, DEFAULT_TONEMAPPER, PRECISION_NAMES, TONEMAPPERS
+from lffnet_arch.deploy.choices import (
+    ALIGN_METHODS,
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_TONEMAPPER,
+    PRECISION_NAMES,
+    PREVIEW_FORMATS,
+    TONEMAPPERS,
+)
 from lffnet_arch.fileio.limits import DEFAULT_MAX_PIXELS
 
-__all__ = ['build_parser', 'check_arguments', 'parse_arguments', 'response_arg']
+__all__ = ['build_parser', 'check_arguments', 'jpeg_quality_arg', 'parse_arguments', 'response_arg']
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``lffnet-inference`` / ``scripts/inference_hdr.py`` argument parser."""
     parser = argparse.ArgumentParser(
-        description='Fuse exposure brackets into linear HDR images (<name>.hdr, <name>.exr '
-        'and a tonemapped <name>.png preview).'
+        description='Fuse exposure brackets into linear HDR images (<name>.hdr, <name>.exr, '
+        '<name>_response.json and a tonemapped <name>.png or <name>.jpg preview).'
     )
     parser.add_argument(
         '--input',
@@ -60,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         '--align',
         choices=(*ALIGN_METHODS, 'none'),
         default='ecc',
-        help='global pre-alignment of handheld frames to the reference (default: %(default)s)',
+        help='global pre-alignment of handheld frames to the reference, the shift and rotation found reported per '
+        'frame (default: %(default)s)',
     )
     linearisation = parser.add_mutually_exclusive_group()
     linearisation.add_argument(
@@ -73,12 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     linearisation.add_argument(
         '--gamma', type=positive_float, help='the same as --response gamma:GAMMA (the Kalantari protocol: 2.2)'
     )
-    parser.add_argument(
-        '--tonemap',
-        choices=TONEMAPPERS,
-        default=DEFAULT_TONEMAPPER,
-        help='tone mapper of the .png preview (default: %(default)s)',
-    )
+    _add_preview_arguments(parser)
     parser.add_argument(
         '--gap',
         type=positive_float,
@@ -102,6 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_preview_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tonemap``, ``--preview`` and ``--jpeg_quality``: how the preview is made and written."""
+    parser.add_argument(
+        '--tonemap',
+        choices=TONEMAPPERS,
+        default=DEFAULT_TONEMAPPER,
+        help='tone mapper of the preview (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--preview',
+        choices=PREVIEW_FORMATS,
+        default='png',
+        help="the preview's format: png (lossless, the default) or jpg; either is upright and carries the reference "
+        "frame's ICC profile when that frame has one",
+    )
+    parser.add_argument(
+        '--jpeg_quality',
+        type=jpeg_quality_arg,
+        help=f'quality of a --preview jpg, 1 to 100 (default: {DEFAULT_JPEG_QUALITY})',
+    )
+
+
 def response_arg(value: str):
     """argparse type of ``--response``: checked when parsed (a file is read then, too)."""
     from lffnet_arch.response import parse_response
@@ -110,6 +135,17 @@ def response_arg(value: str):
         return parse_response(value)
     except (ValueError, FileNotFoundError) as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def jpeg_quality_arg(value: str) -> int:
+    """argparse type of ``--jpeg_quality``: an integer from 1 to 100."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 100:
+        raise argparse.ArgumentTypeError(f'expected an integer from 1 to 100 (JPEG quality), got {value!r}')
+    return number
 
 
 def check_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -132,6 +168,11 @@ def check_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         parser.error(f'--ref must be a frame index >= 0, got {args.ref}.')
     if args.tile_overlap < 0:
         parser.error(f'--tile_overlap must be >= 0, got {args.tile_overlap}.')
+    if args.jpeg_quality is not None and args.preview != 'jpg':
+        parser.error(
+            f'--jpeg_quality {args.jpeg_quality} sets the quality of a JPEG preview; add --preview jpg '
+            f'(the --preview {args.preview} preview is lossless).'
+        )
     if not args.dry_run:
         try:
             check_output_folder(Path(args.output))

@@ -3,6 +3,7 @@
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Union
 
 import cv2
 import numpy as np
@@ -21,23 +22,49 @@ def _luminance(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.float32), cv2.COLOR_RGB2GRAY)
 
 
-def _mtb_align(frames: list[np.ndarray], ref_idx: int) -> list[np.ndarray]:
+def _entry(method: str, converged: bool, shift=(None, None), rotation=None, note=None, reference=False) -> dict:
+    """One frame's entry of ``align_frames(..., return_info=True)``."""
+    dx, dy = shift
+    return dict(reference=reference, method=method, converged=converged, dx=dx, dy=dy, rotation=rotation, note=note)
+
+
+def _found(method: str, warp: np.ndarray, width: int, height: int) -> dict:
+    """What one frame's alignment found: the warp from reference to frame coordinates (2 x 3) as the displacement
+    of the image centre and a rotation."""
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    dx, dy = warp[:, :2].astype(np.float64) @ centre + warp[:, 2] - centre
+    rotation = math.degrees(math.atan2(float(warp[1, 0]), float(warp[0, 0])))
+    return _entry(method, True, (float(dx), float(dy)), rotation + 0.0)
+
+
+def _unaligned(method: str, note: str) -> dict:
+    return _entry(method, False, note=note)
+
+
+def _reference_entry(method: str) -> dict:
+    return _entry(method, True, (0.0, 0.0), 0.0, reference=True)
+
+
+def _mtb_align(frames: list[np.ndarray], ref_idx: int) -> tuple[list[np.ndarray], list[dict]]:
     height, width = frames[0].shape[:2]
     mtb = cv2.createAlignMTB()
     # Each pyramid level halves the image; stop while the coarsest level keeps at least 16 pixels a side.
     mtb.setMaxBits(int(max(1, min(6, math.floor(math.log2(max(min(height, width), 32) / 16))))))
     grays = [np.round(_luminance(f) * 255).astype(np.uint8) for f in frames]
-    aligned = []
+    aligned, found = [], []
     for i, frame in enumerate(frames):
         if i == ref_idx:
             aligned.append(frame)
+            found.append(_reference_entry('mtb'))
             continue
         dx, dy = mtb.calculateShift(grays[ref_idx], grays[i])
         warp = np.float32([[1, 0, dx], [0, 1, dy]])
         aligned.append(
             cv2.warpAffine(frame, warp, (width, height), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
         )
-    return aligned
+        # The frame is moved by (dx, dy): its content sat at (-dx, -dy) from the reference's.
+        found.append(_found('mtb', np.float64([[1, 0, -dx], [0, 1, -dy]]), width, height))
+    return aligned, found
 
 
 def _ecc_image(frame: np.ndarray, time: float, low: float, high: float, scale: float, gamma: float) -> np.ndarray:
@@ -51,14 +78,15 @@ def _ecc_image(frame: np.ndarray, time: float, low: float, high: float, scale: f
 
 def _ecc_align(
     frames: list[np.ndarray], times: np.ndarray, ref_idx: int, motion: str, gamma: float
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], list[dict]]:
     height, width = frames[0].shape[:2]
     scale = min(1.0, _ECC_MAX_SIDE / max(height, width))
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 200, 1e-6)
-    aligned = []
+    aligned, found = [], []
     for i, frame in enumerate(frames):
         if i == ref_idx:
             aligned.append(frame)
+            found.append(_reference_entry('ecc'))
             continue
         t_short, t_long = sorted((times[i], times[ref_idx]))
         # Saturation of the longer frame bounds the radiance from above, 8-bit quantisation of the shorter from below.
@@ -68,6 +96,7 @@ def _ecc_align(
                 f'ECC alignment skipped frame {i}: it shares no well-exposed range with the reference.', stacklevel=3
             )
             aligned.append(frame)
+            found.append(_unaligned('ecc', 'skipped (no well-exposed range shared with the reference), left unaligned'))
             continue
         template = _ecc_image(frames[ref_idx], times[ref_idx], low, high, scale, gamma)
         moving = _ecc_image(frame, times[i], low, high, scale, gamma)
@@ -77,6 +106,8 @@ def _ecc_align(
         except cv2.error as error:
             warnings.warn(f'ECC alignment of frame {i} did not converge; frame left as it is ({error}).', stacklevel=3)
             aligned.append(frame)
+            reason = (getattr(error, 'err', None) or 'OpenCV error').strip().rstrip('.')  # err: OpenCV's message alone
+            found.append(_unaligned('ecc', f'did not converge ({reason}), left unaligned'))
             continue
         warp[:, 2] /= scale
         aligned.append(
@@ -88,7 +119,8 @@ def _ecc_align(
                 borderMode=cv2.BORDER_REPLICATE,
             )
         )
-    return aligned
+        found.append(_found('ecc', warp, width, height))  # the warp maps reference pixels to frame pixels
+    return aligned, found
 
 
 def align_frames(
@@ -98,7 +130,8 @@ def align_frames(
     method: str = 'mtb',
     ecc_motion: str = 'euclidean',
     gamma: float = 2.2,
-) -> list[np.ndarray]:
+    return_info: bool = False,
+) -> Union[list[np.ndarray], tuple[list[np.ndarray], list[dict]]]:
     """Globally align every non-reference frame to the reference (camera shake); the network handles the rest.
 
     ``'mtb'``: median threshold bitmaps (``cv2.createAlignMTB``), integer translation, insensitive to exposure.
@@ -113,9 +146,22 @@ def align_frames(
         method (str): ``'mtb'`` or ``'ecc'``. Default: 'mtb'.
         ecc_motion (str): ECC motion model. Default: 'euclidean'.
         gamma (float): Gamma of the LDR encoding. Default: 2.2.
+        return_info (bool): Also return what was found for each frame. Default: False.
 
     Returns:
-        list[np.ndarray]: The frames, non-reference ones warped onto the reference.
+        list[np.ndarray]: The frames, non-reference ones warped onto the reference. With ``return_info``,
+        (frames, info): ``info`` holds one dict per frame, in the order of ``frames``, with
+
+        - ``reference`` (bool): the reference frame (zero shift and rotation);
+        - ``method``: ``'mtb'`` or ``'ecc'``;
+        - ``converged`` (bool): whether a warp was found; ECC can fail to converge or skip a frame that shares no
+          well-exposed range with the reference, which is then left unaligned (MTB's search always ends);
+        - ``dx``, ``dy`` (float, pixels): where the frame's content lay relative to the reference's, measured at the
+          image centre (the point at (x, y) in the reference was at (x + dx, y + dy) in the frame; the warp moved
+          it back); None when not converged;
+        - ``rotation`` (float, degrees): the frame's rotation relative to the reference, positive clockwise as the
+          image is displayed (y down); None when not converged;
+        - ``note`` (str | None): for a frame not converged, why and what was done (``'... left unaligned'``).
     """
     if method not in ALIGN_METHODS:
         raise ValueError(f'align must be one of {ALIGN_METHODS} or None, got {method!r}.')
@@ -129,5 +175,7 @@ def align_frames(
             'pass --align none (align=None) for such brackets.'
         )
     if method == 'mtb':
-        return _mtb_align(frames, ref_idx)
-    return _ecc_align(frames, np.asarray(exposures, dtype=np.float64), ref_idx, ecc_motion, gamma)
+        aligned, info = _mtb_align(frames, ref_idx)
+    else:
+        aligned, info = _ecc_align(frames, np.asarray(exposures, dtype=np.float64), ref_idx, ecc_motion, gamma)
+    return (aligned, info) if return_info else aligned

@@ -1,9 +1,18 @@
 """The names the deployment API and the inference command accept, importable without torch or OpenCV: the command
 line checks its flags against them before it loads either."""
 
-__all__ = ['ALIGN_METHODS', 'DEFAULT_TONEMAPPER', 'PRECISION_NAMES', 'TONEMAPPERS']
+__all__ = [
+    'ALIGN_METHODS',
+    'DEFAULT_JPEG_QUALITY',
+    'DEFAULT_TONEMAPPER',
+    'PRECISION_NAMES',
+    'PREVIEW_FORMATS',
+    'TONEMAPPERS',
+]
 
 ALIGN_METHODS = ('mtb', 'ecc')
 PRECISION_NAMES = ('fp32', 'fp16', 'bf16')
 TONEMAPPERS = ('mulaw', 'reinhard', 'drago', 'mantiuk', 'fusion')
 DEFAULT_TONEMAPPER = 'fusion'
+PREVIEW_FORMATS = ('png', 'jpg')  # the preview's file format, its suffix too
+DEFAULT_JPEG_QUALITY = 95

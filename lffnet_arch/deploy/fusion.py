@@ -120,6 +120,14 @@ def _resolve_tile(tile_size: Union[None, int, str], model: nn.Module, device: to
     return auto_tile_size(bytes_per_pixel, device=device)
 
 
+def _align(frames: list, times: np.ndarray, reference: int, align: Optional[str], response: Response) -> tuple:
+    """The frames globally aligned to the reference and what was found (:func:`align_frames`), or as they are and
+    None when ``align`` is None."""
+    if align is None:
+        return frames, None
+    return align_frames(frames, times, reference, align, gamma=response.gamma_value or 2.2, return_info=True)
+
+
 def fuse(
     frames: Sequence[np.ndarray],
     exposures: Sequence[float],
@@ -162,11 +170,13 @@ def fuse(
         response (str | Response): The inverse camera response: ``'auto'`` (calibrated from the frames, the
             default), ``'gamma:2.2'`` (the Kalantari protocol), ``'srgb'``, ``'linear'``, a response ``.json`` or a
             :class:`~lffnet_arch.response.Response` (see :func:`~lffnet_arch.response.resolve.resolve_response`).
-        return_response (bool): Also return the response used and how it was found. Default: False.
+        return_response (bool): Also return the response used and notes on the fusion (below). Default: False.
 
     Returns:
         np.ndarray: (H, W, 3) float32 linear HDR RGB, in [0, 1] in the units of the shortest exposure; with
-        ``return_response``, (hdr, response, info).
+        ``return_response``, (hdr, response, info): ``info`` says how the response was found (``source``, ...) and
+        holds ``alignment``: None when ``align`` is None, else one dict per frame in exposure order (shift ``dx``,
+        ``dy`` in pixels, ``rotation`` in degrees, ``converged``, ...; see :func:`align_frames`).
 
     Raises:
         ValueError: Fewer than 2 frames, frames of different sizes (named), non-RGB or out-of-range frames,
@@ -178,8 +188,7 @@ def fuse(
     if gamma is not None:
         response = Response.gamma(float(gamma))
     response, info = resolve_response(response, frames, times)
-    if align is not None:
-        frames = align_frames(frames, times, reference, align, gamma=response.gamma_value or 2.2)
+    frames, alignment = _align(frames, times, reference, align, response)
 
     lq = network_input(frames, times, response=response)  # (1, T, 6, H, W)
     device = module_device(model)
@@ -196,4 +205,4 @@ def fuse(
             f'The network output has {int((~finite).sum())} NaN/Inf values of {hdr.size}: its weights are probably '
             'broken (e.g. a run that diverged); nothing is written.'
         )
-    return (hdr, response, info) if return_response else hdr
+    return (hdr, response, {**info, 'alignment': alignment}) if return_response else hdr

@@ -1,5 +1,6 @@
-"""Image files: LDR frames (8- or 16-bit TIFF, PNG, JPEG) and linear HDR images (Radiance ``.hdr``, OpenEXR);
-:func:`read_frame` also reads HEIC/HEIF (:mod:`.heic`) and camera RAW (:mod:`.raw`) frames.
+"""Image files: LDR frames (8- or 16-bit TIFF, PNG, JPEG), linear HDR images (Radiance ``.hdr``, OpenEXR) and 8-bit
+previews (PNG or JPEG with an ICC profile); :func:`read_frame` also reads HEIC/HEIF (:mod:`.heic`) and camera RAW
+(:mod:`.raw`) frames.
 
 BasicSR's image helpers are written for 8-bit data (``imfrombytes(float32=True)`` divides by 255, ``tensor2img``
 rounds to 8 bit), which is wrong for 16-bit LDR frames and float HDR images; these are the HDR-correct
@@ -23,7 +24,7 @@ import numpy as np
 
 from lffnet_arch.fileio.atomic import atomic_path
 from lffnet_arch.fileio.exr import read_exr, write_exr
-from lffnet_arch.fileio.heic import is_heic, read_heic
+from lffnet_arch.fileio.heic import is_heic, read_heic, register_heic
 from lffnet_arch.fileio.limits import check_pixels
 from lffnet_arch.fileio.raw import is_raw, read_raw
 
@@ -35,8 +36,10 @@ __all__ = [
     'read_frame',
     'read_hdr',
     'read_ldr',
+    'read_icc_profile',
     'read_ldr_raw',
     'write_hdr',
+    'write_preview',
 ]
 
 # How every LDR frame is decoded. IMREAD_COLOR applies a JPEG's EXIF Orientation (IMREAD_UNCHANGED ignores it, so a
@@ -44,6 +47,8 @@ __all__ = [
 # keeps 16-bit data 16-bit.
 LDR_DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH
 PathLike = Union[str, os.PathLike]
+# Preview formats by suffix (:func:`write_preview`), as Pillow names them.
+_PREVIEW_FORMATS = {'.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG'}
 
 
 def _read_bytes(path: PathLike) -> np.ndarray:
@@ -279,3 +284,63 @@ def write_hdr(path: PathLike, hdr: np.ndarray, overwrite: bool = True) -> None:
             write_exr(tmp, hdr, target=path)
         return
     imwrite_atomic(path, np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32), overwrite=overwrite)
+
+
+def read_icc_profile(path: PathLike) -> Optional[bytes]:
+    """The ICC colour profile embedded in an image file (JPEG, PNG, TIFF, and HEIC/HEIF through pillow-heif), read
+    from its header with Pillow; None when it has none, is a camera RAW file (LibRaw renders those in sRGB), or
+    Pillow cannot read it."""
+    if is_raw(path):
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    if is_heic(path):
+        register_heic(path)
+    with _PIL_LOCK:  # the frame was read within the project's pixel budget: Pillow's bomb limit is lifted
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(path) as image:
+                profile = image.info.get('icc_profile')
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    return bytes(profile) if profile else None
+
+
+def write_preview(
+    path: PathLike,
+    rgb: np.ndarray,
+    icc_profile: Optional[bytes] = None,
+    quality: int = 95,
+    overwrite: bool = True,
+) -> None:
+    """Write an 8-bit RGB picture through Pillow, atomically: PNG or JPEG by the suffix (``.png``, ``.jpg``,
+    ``.jpeg``). No EXIF is written, so viewers show it as stored (orientation 1).
+
+    Args:
+        path (str | PathLike): The file.
+        rgb (np.ndarray): uint8 RGB (H, W, 3).
+        icc_profile (bytes, optional): An ICC profile to embed. Default: None.
+        quality (int): JPEG quality, 1 to 100 (ignored for PNG, which is lossless). Default: 95.
+        overwrite (bool): Replace an existing file; False fails with FileExistsError. Default: True.
+
+    Raises:
+        ValueError: Another suffix, ``rgb`` not uint8 (H, W, 3), or ``quality`` outside 1-100.
+    """
+    path = Path(path)
+    fmt = _PREVIEW_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f'Preview {path}: expected a file name ending in .png, .jpg or .jpeg.')
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f'Preview {path}: expected uint8 RGB of shape (H, W, 3), got {rgb.dtype} {rgb.shape}.')
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f'Preview {path}: the JPEG quality must be from 1 to 100, got {quality}.')
+    from PIL import Image
+
+    params = {'icc_profile': bytes(icc_profile)} if icc_profile else {}
+    if fmt == 'JPEG':
+        params['quality'] = int(quality)
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        image.save(tmp, format=fmt, **params)

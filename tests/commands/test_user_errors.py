@@ -26,16 +26,16 @@ def test_a_gamma_that_cannot_be_one_is_refused_when_parsed(value, capsys):
 def test_a_full_disk_leaves_none_of_a_brackets_outputs(tmp_path, monkeypatch):
     outputs = [tmp_path / f'scene{suffix}' for suffix in ('.hdr', '.exr', '.png')]
     hdr = np.full((8, 8, 3), 0.25, np.float32)
-    real = inference.imwrite_atomic
+    real = inference.write_preview
 
     def full(path, *args, **kwargs):  # the preview, written last, finds the disk full
         raise OSError(errno.ENOSPC, 'No space left on device', str(path))
 
-    monkeypatch.setattr(inference, 'imwrite_atomic', full)
+    monkeypatch.setattr(inference, 'write_preview', full)
     with pytest.raises(OSError, match='No space left'):
         inference.write_outputs(outputs, hdr, 'mulaw', overwrite=False)
     assert list(tmp_path.iterdir()) == []  # neither the .hdr nor the .exr, nor the staging folder
-    monkeypatch.setattr(inference, 'imwrite_atomic', real)
+    monkeypatch.setattr(inference, 'write_preview', real)
     (tmp_path / 'scene.png').write_bytes(b'written by another run')
     with pytest.raises(FileExistsError, match=r'scene\.png appeared while this run was writing it'):
         inference.write_outputs(outputs, hdr, 'mulaw', overwrite=False)
@@ -128,6 +128,7 @@ except SystemExit as stop:
         (['--input', '.', '--output', 'out', '--response', 'gamma:0'], "--response: Response spec 'gamma:0'"),
         (['--input', '.', '--output', 'out', '--tile', 'big'], '--tile'),
         (['--input', '.', '--output', 'a.jpg'], '--output a.jpg is a file'),
+        (['--input', '.', '--output', 'out', '--preview', 'jpg', '--jpeg_quality', '0'], 'argument --jpeg_quality'),
     ],
 )
 def test_the_command_checks_its_flags_before_importing_torch(tmp_path, flags, message):
