@@ -21,10 +21,14 @@ from lffnet_arch.deploy.bracket import choose_frames, format_seconds, is_raw_bra
 from lffnet_arch.deploy.choices import DEFAULT_JPEG_QUALITY
 from lffnet_arch.deploy.fusion import fuse
 from lffnet_arch.deploy.model import load_model
+from lffnet_arch.deploy.ranks import Ranks, current_ranks, gather, shard
+from lffnet_arch.deploy.ranks import finish as finish_ranks
+from lffnet_arch.deploy.ranks import init as init_ranks
 from lffnet_arch.deploy.shoot import group_shoot
 from lffnet_arch.fileio.atomic import finish_file, remove_stale_temporaries
 from lffnet_arch.fileio.image import read_icc_profile, write_hdr, write_preview
 from lffnet_arch.fileio.limits import set_max_pixels
+from lffnet_arch.threads import apply_thread_policy
 from lffnet_arch.tonemap import tonemap
 
 __all__ = [
@@ -79,25 +83,36 @@ def _output_paths(output: Path, name: str, preview: str = 'png') -> list[Path]:
     return [output / f'{name}{suffix}' for suffix in suffixes]
 
 
-def _resolve_device(device: Optional[str]) -> torch.device:
+def _resolve_device(device: Optional[str], ranks: Ranks) -> torch.device:
+    """``--device``, or CUDA when there is one; under ``torchrun`` each process on a machine takes its own GPU."""
     if device is None:
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
     device = torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'--device {device}: CUDA is not available here; use --device cpu.')
+    if device.type == 'cuda' and ranks.distributed and device.index is None:
+        device = torch.device('cuda', ranks.local_rank % torch.cuda.device_count())
     return device
 
 
-def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Fuse every bracket; returns the number that failed (each reported with its files, the rest go on)."""
-    set_max_pixels(args.max_pixels)
-    scenes = find_brackets(args.input, args.gap)
-    if args.dry_run:
+def _dry_run(scenes: list, ranks: Ranks) -> int:
+    if ranks.lead:
         for name, source in scenes:
             files = source if isinstance(source, list) else list_frames(source)
             print(f'{name}: {", ".join(p.name for p in files)}')
         print(f'{len(scenes)} bracket(s); nothing fused (--dry_run).')
-        return 0
+    return 0
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Fuse every bracket; returns the number that failed (each reported with its files, the rest go on). Under
+    ``torchrun`` each process fuses its share of the brackets (:mod:`lffnet_arch.deploy.ranks`) and the first prints
+    one summary of all."""
+    set_max_pixels(args.max_pixels)
+    ranks = current_ranks()
+    scenes = find_brackets(args.input, args.gap)
+    if args.dry_run:
+        return _dry_run(scenes, ranks)
     output = Path(args.output)
     check_output_folder(output)
     for path, pid in remove_stale_temporaries(output):
@@ -110,23 +125,35 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f'output exists ({", ".join(existing[:5])}{", ..." if len(existing) > 5 else ""}); pass '
             '--overwrite to replace it, or --skip_done to skip finished brackets.'
         )
-    device = _resolve_device(args.device)
+    device = _resolve_device(args.device, ranks)
+    init_ranks(ranks, device.type)
+    threads = apply_thread_policy(args.threads) if device.type == 'cpu' else None
     model = load_model(args.checkpoint, opt=args.opt, arch=args.arch, device=device, pretrained=args.model)
+    mine = shard([s for s in scenes if s[0] not in done], ranks)
+    where = f'process {ranks.rank + 1} of {ranks.world_size}: ' if ranks.distributed else ''
+    tqdm.write(f'{where}{len(mine)} bracket(s) on {device}' + (f' with {threads} thread(s)' if threads else ''))
     failed = []
-    for name, source in tqdm([s for s in scenes if s[0] not in done], desc='brackets', unit='bracket'):
+    for name, source in tqdm(mine, desc=f'{where}brackets', unit='bracket', position=ranks.local_rank):
         try:
             _fuse_bracket(args, model, name, source, outputs[name], overwrite=args.overwrite or args.skip_done)
         except (ValueError, FileNotFoundError, FileExistsError, OSError, RuntimeError) as error:
             files = source if isinstance(source, list) else list_frames(source)
             failed.append(name)
             tqdm.write(f'{name}: FAILED ({", ".join(p.name for p in files)}): {error}', file=sys.stderr)
-    fused = len(scenes) - len(done) - len(failed)
+    failed = [name for share in gather(failed, ranks) for name in share]
+    finish_ranks(ranks)
+    if ranks.lead:
+        _summary(len(scenes), done, failed)
+    return len(failed)
+
+
+def _summary(total: int, done: set, failed: list) -> None:
+    fused = total - len(done) - len(failed)
     print(f'Summary: {fused} fused, {len(done)} skipped (outputs present), {len(failed)} failed.')
     for name in sorted(done):
         print(f'  skipped {name}')
-    for name in failed:
+    for name in sorted(failed):
         print(f'  failed {name}')
-    return len(failed)
 
 
 def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: list, overwrite: bool) -> None:

@@ -11,6 +11,7 @@ from lffnet_arch.commands.arguments import (
     add_network_arguments,
     add_output,
     add_overwrite,
+    add_threads,
     check_output_folder,
     positive_float,
     positive_int,
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='pixel budget of a frame, checked from its header before decoding (default: %(default)s)',
     )
     add_device(parser)
+    add_threads(parser)
     add_overwrite(parser, 'existing output files')
     return parser
 
