@@ -13,15 +13,16 @@ The policy:
    cgroups cpusets, container limits) and a cgroup CPU quota, not the machine's core count; divided among the
    processes of a ``torchrun`` launch on one machine.
 3. **Data-loader workers that do not fight the compute threads**: PyTorch already runs each worker with one torch
-   thread; :func:`quiet_worker` also gives OpenCV (which the capture simulator and the readers use) one thread there.
+   thread; :func:`limit_opencv_threads` gives OpenCV (which the capture simulator and the readers use) one thread
+   there too, set in the training process before its workers fork.
 """
 
 import math
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-__all__ = ['apply_thread_policy', 'quiet_worker', 'usable_cores']
+__all__ = ['apply_thread_policy', 'limit_opencv_threads', 'usable_cores']
 
 CGROUP_CPU_MAX = Path('/sys/fs/cgroup/cpu.max')
 
@@ -67,12 +68,10 @@ def apply_thread_policy(threads: Optional[int] = None) -> int:
     return int(threads)
 
 
-def quiet_worker(worker_id: int, then: Optional[Callable[[int], None]] = None) -> None:
-    """A data loader's ``worker_init_fn``: one OpenCV thread in the worker (torch already has one there), so workers
-    and the compute threads share the cores instead of oversubscribing them; then ``then(worker_id)``, the loader's
-    own initialisation (``functools.partial(quiet_worker, then=...)`` chains them)."""
+def limit_opencv_threads() -> None:
+    """One OpenCV thread in this process and in the data-loader workers it forks afterwards (torch already runs one
+    thread in each worker), so the workers and the compute threads share the cores instead of oversubscribing them.
+    Called before the workers start: changing OpenCV's thread pool inside a forked worker can deadlock it."""
     import cv2
 
     cv2.setNumThreads(1)
-    if then is not None:
-        then(worker_id)

@@ -32,7 +32,6 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import contextmanager
-from functools import partial
 from typing import Optional
 
 if __name__ == '__main__' and __package__ in (None, ''):
@@ -45,7 +44,7 @@ lffnet_cli.prefer_passive_waiting()  # before torch loads: its OpenMP threads sl
 
 import lffnet_arch  # noqa: E402,F401  (registers the plugin; its torchvision shim precedes basicsr)
 from lffnet_arch import compat  # noqa: E402
-from lffnet_arch.threads import apply_thread_policy, quiet_worker  # noqa: E402
+from lffnet_arch.threads import apply_thread_policy, limit_opencv_threads  # noqa: E402
 
 __all__ = ['load_resume_state', 'main', 'record_differences', 'run', 'run_record']
 
@@ -239,7 +238,6 @@ class _Training:
                 self.train_loader = build_dataloader(
                     train_set, dataset_opt, opt['num_gpu'], opt['dist'], self.sampler, opt['manual_seed']
                 )
-                self.train_loader.worker_init_fn = partial(quiet_worker, then=self.train_loader.worker_init_fn)
                 # The loader draws its workers' base seed from this generator, not from torch's global one.
                 self.loader_generator = torch.Generator()
                 self.train_loader.generator = self.loader_generator
@@ -404,6 +402,7 @@ def run(root_path: str, argv=None) -> None:
 
     compat.apply_runtime()
     apply_thread_policy()  # the cores this process may use (shared among torchrun's local processes)
+    limit_opencv_threads()  # before the data loader forks its workers
     with reporting_user_errors():  # options, data, checkpoints and the training state: one line for a mistake
         training = _Training(root_path, argv)
         training.build()

@@ -668,3 +668,33 @@ def test_a_run_without_a_seed_resumes_with_its_own_and_its_saved_options_run_aga
     from lffnet_arch.commands.options_schema import check_options
 
     check_options(read_options_file(saved), True, str(saved))
+
+
+def test_simulated_training_with_a_worker_and_aligned_frames_runs_to_the_end(tmp_path):
+    """The capture simulator in a data-loader worker, after the training process has used OpenCV's threads: the
+    worker neither deadlocks nor oversubscribes (one OpenCV thread, set before it forks); frames pre-aligned as
+    inference does, the merge head."""
+    from lffnet_arch.data.simulator.demo import DEMO_RADIANCE
+
+    opt = _options(tmp_path, 'simulated_worker', total_iter=3)
+    opt['datasets']['train'] = {
+        'name': 'simulated',
+        'type': 'SimulatedBracketDataset',
+        'dataroot': str(DEMO_RADIANCE),
+        'styles': ['handheld'],
+        'align': 'ecc',
+        'response': 'camera',
+        'gt_size': 32,
+        'num_samples': 6,
+        'num_worker_per_gpu': 1,
+        'batch_size_per_gpu': 2,
+        'dataset_enlarge_ratio': 1,
+    }
+    opt['datasets'].pop('val')
+    opt.pop('val')
+    opt['network_g'] = {'type': 'LFFNet', 'num_feat': 8, 'num_block': 1, 'head': 'merge'}
+    code = 'import cv2, numpy; cv2.setNumThreads(4); cv2.resize(numpy.zeros((2048, 2048), "f"), (999, 999)); ' + TRAIN
+    _run(code, tmp_path, '-opt', str(_write(opt, tmp_path / 'sim.yml')), cwd=tmp_path, env={'OMP_NUM_THREADS': '2'})
+    run = tmp_path / 'experiments' / 'simulated_worker'
+    assert 'End of training' in next(run.glob('train_*.log')).read_text()
+    assert (run / 'models' / 'net_g_latest.pth').is_file()

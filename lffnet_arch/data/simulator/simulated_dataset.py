@@ -3,6 +3,7 @@
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Union
 
@@ -13,6 +14,8 @@ from torch.utils import data
 
 from lffnet_arch.data.simulator.capture import canvas_size, forward_response, settings_for_style, simulate_bracket
 from lffnet_arch.data.simulator.radiance import load_radiance_maps
+from lffnet_arch.deploy.align import align_frames
+from lffnet_arch.deploy.choices import ALIGN_METHODS
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
 from lffnet_arch.response.curves import Response, parse_response
@@ -105,6 +108,8 @@ class SimulatedBracketDataset(data.Dataset):
         # 'camera': the bracket's own camera curve, as calibration would estimate it (with response_error).
         'response': Either(Str(('camera',)), LINEARISATION_OPTIONS['response']),
         'response_error': Float(low=0, high=1),
+        # Global pre-alignment of the frames to the reference, as inference does before the network (``--align``).
+        'align': Either(Str(ALIGN_METHODS), Null()),
         'gt_size': Int(low=1),
         'num_samples': Int(low=1),
         'seed': Int(),
@@ -125,6 +130,7 @@ class SimulatedBracketDataset(data.Dataset):
         spec = opt.get('response')
         self.response = spec if spec in (None, 'camera') else parse_response(spec)
         self.response_error = float(opt.get('response_error', 0.0))
+        self.align = opt.get('align')
         if self.response_error and spec != 'camera':
             raise ValueError('SimulatedBracketDataset: response_error applies to response: camera (the camera curve).')
         if self.num_samples < 1 or self.seed < 0:
@@ -155,6 +161,15 @@ class SimulatedBracketDataset(data.Dataset):
             return _true_response(bracket.info['response'], self.response_error, seed)
         return sample_response(self.response, ldrs, exposures)
 
+    def _aligned(self, ldrs: list, exposures: np.ndarray, bracket) -> list:
+        """The frames warped onto the reference by ``align`` (the inference command's pre-alignment), so the network
+        trains on what it will see: frames whose camera shake is removed up to the method's error. A frame the method
+        cannot align (flat crops) stays as simulated; the warnings saying so are not repeated per sample."""
+        ref = self.settings[0].reference
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning)
+            return align_frames(ldrs, exposures, ref, self.align)
+
     def __len__(self) -> int:
         return self.num_samples
 
@@ -183,6 +198,8 @@ class SimulatedBracketDataset(data.Dataset):
         ldrs = [ldr_to_float(frame) for frame in bracket.ldrs]
         exposures = np.exp2(bracket.evs).astype(np.float32)
         response = self._response(ldrs, exposures, bracket, (self.seed, epoch, index))
+        if self.align is not None:
+            ldrs = self._aligned(ldrs, exposures, bracket)
         lq = network_input(ldrs, exposures, self.gamma, response)[0]
         photo = next(m for m in self.maps if m.name == bracket.info['photo'])
         return {
