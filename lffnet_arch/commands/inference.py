@@ -115,8 +115,11 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _dry_run(scenes, ranks)
     output = Path(args.output)
     check_output_folder(output)
-    for path, pid in remove_stale_temporaries(output):
-        warnings.warn(f'Removed {path}, left by an interrupted run (process {pid}, no longer running).', stacklevel=2)
+    if ranks.world_size == ranks.local_world_size:  # process ids name writers on this machine only
+        for path, pid in remove_stale_temporaries(output):
+            warnings.warn(
+                f'Removed {path}, left by an interrupted run (process {pid}, no longer running).', stacklevel=2
+            )
     outputs = {name: _output_paths(output, name, args.preview) for name, _ in scenes}
     done = {name for name, paths in outputs.items() if args.skip_done and all(p.exists() for p in paths)}
     existing = [str(p) for name, paths in outputs.items() if name not in done for p in paths if p.exists()]
