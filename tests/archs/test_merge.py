@@ -4,7 +4,8 @@
   the shortest frame holds the radiance unclipped;
 - identity: where no frame clips, the output is the noise-weighted merge of the frames;
 
-for merge networks with random weights (any weight the network may learn) and for every shipped model.
+for merge networks with random weights (any weight the network may learn) and for every shipped model that has the
+merge head.
 """
 
 import numpy as np
@@ -53,11 +54,24 @@ def _random_merge_net(arch: type, seed: int) -> torch.nn.Module:
     return net.eval()
 
 
+def _shipped_merge_models() -> list:
+    """The shipped models with the merge head (none yet: the shipped LFFNet and AHDRNet predict the image, and do
+    not have these properties; docs/results.md gives their errors)."""
+    return [
+        name
+        for name in PRETRAINED
+        if torch.load(pretrained_path(name), weights_only=True)['network_g'].get('head') == 'merge'
+    ]
+
+
 def _networks() -> list:
     return [
         pytest.param(lambda: _random_merge_net(LFFNet, 0), id='LFFNet-random'),
         pytest.param(lambda: _random_merge_net(AHDRNet, 1), id='AHDRNet-random'),
-        *(pytest.param(lambda name=name: load_model(pretrained_path(name)), id=name) for name in PRETRAINED),
+        *(
+            pytest.param(lambda name=name: load_model(pretrained_path(name)), id=name)
+            for name in _shipped_merge_models()
+        ),
     ]
 
 
