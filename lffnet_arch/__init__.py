@@ -8,7 +8,7 @@ from :mod:`lffnet_arch.deploy`) is imported on first use.
 The console commands (the top-level ``lffnet_cli`` module) check their arguments before torch is imported: while
 ``lffnet_cli.DEFER_REGISTRATION`` is set, importing the package leaves the registration to an explicit
 :func:`register`, so the torch-free modules of the command line (``commands.arguments``, ``commands.inference_args``,
-``deploy.choices``, ``deploy.pretrained``) load on their own.
+``choices``, ``deploy.pretrained``) load on their own.
 """
 
 import importlib

@@ -28,7 +28,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from lffnet_arch.deploy.choices import DEFAULT_TONEMAPPER, TONEMAPPERS
+from lffnet_arch.choices import DEFAULT_TONEMAPPER, TONEMAPPERS
 from lffnet_arch.hdr_input import MU, mu_law
 from lffnet_arch.response.families import srgb_encode
 

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lffnet_arch.choices import DEFAULT_JPEG_QUALITY
 from lffnet_arch.commands.arguments import check_output_folder
 from lffnet_arch.commands.inference_args import build_parser, parse_arguments
 from lffnet_arch.data.layout import FRAME_EXTENSIONS, list_frames
 from lffnet_arch.deploy.bracket import choose_frames, format_seconds, is_raw_bracket, raw_response, read_bracket
-from lffnet_arch.deploy.choices import DEFAULT_JPEG_QUALITY
 from lffnet_arch.deploy.fusion import fuse
 from lffnet_arch.deploy.model import load_model
 from lffnet_arch.deploy.ranks import Ranks, current_ranks, gather, shard

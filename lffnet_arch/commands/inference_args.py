@@ -6,6 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
+from lffnet_arch.choices import (
+    ALIGN_METHODS,
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_TONEMAPPER,
+    PRECISION_NAMES,
+    PREVIEW_FORMATS,
+    TONEMAPPERS,
+)
 from lffnet_arch.commands.arguments import (
     add_device,
     add_network_arguments,
@@ -16,14 +24,6 @@ from lffnet_arch.commands.arguments import (
     positive_float,
     positive_int,
     tile_arg,
-)
-from lffnet_arch.deploy.choices import (
-    ALIGN_METHODS,
-    DEFAULT_JPEG_QUALITY,
-    DEFAULT_TONEMAPPER,
-    PRECISION_NAMES,
-    PREVIEW_FORMATS,
-    TONEMAPPERS,
 )
 from lffnet_arch.fileio.limits import DEFAULT_MAX_PIXELS
 

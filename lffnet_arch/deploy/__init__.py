@@ -28,10 +28,10 @@ __all__ = [
     'read_exif_exposure',
 ]
 
-# name -> the module that defines it. Imported on first use, so the torch-free modules (``choices``, ``pretrained``)
-# load without torch: the command line checks its flags with them first.
+# name -> the module that defines it. Imported on first use, so the torch-free module ``pretrained``
+# loads without torch: the command line checks its flags with it first.
 _HOMES = {
-    'ALIGN_METHODS': 'choices',
+    'ALIGN_METHODS': 'align',
     'align_frames': 'align',
     'read_bracket': 'bracket',
     'read_exif_exposure': 'bracket',

@@ -8,7 +8,7 @@ from typing import Union
 import cv2
 import numpy as np
 
-from lffnet_arch.deploy.choices import ALIGN_METHODS
+from lffnet_arch.choices import ALIGN_METHODS
 
 __all__ = ['ALIGN_METHODS', 'align_frames']
 

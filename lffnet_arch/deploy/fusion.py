@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
+from lffnet_arch.choices import PRECISION_NAMES
 from lffnet_arch.deploy.align import align_frames
-from lffnet_arch.deploy.choices import PRECISION_NAMES
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
 from lffnet_arch.response.curves import Response

@@ -14,8 +14,6 @@ from torch.utils import data
 
 from lffnet_arch.data.simulator.capture import canvas_size, forward_response, settings_for_style, simulate_bracket
 from lffnet_arch.data.simulator.radiance import load_radiance_maps
-from lffnet_arch.deploy.align import align_frames
-from lffnet_arch.deploy.choices import ALIGN_METHODS
 from lffnet_arch.fileio.image import ldr_to_float
 from lffnet_arch.hdr_input import network_input
 from lffnet_arch.response.curves import Response, parse_response
@@ -109,7 +107,7 @@ class SimulatedBracketDataset(data.Dataset):
         'response': Either(Str(('camera',)), LINEARISATION_OPTIONS['response']),
         'response_error': Float(low=0, high=1),
         # Global pre-alignment of the frames to the reference, as inference does before the network (``--align``).
-        'align': Either(Str(ALIGN_METHODS), Null()),
+        'align': Either(Str(), Null()),  # one of the inference command's methods, checked when the dataset is made
         'gt_size': Int(low=1),
         'num_samples': Int(low=1),
         'seed': Int(),
@@ -131,6 +129,13 @@ class SimulatedBracketDataset(data.Dataset):
         self.response = spec if spec in (None, 'camera') else parse_response(spec)
         self.response_error = float(opt.get('response_error', 0.0))
         self.align = opt.get('align')
+        if self.align is not None:
+            from lffnet_arch.choices import ALIGN_METHODS  # the deployment stack only when asked for
+
+            if self.align not in ALIGN_METHODS:
+                raise ValueError(
+                    f'SimulatedBracketDataset: align must be one of {ALIGN_METHODS} or ~, got {self.align!r}.'
+                )
         if self.response_error and spec != 'camera':
             raise ValueError('SimulatedBracketDataset: response_error applies to response: camera (the camera curve).')
         if self.num_samples < 1 or self.seed < 0:
@@ -165,6 +170,8 @@ class SimulatedBracketDataset(data.Dataset):
         """The frames warped onto the reference by ``align`` (the inference command's pre-alignment), so the network
         trains on what it will see: frames whose camera shake is removed up to the method's error. A frame the method
         cannot align (flat crops) stays as simulated; the warnings saying so are not repeated per sample."""
+        from lffnet_arch.deploy.align import align_frames
+
         ref = self.settings[0].reference
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', UserWarning)

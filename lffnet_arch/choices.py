@@ -1,5 +1,5 @@
-"""The names the deployment API and the inference command accept, importable without torch or OpenCV: the command
-line checks its flags against them before it loads either."""
+"""The names the deployment API, the inference command and validation accept, importable without torch or OpenCV:
+the command line checks its flags against them before it loads either."""
 
 __all__ = [
     'ALIGN_METHODS',
