@@ -7,10 +7,11 @@ libde265 (LGPL-3.0) and the x265 encoder (GPL-2.0). A missing one is reported na
 
 import importlib
 import os
+from pathlib import Path
 from types import ModuleType
 from typing import Union
 
-__all__ = ['EXTRAS', 'MissingExtraError', 'import_extra']
+__all__ = ['EXTRAS', 'MissingExtraError', 'existing_frame', 'import_extra']
 
 # extra -> (what it reads, its packages as pip names them, the licences of what their wheels carry)
 EXTRAS = {
@@ -48,3 +49,14 @@ def import_extra(module: str, extra: str, path: Union[str, os.PathLike]) -> Modu
             f'{" and ".join(packages)} ({error.name or module} is not installed). Install '
             f'{"them" if len(packages) > 1 else "it"} with: pip install "lffnet_arch[{extra}]" ({licences}).'
         ) from error
+
+
+def existing_frame(path: Union[str, os.PathLike], kind: str) -> Path:
+    """``path`` as a Path after the checks every optional reader makes before it imports its package: the file
+    exists (FileNotFoundError) and is not empty (ValueError naming the ``kind`` of frame)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'Image file not found: {path}')
+    if path.stat().st_size == 0:
+        raise ValueError(f'Cannot decode {kind} frame {path}: the file is empty (0 bytes).')
+    return path

@@ -15,7 +15,7 @@ from typing import Union
 
 import numpy as np
 
-from lffnet_arch.fileio.extras import import_extra
+from lffnet_arch.fileio.extras import existing_frame, import_extra
 from lffnet_arch.fileio.limits import check_pixels
 
 __all__ = ['HEIC_EXTENSIONS', 'is_heic', 'read_heic', 'register_heic']
@@ -53,11 +53,7 @@ def read_heic(path: PathLike) -> np.ndarray:
         MissingExtraError: pillow-heif is not installed.
         ValueError: Empty, truncated or corrupt data, or more pixels than the budget; the message names ``path``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'Image file not found: {path}')
-    if path.stat().st_size == 0:
-        raise ValueError(f'Cannot decode HEIC frame {path}: the file is empty (0 bytes).')
+    path = existing_frame(path, 'HEIC')
     pillow_heif = register_heic(path)
     errors = (ValueError, EOFError, SyntaxError, RuntimeError, OSError)  # what libheif's bindings raise
     try:

@@ -18,7 +18,7 @@ from typing import Optional, Union
 import cv2
 import numpy as np
 
-from lffnet_arch.fileio.extras import import_extra
+from lffnet_arch.fileio.extras import existing_frame, import_extra
 from lffnet_arch.fileio.limits import check_pixels
 
 __all__ = ['RAW_EXTENSIONS', 'is_raw', 'raw_exif', 'read_raw']
@@ -87,11 +87,7 @@ def read_raw(path: PathLike) -> np.ndarray:
         MissingExtraError: rawpy is not installed (the message says ``pip install "lffnet_arch[raw]"``).
         ValueError: Empty, unsupported or corrupt data, or more pixels than the budget; the message names ``path``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'Image file not found: {path}')
-    if path.stat().st_size == 0:
-        raise ValueError(f'Cannot decode RAW frame {path}: the file is empty (0 bytes).')
+    path = existing_frame(path, 'RAW')
     rawpy = import_extra('rawpy', 'raw', path)
     try:
         with rawpy.imread(str(path)) as raw:
