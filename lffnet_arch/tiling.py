@@ -7,16 +7,22 @@ elsewhere; the weighted outputs are summed and divided by the summed weights. Th
 partition of unity, the pixels near a tile's edge (where zero padding disturbs the convolutions) count least, and
 no seam is visible. With a tile covering the whole image the result equals one whole-image forward pass exactly.
 
-A network that sees its whole input (an FFT, as in RFFT blocks) gives a tiled result that differs slightly from a
-whole-image one (it sees less context); a network with a local receptive field agrees closely away from the
-borders. A tile size that fits the memory comes from :func:`auto_tile_size` with a network's bytes per pixel
-(``lffnet_arch.archs.forward_bytes_per_pixel``).
+A network that sees its whole input (an FFT, as in RFFT blocks) gives a tiled result that differs from a whole-image
+one everywhere inside a tile, not only at its seams (it sees less context; docs/benchmark.md, *Tiling error*); a
+network with a local receptive field agrees closely away from the borders.
+
+:func:`tiled_forward` takes the whole network input; :func:`tiled_forward_streamed` asks for each tile's input as it
+needs it and accumulates into one preallocated (H, W, C) float32 image, so the full-resolution input never exists
+(what bounded-memory inference uses, ``lffnet_arch.deploy.fusion.fuse(max_memory=...)``). Both give the same result
+to float precision. A tile size from a memory bound comes from :func:`lffnet_arch.deploy.budget.plan_tile`;
+:func:`auto_tile_size` sizes one from the free memory instead (``fuse(tile_size='auto')`` without a bound).
 """
 
 import math
 import os
 from typing import Any, Callable, Optional, Union
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,6 +33,7 @@ __all__ = [
     'module_device',
     'tile_positions',
     'tiled_forward',
+    'tiled_forward_streamed',
 ]
 
 ProgressLike = Union[Callable[[int, int], Any], Any]
@@ -155,6 +162,72 @@ def tiled_forward(
             weight_sum[..., top : top + tile_h, left : left + tile_w] += weight
             _report(progress, row * len(lefts) + col + 1, total)
     return output / weight_sum
+
+
+@torch.no_grad()
+def tiled_forward_streamed(
+    net: nn.Module,
+    make_input: Callable[[int, int, int, int], torch.Tensor],
+    height: int,
+    width: int,
+    tile_size: int,
+    tile_overlap: int = 32,
+    progress: Optional[ProgressLike] = None,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """:func:`tiled_forward` without the full network input: each tile's input comes from ``make_input(top, left,
+    tile_h, tile_w)`` (a (1, T, C, tile_h, tile_w) tensor), tiles run row by row (so a caller can build each row of
+    tiles from the rows it covers), and the blended outputs accumulate in one (H, W, C) float32 array.
+
+    The tiles, their order, the blending windows and the weighted sums are those of :func:`tiled_forward`; the
+    normalisation divides by the product of the per-axis window sums (the same weights, summed separably), so the
+    result equals ``tiled_forward(net, full_input, ...)[0]`` transposed to (H, W, C) to float precision. Rows are
+    normalised as soon as no later tile reaches them.
+
+    Args:
+        net (nn.Module): Maps (1, T, C, h, w) to (1, C_out, h, w).
+        make_input (callable): ``(top, left, tile_h, tile_w) -> Tensor`` on any device.
+        height (int): Image height H.
+        width (int): Image width W.
+        tile_size (int): Tile height and width (a dimension smaller than it gets one tile of its own length).
+        tile_overlap (int): Minimum overlap of neighbouring tiles, in [0, tile_size). Default: 32.
+        progress (callable | tqdm, optional): As for :func:`tiled_forward`.
+        out (np.ndarray, optional): A zero-filled (H, W, C_out) float32 array to accumulate into; allocated at the
+            first tile when None.
+
+    Returns:
+        np.ndarray: (H, W, C_out) float32 (``out`` when given).
+    """
+    _check_tiling(tile_size, tile_overlap)
+    tops, lefts = tile_positions(height, tile_size, tile_overlap), tile_positions(width, tile_size, tile_overlap)
+    tile_h, tile_w = min(tile_size, height), min(tile_size, width)
+    rows = [blend_window(tile_h, tile_overlap, r > 0, r < len(tops) - 1) for r in range(len(tops))]
+    cols = [blend_window(tile_w, tile_overlap, c > 0, c < len(lefts) - 1) for c in range(len(lefts))]
+    sum_y, sum_x = np.zeros(height, np.float32), np.zeros(width, np.float32)
+    for top, window in zip(tops, rows):
+        sum_y[top : top + tile_h] += window.numpy()
+    for left, window in zip(lefts, cols):
+        sum_x[left : left + tile_w] += window.numpy()
+    net_device = module_device(net)
+    total = len(tops) * len(lefts)
+    _report(progress, 0, total)
+    normalised = 0  # rows above this are final and divided by their weight sums
+    for row, top in enumerate(tops):
+        for col, left in enumerate(lefts):
+            tile = make_input(top, left, tile_h, tile_w).to(net_device)
+            result = net(tile).float()[0].cpu()
+            del tile
+            if out is None:
+                out = np.zeros((height, width, result.shape[0]), np.float32)
+            weight = rows[row][:, None] * cols[col][None, :]
+            out[top : top + tile_h, left : left + tile_w] += (result * weight).permute(1, 2, 0).numpy()
+            del result
+            _report(progress, row * len(lefts) + col + 1, total)
+        final = tops[row + 1] if row + 1 < len(tops) else height  # no later tile reaches the rows above it
+        finished = out[normalised:final]
+        finished /= (sum_y[normalised:final, None] * sum_x[None, :])[..., None]
+        normalised = final
+    return out
 
 
 def available_memory(device: Union[str, torch.device] = 'cpu') -> Optional[int]:

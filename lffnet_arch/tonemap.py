@@ -19,9 +19,16 @@ sunset it renders the sky next to the sun paler than Drago does. ``drago`` was t
 
 OpenCV's operators adapt to the statistics of what they are given, so images that must be compared (a prediction
 and its GT) are tone-mapped together, side by side in one call (:func:`tonemap_together`).
+
+Memory: ``mulaw`` and ``fusion`` read the HDR image a strip of rows at a time and write only the 8-bit preview, so
+besides it they need a few strips' worth (``fusion`` runs exposure fusion in strips,
+:mod:`lffnet_arch.exposure_fusion`, with the same arithmetic as OpenCV's ``MergeMertens``); the percentile is
+found exactly by two passes of histograms over the strips. ``reinhard``, ``drago`` and ``mantiuk`` run OpenCV's
+operators on the whole image and hold several float copies of it.
 """
 
 import contextlib
+import math
 from collections.abc import Sequence
 from typing import Optional
 
@@ -29,6 +36,7 @@ import cv2
 import numpy as np
 
 from lffnet_arch.choices import DEFAULT_TONEMAPPER, TONEMAPPERS
+from lffnet_arch.exposure_fusion import mertens_strips
 from lffnet_arch.hdr_input import MU, mu_law
 from lffnet_arch.response.families import srgb_encode
 
@@ -53,11 +61,69 @@ def check_tonemapper(method: str, option: str = 'tonemap') -> str:
     return method
 
 
-def _clean(hdr: np.ndarray) -> np.ndarray:
-    hdr = np.asarray(hdr, dtype=np.float32)
+STRIP_PIXELS = 1 << 21  # pixels of a strip of rows that the strip-wise tone mappers read at a time
+
+
+def _checked(hdr: np.ndarray) -> np.ndarray:
+    hdr = np.asarray(hdr)
     if hdr.ndim != 3 or hdr.shape[2] != 3:
         raise ValueError(f'Tone mapping expects an RGB image (H, W, 3); got shape {hdr.shape}.')
+    return hdr
+
+
+def _clean(hdr: np.ndarray) -> np.ndarray:
+    """float32 copy with NaN, +inf and negative values set to 0."""
+    hdr = np.asarray(_checked(hdr), dtype=np.float32)
     return np.nan_to_num(hdr, nan=0.0, posinf=0.0).clip(0, None)
+
+
+def _row_ranges(height: int, width: int, pixels: int = STRIP_PIXELS) -> list:
+    rows = max(1, pixels // max(1, width))
+    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
+def _float_bits(values: np.ndarray) -> np.ndarray:
+    """The uint32 bit patterns of cleaned (non-negative) float32 values, which sort as the values do (-0 as 0)."""
+    return values.ravel().view(np.uint32) & np.uint32(0x7FFFFFFF)
+
+
+def _order_statistics(hdr: np.ndarray, ranks: Sequence[int]) -> dict:
+    """The values of the given 0-based ranks among the cleaned values of ``hdr`` (as :func:`_clean` makes them), by
+    two passes of 65536-bin histograms over strips of rows (the upper, then the lower 16 bits): exact, with no
+    full-size copy."""
+    strips = _row_ranges(*hdr.shape[:2])
+    upper = np.zeros(1 << 16, np.int64)
+    for top, bottom in strips:
+        upper += np.bincount(_float_bits(_clean(hdr[top:bottom])) >> 16, minlength=1 << 16)
+    cumulative = np.cumsum(upper)
+    buckets = {rank: int(np.searchsorted(cumulative, rank, side='right')) for rank in ranks}
+    lower = {bucket: np.zeros(1 << 16, np.int64) for bucket in set(buckets.values())}
+    for top, bottom in strips:
+        bits = _float_bits(_clean(hdr[top:bottom]))
+        high = bits >> 16
+        for bucket, counts in lower.items():
+            counts += np.bincount(bits[high == bucket] & np.uint32(0xFFFF), minlength=1 << 16)
+    values = {}
+    for rank, bucket in buckets.items():
+        before = int(cumulative[bucket - 1]) if bucket else 0
+        low = int(np.searchsorted(np.cumsum(lower[bucket]), rank - before, side='right'))
+        values[rank] = float(np.uint32((bucket << 16) | low).view(np.float32))
+    return values
+
+
+def _percentile(hdr: np.ndarray, percentile: float) -> float:
+    """``np.percentile`` (linear interpolation) of the cleaned values of ``hdr``, without copying them."""
+    count = hdr.size
+    if count == 0:
+        return 0.0
+    quantile = percentile / 100.0
+    position = count * quantile + (1.0 - quantile) - 1.0  # NumPy's virtual index for the linear method
+    below = min(max(math.floor(position), 0), count - 1)
+    above = min(below + 1, count - 1)
+    values = _order_statistics(hdr, sorted({below, above}))
+    low, high, fraction = np.float32(values[below]), np.float32(values[above]), np.float32(position - below)
+    difference = high - low  # NumPy's lerp, in the values' float32
+    return float(high - difference * (1 - fraction) if fraction >= 0.5 else low + difference * fraction)
 
 
 @contextlib.contextmanager
@@ -87,15 +153,53 @@ def _opencv_operator(method: str) -> 'cv2.Tonemap':
 FUSION_STOPS = (-3.0, -1.5, 0.0, 1.5, 3.0, 4.5, 6.0)
 
 
+def _virtual_exposures(normalised: np.ndarray) -> list:
+    """The 8-bit BGR virtual exposures of :data:`FUSION_STOPS` of a normalised image (or rows of one), each made
+    8-bit before the next is rendered (one float copy at a time)."""
+    exposures = []
+    for stop in FUSION_STOPS:
+        code = srgb_encode(np.clip(normalised * 2.0**stop, 0, 1))[..., ::-1]
+        exposures.append(np.ascontiguousarray(np.round(code * 255), dtype=np.uint8))
+        del code
+    return exposures
+
+
 def _virtual_exposure_fusion(normalised: np.ndarray) -> np.ndarray:
     """Exposure fusion (Mertens et al.) of virtual exposures of the image: each stop of :data:`FUSION_STOPS` is the
     image scaled by 2 ** stop, clipped and sRGB-encoded, as a camera would have rendered it; the fusion keeps, at
     every pixel, the well-exposed, contrasted and saturated parts. Local contrast and clean shadows, natural colour
-    (no tone curve acts on the chroma), and no halo-prone global operator."""
-    codes = [srgb_encode(np.clip(normalised * 2.0**stop, 0, 1))[..., ::-1] for stop in FUSION_STOPS]
-    exposures = [np.ascontiguousarray(np.round(code * 255), dtype=np.uint8) for code in codes]
-    fused = cv2.createMergeMertens().process(exposures)[..., ::-1]
+    (no tone curve acts on the chroma), and no halo-prone global operator.
+
+    The whole image at once through OpenCV's ``MergeMertens`` (several float copies of it): the reference that
+    :func:`tonemap`'s strip-wise fusion reproduces."""
+    fused = cv2.createMergeMertens().process(_virtual_exposures(normalised))[..., ::-1]
     return np.clip(fused, 0, 1)
+
+
+def _normalised_rows(hdr: np.ndarray, top: int, bottom: int, scale: float) -> np.ndarray:
+    rows = _clean(hdr[top:bottom])
+    return rows / scale if scale > 0 else rows
+
+
+def _to_8bit(display: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(display, 0, 1) * 255).astype(np.uint8)
+
+
+def _tonemap_strips(hdr: np.ndarray, method: str, scale: float, mu: float) -> np.ndarray:
+    """``mulaw`` or ``fusion`` a strip of rows at a time, into the 8-bit preview."""
+    height, width = hdr.shape[:2]
+    preview = np.empty((height, width, 3), np.uint8)
+    if method == 'mulaw':
+        for top, bottom in _row_ranges(height, width):
+            preview[top:bottom] = _to_8bit(mu_law(_normalised_rows(hdr, top, bottom, scale).clip(0, 1), mu))
+        return preview
+
+    def render(top: int, bottom: int) -> list:
+        return _virtual_exposures(_normalised_rows(hdr, top, bottom, scale))
+
+    for top, bottom, fused in mertens_strips(render, height, width, STRIP_PIXELS):
+        preview[top:bottom] = _to_8bit(np.clip(fused[..., ::-1], 0, 1))
+    return preview
 
 
 def tonemap(
@@ -121,20 +225,18 @@ def tonemap(
         ValueError: Unknown ``method`` or not an (H, W, 3) image.
     """
     check_tonemapper(method)
-    hdr = _clean(hdr)
+    hdr = _checked(hdr)
     if scale is None:
-        scale = float(np.percentile(hdr, percentile)) if hdr.size else 0.0
-    normalised = hdr / scale if scale > 0 else hdr
-    if method == 'mulaw':
-        display = mu_law(normalised.clip(0, 1), mu)
-    elif method == 'fusion':
-        display = _virtual_exposure_fusion(normalised)
-    else:
-        # OpenCV works on BGR float32; a tiny floor keeps the log-based operators away from log(0).
-        bgr = np.ascontiguousarray(normalised[..., ::-1] + 1e-6, dtype=np.float32)
-        with _opencv_warnings_off():  # OpenCV's Drago warns about its own MatExpr use (once a process)
-            display = np.nan_to_num(_opencv_operator(method).process(bgr)[..., ::-1], nan=0.0)
-    return np.round(np.clip(display, 0, 1) * 255).astype(np.uint8)
+        scale = _percentile(hdr, percentile)
+    if method in ('mulaw', 'fusion'):
+        return _tonemap_strips(hdr, method, scale, mu)
+    normalised = _normalised_rows(hdr, 0, hdr.shape[0], scale)
+    # OpenCV works on BGR float32; a tiny floor keeps the log-based operators away from log(0).
+    bgr = np.ascontiguousarray(normalised[..., ::-1] + 1e-6, dtype=np.float32)
+    del normalised
+    with _opencv_warnings_off():  # OpenCV's Drago warns about its own MatExpr use (once a process)
+        display = np.nan_to_num(_opencv_operator(method).process(bgr)[..., ::-1], nan=0.0)
+    return _to_8bit(display)
 
 
 def tonemap_together(

@@ -19,6 +19,7 @@ from lffnet_arch.commands.arguments import check_output_folder
 from lffnet_arch.commands.inference_args import build_parser, parse_arguments
 from lffnet_arch.data.layout import FRAME_EXTENSIONS, list_frames
 from lffnet_arch.deploy.bracket import choose_frames, format_seconds, is_raw_bracket, raw_response, read_bracket
+from lffnet_arch.deploy.budget import MemoryBoundError, format_size, output_bytes, resident_memory
 from lffnet_arch.deploy.fusion import fuse
 from lffnet_arch.deploy.model import load_model
 from lffnet_arch.deploy.ranks import Ranks, current_ranks, gather, shard
@@ -36,6 +37,7 @@ __all__ = [
     'check_output_folder',
     'describe_alignment',
     'describe_bracket',
+    'describe_tiles',
     'find_brackets',
     'main',
     'run',
@@ -159,8 +161,35 @@ def _summary(total: int, done: set, failed: list) -> None:
         print(f'  failed {name}')
 
 
+def _memory_budget(args: argparse.Namespace) -> tuple[Optional[int], int]:
+    """What ``--max_memory`` leaves for a bracket (its frames, the output and the tiles: ``fuse``'s ``max_memory``)
+    after what this process holds before reading it, and that; (None, held) unless ``--tile auto``."""
+    held = resident_memory() or 0
+    if args.tile != 'auto':
+        return None, held
+    if held >= args.max_memory:
+        raise ValueError(
+            f'--max_memory {format_size(args.max_memory)} is less than this process holds before reading a bracket '
+            f'({format_size(held)}: Python, torch and the network); give more, e.g. --max_memory '
+            f'{format_size(held + 10**9)}.'
+        )
+    return args.max_memory - held, held
+
+
+def _check_output_memory(args: argparse.Namespace, held: int, frames: list) -> None:
+    """Refuse, naming ``--max_memory``, a bound that writing the outputs would exceed."""
+    height, width = frames[0].shape[:2]
+    need = held + output_bytes(height, width)
+    if args.tile == 'auto' and args.tonemap in ('mulaw', 'fusion') and need > args.max_memory:
+        raise ValueError(
+            f'--max_memory {format_size(args.max_memory)} is too small to write the outputs of a {width} x {height} '
+            f'bracket: they need at least {format_size(need)} with what the process holds ({format_size(held)}).'
+        )
+
+
 def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: list, overwrite: bool) -> None:
-    frames, times, paths, origin = read_bracket(source, args.exposures, return_sources=True)
+    budget, held = _memory_budget(args)
+    frames, times, paths, origin = read_bracket(source, args.exposures, return_sources=True, as_float=False)
     response, gamma = args.response, args.gamma
     if is_raw_bracket(paths):  # linear data: nothing to calibrate
         response, gamma = raw_response(response, gamma, name)
@@ -170,6 +199,7 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
     ref = args.ref if args.ref is not None else getattr(model, 'ref_idx', None)
     tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen, ref)}')
     frames, times = [frames[i] for i in chosen], times[chosen]
+    _check_output_memory(args, held, frames)
     tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
     try:
         with warnings.catch_warnings():  # the alignment line below reports what ECC warns of, naming the file
@@ -187,14 +217,24 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
                 progress=tiles,
                 response=response,
                 return_response=True,
+                max_memory=budget,
             )
+    except MemoryBoundError as error:
+        raise ValueError(
+            f'--max_memory {format_size(args.max_memory)} is too small for this bracket: {error.detail}, besides the '
+            f'{format_size(held)} this process holds before reading it; give at least --max_memory '
+            f'{format_size(held + error.minimum)}.'
+        ) from None
     finally:
         if tiles is not None:
             tiles.close()
+    del frames  # only the fused image from here on
     tqdm.write(f'{name}: response {describe_response(info)}')
     fused = [paths[chosen[i]].name for i in np.argsort(times, kind='stable')]  # fuse's exposure order
     tqdm.write(f'{name}: alignment {describe_alignment(info["alignment"], fused)}')
-    notes = {key: value for key, value in info.items() if key != 'alignment'}  # the response file's notes
+    tqdm.write(f'{name}: {describe_tiles(info["tile"], args)}')
+    # The response file's notes: how the response was found.
+    notes = {key: value for key, value in info.items() if key not in ('alignment', 'tile')}
     icc_profile = read_icc_profile(paths[_reference_frame(chosen, ref)])
     quality = args.jpeg_quality or DEFAULT_JPEG_QUALITY
     write_outputs(outputs, hdr, args.tonemap, overwrite, (response, notes), icc_profile, quality)
@@ -244,6 +284,15 @@ def describe_alignment(alignment: Optional[Sequence[dict]], names: Sequence[str]
     return f'{alignment[0]["method"]} onto {reference}: {"; ".join(parts)}'
 
 
+def describe_tiles(tile: Optional[int], args: argparse.Namespace) -> str:
+    """One phrase on how the image ran: whole, or in tiles of what size and why."""
+    bound = f'--max_memory {format_size(args.max_memory)}'
+    if tile is None:
+        return f'whole image at once ({"it fits in " + bound if args.tile == "auto" else "--tile none, not bounded"})'
+    why = f'the largest that {bound} allows' if args.tile == 'auto' else f'--tile {args.tile}, not bounded'
+    return f'tiles of {tile} x {tile} px, overlap {args.tile_overlap} px ({why})'
+
+
 def describe_response(info: dict) -> str:
     """One phrase on the response a bracket was linearised with."""
     if info['source'] == 'calibrated':
@@ -269,7 +318,11 @@ def write_outputs(
     a bracket is never left half written.
 
     The preview (a ``.png`` or ``.jpg`` path) is the tone-mapped image, sRGB-encoded, upright with no orientation
-    tag, with ``icc_profile`` (the reference frame's) embedded when given and JPEG at ``jpeg_quality``."""
+    tag, with ``icc_profile`` (the reference frame's) embedded when given and JPEG at ``jpeg_quality``.
+
+    Memory: ``hdr`` is the one float32 image; the ``mulaw`` and ``fusion`` tone mappers and the ``.hdr`` / ``.exr``
+    writers read it a strip of rows at a time (:func:`~lffnet_arch.tonemap.tonemap`,
+    :func:`~lffnet_arch.fileio.image.write_hdr`), so besides it only the 8-bit preview is full-size."""
     preview = tonemap(hdr, tonemapper)
     stage = paths[0].parent / f'.{paths[0].stem}.partial-{os.getpid()}'
     stage.mkdir(parents=True, exist_ok=True)

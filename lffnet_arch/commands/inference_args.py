@@ -25,9 +25,17 @@ from lffnet_arch.commands.arguments import (
     positive_int,
     tile_arg,
 )
+from lffnet_arch.deploy.budget import DEFAULT_MAX_MEMORY, format_size, parse_memory_size
 from lffnet_arch.fileio.limits import DEFAULT_MAX_PIXELS
 
-__all__ = ['build_parser', 'check_arguments', 'jpeg_quality_arg', 'parse_arguments', 'response_arg']
+__all__ = [
+    'build_parser',
+    'check_arguments',
+    'jpeg_quality_arg',
+    'max_memory_arg',
+    'parse_arguments',
+    'response_arg',
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,13 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--ref', type=int, help="reference frame in exposure order (default: the network's, the middle one)"
     )
-    parser.add_argument(
-        '--tile',
-        type=tile_arg,
-        default='auto',
-        help='tile size for bounded memory, "auto" (the default) for tiles sized from the free memory (the whole '
-        'image when it fits), or "none" for the whole image at once',
-    )
+    _add_memory_arguments(parser)
     parser.add_argument('--tile_overlap', type=int, default=32, help='tile overlap in pixels (default: 32)')
     parser.add_argument('--precision', choices=PRECISION_NAMES, default='fp32', help='default: fp32')
     parser.add_argument(
@@ -71,17 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='global pre-alignment of handheld frames to the reference, the shift and rotation found reported per '
         'frame (default: %(default)s)',
     )
-    linearisation = parser.add_mutually_exclusive_group()
-    linearisation.add_argument(
-        '--response',
-        type=response_arg,
-        default='auto',
-        help="the camera's inverse response that linearises the frames: auto (calibrated from the bracket itself, "
-        'the default), gamma:G, srgb, linear, or a response .json written by an earlier run',
-    )
-    linearisation.add_argument(
-        '--gamma', type=positive_float, help='the same as --response gamma:GAMMA (the Kalantari protocol: 2.2)'
-    )
+    _add_linearisation_arguments(parser)
     _add_preview_arguments(parser)
     parser.add_argument(
         '--gap',
@@ -105,6 +97,41 @@ def build_parser() -> argparse.ArgumentParser:
     add_threads(parser)
     add_overwrite(parser, 'existing output files')
     return parser
+
+
+def _add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tile`` and ``--max_memory``: how the image is split to fit in memory."""
+    parser.add_argument(
+        '--tile',
+        type=tile_arg,
+        default='auto',
+        help='"auto" (the default): the largest tiles that --max_memory allows (the whole image when it fits); a '
+        'tile side in pixels forces that size; "none" runs the whole image at once (then --max_memory does not '
+        "apply: the shipped model's forward pass alone takes about 2 kB a pixel, 24 GB at 12 MP)",
+    )
+    parser.add_argument(
+        '--max_memory',
+        type=max_memory_arg,
+        default=DEFAULT_MAX_MEMORY,
+        help='peak memory of this process with --tile auto, e.g. 2.5GB, 2500MB or 3GiB: the frames, the output, the '
+        'tiles and the preview fit in it whatever the free memory, tiles being as large as it leaves room for '
+        f'(default: {format_size(DEFAULT_MAX_MEMORY)}; a forced --tile N or --tile none is not bounded)',
+    )
+
+
+def _add_linearisation_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--response`` | ``--gamma``: how the frames are linearised."""
+    linearisation = parser.add_mutually_exclusive_group()
+    linearisation.add_argument(
+        '--response',
+        type=response_arg,
+        default='auto',
+        help="the camera's inverse response that linearises the frames: auto (calibrated from the bracket itself, "
+        'the default), gamma:G, srgb, linear, or a response .json written by an earlier run',
+    )
+    linearisation.add_argument(
+        '--gamma', type=positive_float, help='the same as --response gamma:GAMMA (the Kalantari protocol: 2.2)'
+    )
 
 
 def _add_preview_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +163,14 @@ def response_arg(value: str):
     try:
         return parse_response(value)
     except (ValueError, FileNotFoundError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def max_memory_arg(value: str) -> int:
+    """argparse type of ``--max_memory``: a memory size above zero (:func:`parse_memory_size`)."""
+    try:
+        return parse_memory_size(value)
+    except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from lffnet_arch.data.layout import FRAME_EXTENSIONS, list_frames, read_exposure_file
 from lffnet_arch.fileio.heic import is_heic, register_heic
-from lffnet_arch.fileio.image import read_frame
+from lffnet_arch.fileio.image import ldr_to_float, read_frame
 from lffnet_arch.fileio.raw import is_raw, raw_exif
 
 __all__ = [
@@ -97,6 +97,7 @@ def read_bracket(
     exposures: Optional[Sequence[float]] = None,
     exposure_file: str = 'exposure.txt',
     return_sources: bool = False,
+    as_float: bool = True,
 ) -> tuple:
     """Read the frames of one bracket and their exposure times.
 
@@ -113,12 +114,15 @@ def read_bracket(
 
         return_sources (bool): Also return the frame files and where the times came from (``'--exposures'``, the
             exposure file's name, or ``'EXIF'``). Default: False.
+        as_float (bool): False keeps TIFF, PNG and JPEG frames as their uint8 / uint16 integers (a quarter or half
+            the memory; :func:`fuse` and :func:`choose_frames` take them as they are). Default: True.
 
     Returns:
-        tuple[list[np.ndarray], np.ndarray]: T float32 RGB frames (H, W, 3) in [0, 1] and float64 (T,) exposure
-        times, in the same (file) order; :func:`fuse` sorts them by exposure. With ``return_sources``, also the
-        frame paths and the source of the times. RAW frames are linear sRGB (:func:`is_raw_bracket` of the paths
-        tells; :func:`raw_response` gives the response to fuse them with).
+        tuple[list[np.ndarray], np.ndarray]: T float32 RGB frames (H, W, 3) in [0, 1] (their integers with
+        ``as_float=False``) and float64 (T,) exposure times, in the same (file) order; :func:`fuse` sorts them by
+        exposure. With ``return_sources``, also the frame paths and the source of the times. RAW frames are
+        linear sRGB (:func:`is_raw_bracket` of the paths tells; :func:`raw_response` gives the response to fuse them
+        with).
 
     Raises:
         FileNotFoundError: A frame file or the folder is missing.
@@ -132,7 +136,7 @@ def read_bracket(
             f'A bracket needs at least 2 frames of different exposure; found {len(paths)}: {[str(p) for p in paths]}.'
         )
     is_raw_bracket(paths)  # refuses a mix before decoding anything
-    frames = [read_frame(p) for p in paths]
+    frames = [read_frame(p, as_float) for p in paths]
     if exposures is not None:
         times = np.asarray(exposures, dtype=np.float64).ravel()
         if times.size != len(paths):
@@ -217,7 +221,7 @@ def choose_frames(frames: Sequence[np.ndarray], times: np.ndarray, count: int = 
     if count != 3:
         picks = np.round(np.linspace(0, len(order) - 1, count)).astype(int)
         return [order[i] for i in picks]
-    badness = [float(np.mean((frame.max(axis=2) > 0.98) | (frame.max(axis=2) < 0.02))) for frame in frames]
+    badness = [_badly_exposed(frame) for frame in frames]
     inner = order[1:-1]
     reference = min(inner, key=lambda i: (badness[i], abs(inner.index(i) - (len(inner) - 1) / 2)))
     stops = {i: float(np.log2(times[i] / times[reference])) for i in order}
@@ -234,6 +238,21 @@ def choose_frames(frames: Sequence[np.ndarray], times: np.ndarray, count: int = 
     return [short, reference, long]
 
 
+def _badly_exposed(frame: np.ndarray) -> float:
+    """Share of a frame's pixels clipped at the top (brightest channel above 0.98) or crushed at the bottom (below
+    0.02); integer frames compare their brightest channel as :func:`ldr_to_float` converts it (the same answer)."""
+    brightest = frame.max(axis=2)
+    if not np.issubdtype(brightest.dtype, np.floating):
+        brightest = ldr_to_float(brightest)
+    return float(np.mean((brightest > 0.98) | (brightest < 0.02)))
+
+
+def _mean_code(frame: np.ndarray) -> float:
+    """A frame's mean value in [0, 1] (integer frames scaled by their largest code)."""
+    mean = float(np.mean(frame))
+    return mean if np.issubdtype(frame.dtype, np.floating) else mean / np.iinfo(frame.dtype).max
+
+
 def format_seconds(value: float) -> str:
     """An exposure time as photographers write it: 1/100 s, 2 s."""
     return f'1/{1 / value:.0f} s' if value < 1 else f'{value:g} s'
@@ -241,7 +260,7 @@ def format_seconds(value: float) -> str:
 
 def _warn_if_contradicted(paths: Sequence[Path], frames: Sequence[np.ndarray], times: np.ndarray) -> None:
     """Warn when EXIF times and the frames' brightness disagree in order: a longer exposure never looks darker."""
-    brightness = [float(np.mean(frame)) for frame in frames]
+    brightness = [_mean_code(frame) for frame in frames]
     by_time = np.argsort(times, kind='stable')
     for shorter, longer in zip(by_time[:-1], by_time[1:]):
         if brightness[shorter] > brightness[longer] * 1.05 + 1e-3:

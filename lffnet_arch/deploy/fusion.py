@@ -4,6 +4,11 @@ Conventions (docs/design.md §10): frames are sorted by exposure time and the ti
 network sees t = 1 for the shortest frame as in training; the network input of frame i is cat(L_i, g(L_i) / t_i)
 (:func:`lffnet_arch.hdr_input.network_input`), g the camera's inverse response: calibrated from the bracket itself
 by default (:func:`lffnet_arch.response.resolve.resolve_response`), or given.
+
+Memory: the frames stay as they are given (uint8 / uint16, or float32); a tiled fusion builds each tile's input from
+them when the tile runs (:class:`~lffnet_arch.deploy.stream.TileInputs`) and blends the tiles into one preallocated
+(H, W, 3) float32 image (:func:`~lffnet_arch.tiling.tiled_forward_streamed`). With ``max_memory`` the tile is the
+largest that the bound leaves room for after the frames and the output (:func:`~lffnet_arch.deploy.budget.plan_tile`).
 """
 
 import contextlib
@@ -17,12 +22,13 @@ from torch import nn
 
 from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
 from lffnet_arch.choices import PRECISION_NAMES
-from lffnet_arch.deploy.align import align_frames
-from lffnet_arch.fileio.image import ldr_to_float
-from lffnet_arch.hdr_input import network_input
+from lffnet_arch.deploy.align import estimate_alignment
+from lffnet_arch.deploy.budget import plan_tile
+from lffnet_arch.deploy.stream import TileInputs
+from lffnet_arch.fileio.image import check_ldr_dtype
 from lffnet_arch.response.curves import Response
 from lffnet_arch.response.resolve import resolve_response
-from lffnet_arch.tiling import auto_tile_size, module_device, tiled_forward
+from lffnet_arch.tiling import auto_tile_size, module_device, tile_positions, tiled_forward_streamed
 
 __all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'fuse']
 
@@ -32,14 +38,18 @@ PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.float16, torch.bfloat16)))
 MAX_EXPOSURE_RATIO = 2.0**20
 
 
-def _frame_to_float(frame: Any, index: int) -> np.ndarray:
+def _compact_frame(frame: Any, index: int) -> np.ndarray:
+    """A frame checked and kept as compact as it comes: uint8 / uint16 as they are, float frames as float32 (no copy
+    when they are float32 already), checked to be finite and in [0, 1] without a full-size temporary."""
     arr = np.asarray(frame)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f'Frame {index}: expected an RGB array of shape (H, W, 3), got shape {arr.shape}.')
     if not np.issubdtype(arr.dtype, np.floating):
-        return ldr_to_float(arr, source=f'{index} (float values in [0, 1] are accepted too)')
-    arr = arr.astype(np.float32)
-    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+        check_ldr_dtype(arr.dtype, f'{index} (float values in [0, 1] are accepted too)')
+        return arr
+    arr = arr.astype(np.float32, copy=False)
+    low, high = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)  # NaN propagates to both
+    if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high > 1:
         raise ValueError(
             f'Frame {index}: float frames must be finite and in [0, 1]; found values in '
             f'[{np.nanmin(arr):g}, {np.nanmax(arr):g}].'
@@ -73,7 +83,7 @@ def _check_bracket(frames: list[np.ndarray], times: np.ndarray, num_exposure: Op
 
 def _sorted_bracket(frames: Sequence[Any], exposures: Sequence[float], model: nn.Module, ref_idx: Optional[int]):
     """The checked bracket sorted by exposure, its times divided by the shortest, and the reference frame's index."""
-    frames = [_frame_to_float(f, i) for i, f in enumerate(frames)]
+    frames = [_compact_frame(f, i) for i, f in enumerate(frames)]
     times = np.asarray(exposures, dtype=np.float64).ravel()
     _check_bracket(frames, times, getattr(model, 'num_exposure', None))
     count = len(frames)
@@ -108,24 +118,72 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
     return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
 
 
-def _resolve_tile(tile_size: Union[None, int, str], model: nn.Module, device: torch.device) -> Optional[int]:
-    if tile_size != 'auto':
-        return tile_size
+def _forward_bytes_per_pixel(model: nn.Module) -> float:
     arch = type(model).__name__
-    bytes_per_pixel = forward_bytes_per_pixel(
+    return forward_bytes_per_pixel(
         arch if arch in MEASURED_ARCHS else None,
         num_feat=getattr(model, 'num_feat', 64),
         num_exposure=getattr(model, 'num_exposure', 3),
     )
-    return auto_tile_size(bytes_per_pixel, device=device)
 
 
-def _align(frames: list, times: np.ndarray, reference: int, align: Optional[str], response: Response) -> tuple:
-    """The frames globally aligned to the reference and what was found (:func:`align_frames`), or as they are and
-    None when ``align`` is None."""
+def _resolve_tile(
+    tile_size: Union[None, int, str],
+    max_memory: Optional[int],
+    model: nn.Module,
+    frames: list,
+    tile_overlap: int,
+) -> Optional[int]:
+    """The tile side to run with (None: the whole image). A given size is kept; with ``max_memory``, None and
+    ``'auto'`` take the largest tile the bound allows (:func:`plan_tile`); ``'auto'`` without a bound sizes it from
+    the free memory (:func:`auto_tile_size`)."""
+    if isinstance(tile_size, (int, np.integer)) and not isinstance(tile_size, bool):
+        tile_positions(1, int(tile_size), tile_overlap)  # checks the size and the overlap
+        return int(tile_size)
+    if tile_size not in (None, 'auto'):
+        raise ValueError(f'tile_size must be a positive integer, "auto" or None, got {tile_size!r}.')
+    if max_memory is None:
+        if tile_size is None:
+            return None
+        return auto_tile_size(_forward_bytes_per_pixel(model), device=module_device(model))
+    height, width = frames[0].shape[:2]
+    frame_bytes = sum(frame.nbytes for frame in frames)
+    return plan_tile(max_memory, height, width, frame_bytes, len(frames), _forward_bytes_per_pixel(model), tile_overlap)
+
+
+def _alignment(frames: list, times: np.ndarray, reference: int, align: Optional[str], response: Response) -> tuple:
+    """Each frame's warp onto the reference and what was found (:func:`estimate_alignment`), or no warps and None
+    when ``align`` is None."""
     if align is None:
-        return frames, None
-    return align_frames(frames, times, reference, align, gamma=response.gamma_value or 2.2, return_info=True)
+        return None, None
+    return estimate_alignment(frames, times, reference, align, gamma=response.gamma_value or 2.2)
+
+
+def _forward(model: nn.Module, inputs: TileInputs, tile: Optional[int], overlap: int, progress: Any) -> np.ndarray:
+    """The network's (H, W, 3) float32 output: the whole image at once (``tile`` None), or tile by tile into one
+    preallocated image, each tile's input made from the frames when it runs."""
+    height, width = inputs.height, inputs.width
+    if tile is not None:
+        hdr = np.zeros((height, width, 3), np.float32)
+        tiled_forward_streamed(model, inputs, height, width, tile, overlap, progress, out=hdr)
+        inputs.release()
+        return hdr
+    lq = inputs(0, 0, height, width)  # (1, T, 6, H, W)
+    inputs.release()
+    out = model(lq.to(module_device(model)))
+    del lq
+    return np.ascontiguousarray(out[0].float().permute(1, 2, 0).cpu().numpy())
+
+
+def _check_finite(hdr: np.ndarray) -> None:
+    """Refuse an output with NaN or Inf values (counted a strip at a time: no full-size mask)."""
+    if math.isfinite(float(hdr.min())) and math.isfinite(float(hdr.max())):
+        return
+    bad = sum(int((~np.isfinite(hdr[top : top + 256])).sum()) for top in range(0, hdr.shape[0], 256))
+    raise ValueError(
+        f'The network output has {bad} NaN/Inf values of {hdr.size}: its weights are probably broken (e.g. a run '
+        'that diverged); nothing is written.'
+    )
 
 
 def fuse(
@@ -141,6 +199,7 @@ def fuse(
     progress: Any = None,
     response: Union[str, 'Response', None] = 'auto',
     return_response: bool = False,
+    max_memory: Optional[int] = None,
 ) -> Union[np.ndarray, tuple]:
     """Fuse an exposure bracket into one linear HDR image.
 
@@ -157,8 +216,10 @@ def fuse(
         ref_idx (int, optional): Reference frame in the exposure-sorted order; the output is aligned with it.
             Default: the network's own ``ref_idx`` ((T - 1) // 2, the middle exposure, in the paper's setup). Another
             value runs the network with a reference it was not trained with.
-        tile_size (int | 'auto', optional): Run tile by tile (:func:`~lffnet_arch.tiling.tiled_forward`) with
-            this tile size, or one picked from the free memory with ``'auto'``; None runs the whole image at once.
+        tile_size (int | 'auto', optional): Run tile by tile (:func:`~lffnet_arch.tiling.tiled_forward_streamed`)
+            with this tile size; None runs the whole image at once. With ``max_memory``, None and ``'auto'`` take
+            the largest tile the bound allows; ``'auto'`` without ``max_memory`` picks one from the free memory
+            (:func:`~lffnet_arch.tiling.auto_tile_size`, kept for compatibility).
         tile_overlap (int): Overlap of neighbouring tiles in pixels. Default: 32.
         precision (str): ``'fp32'``, or ``'fp16'`` / ``'bf16'`` with ``torch.autocast`` on the model's device (the
             RFFT blocks keep their FFTs in fp32). Default: 'fp32'.
@@ -166,43 +227,41 @@ def fuse(
             overrides). Default: None.
         align (str, optional): Global pre-alignment to the reference, ``'mtb'`` or ``'ecc'``
             (:func:`align_frames`). Default: None.
-        progress (callable | tqdm, optional): Tile progress, passed to ``tiled_forward``.
+        progress (callable | tqdm, optional): Tile progress, passed to ``tiled_forward_streamed``.
         response (str | Response): The inverse camera response: ``'auto'`` (calibrated from the frames, the
             default), ``'gamma:2.2'`` (the Kalantari protocol), ``'srgb'``, ``'linear'``, a response ``.json`` or a
             :class:`~lffnet_arch.response.Response` (see :func:`~lffnet_arch.response.resolve.resolve_response`).
         return_response (bool): Also return the response used and notes on the fusion (below). Default: False.
+        max_memory (int, optional): Bytes for the frames as given (integers stay integers), the float32 output and
+            the tiles' working memory together (:func:`~lffnet_arch.deploy.budget.plan_tile`; the interpreter and
+            the model are the caller's to count): the largest tile that fits, or the whole image. Default: None.
 
     Returns:
         np.ndarray: (H, W, 3) float32 linear HDR RGB, in [0, 1] in the units of the shortest exposure; with
         ``return_response``, (hdr, response, info): ``info`` says how the response was found (``source``, ...) and
         holds ``alignment``: None when ``align`` is None, else one dict per frame in exposure order (shift ``dx``,
-        ``dy`` in pixels, ``rotation`` in degrees, ``converged``, ...; see :func:`align_frames`).
+        ``dy`` in pixels, ``rotation`` in degrees, ``converged``, ...; see :func:`align_frames`), and ``tile``: the
+        tile side used, None when the whole image ran at once.
 
     Raises:
         ValueError: Fewer than 2 frames, frames of different sizes (named), non-RGB or out-of-range frames,
             duplicate, non-positive or non-finite exposure times or a longest-to-shortest ratio above
             :data:`MAX_EXPOSURE_RATIO`, as many exposures as frames not given, T different from the network's
-            ``num_exposure``, an invalid ``ref_idx`` / ``precision`` / ``align``, or a non-finite network output.
+            ``num_exposure``, an invalid ``ref_idx`` / ``precision`` / ``align`` / ``tile_size``, or a non-finite
+            network output.
+        MemoryBoundError: ``max_memory`` leaves no room for the smallest tile (a ValueError naming ``max_memory``
+            and the minimum, which it carries as ``minimum``).
     """
     frames, times, reference = _sorted_bracket(frames, exposures, model, ref_idx)
+    tile = _resolve_tile(tile_size, max_memory, model, frames, tile_overlap)
     if gamma is not None:
         response = Response.gamma(float(gamma))
     response, info = resolve_response(response, frames, times)
-    frames, alignment = _align(frames, times, reference, align, response)
-
-    lq = network_input(frames, times, response=response)  # (1, T, 6, H, W)
-    device = module_device(model)
-    tile = _resolve_tile(tile_size, model, device)
-    with torch.no_grad(), _reference(model, ref_idx), _autocast(device, precision):
-        if tile is None:
-            out = model(lq.to(device))
-        else:
-            out = tiled_forward(model, lq, tile, tile_overlap, progress)
-    hdr = np.ascontiguousarray(out[0].float().permute(1, 2, 0).cpu().numpy())
-    finite = np.isfinite(hdr)
-    if not finite.all():
-        raise ValueError(
-            f'The network output has {int((~finite).sum())} NaN/Inf values of {hdr.size}: its weights are probably '
-            'broken (e.g. a run that diverged); nothing is written.'
-        )
-    return (hdr, response, {**info, 'alignment': alignment}) if return_response else hdr
+    warps, alignment = _alignment(frames, times, reference, align, response)
+    inputs = TileInputs(frames, times, response, warps)
+    height, width = frames[0].shape[:2]
+    tile = None if tile is None or (tile >= height and tile >= width) else tile  # one tile is the whole image
+    with torch.no_grad(), _reference(model, ref_idx), _autocast(module_device(model), precision):
+        hdr = _forward(model, inputs, tile, tile_overlap, progress)
+    _check_finite(hdr)
+    return (hdr, response, {**info, 'alignment': alignment, 'tile': tile}) if return_response else hdr

@@ -219,13 +219,17 @@ def write_exr(path: PathLike, rgb: np.ndarray, half: bool = False, target: Optio
         raise ValueError(f'EXR output {target}: expected an RGB image (H, W, 3), got shape {rgb.shape}.')
     dtype = np.float16 if half else np.float32
     largest = float(np.finfo(dtype).max)
-    bad = ~np.isfinite(rgb) | (np.abs(rgb) > largest)
-    if bad.any():
+    rows = max(1, (1 << 20) // max(1, rgb.shape[1]))  # checked a strip of rows at a time: no full-size masks
+    bad = 0
+    for top in range(0, rgb.shape[0], rows):
+        strip = rgb[top : top + rows]
+        bad += int((~np.isfinite(strip) | (np.abs(strip) > largest)).sum())
+    if bad:
         raise ValueError(
-            f'Refusing to write {target}: {int(bad.sum())} values are non-finite or beyond the largest '
+            f'Refusing to write {target}: {bad} values are non-finite or beyond the largest '
             f'{np.dtype(dtype).name} value {largest:g}, which the file would store as Inf.'
         )
-    pixels = np.ascontiguousarray(rgb, dtype=dtype)
+    pixels = np.ascontiguousarray(rgb, dtype=dtype)  # the image itself when it is float32 and contiguous
     header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage}
     with OpenEXR.File(header, {'RGB': pixels}) as exr:
         exr.write(str(path))

@@ -30,6 +30,7 @@ from lffnet_arch.fileio.raw import is_raw, read_raw
 
 __all__ = [
     'LDR_DECODE_FLAGS',
+    'check_ldr_dtype',
     'decode_ldr_raw',
     'imwrite_atomic',
     'ldr_to_float',
@@ -170,7 +171,7 @@ def decode_ldr_raw(buf: Union[bytes, np.ndarray], source: str = '<bytes>') -> np
         ValueError: Not decodable, or not 8- or 16-bit unsigned integers (e.g. a float TIFF).
     """
     img = _decode(buf, LDR_DECODE_FLAGS, f'LDR frame {source}')
-    _check_ldr_dtype(img.dtype, source)
+    check_ldr_dtype(img.dtype, source)
     return np.ascontiguousarray(img[..., ::-1])
 
 
@@ -184,7 +185,8 @@ def read_ldr_raw(path: PathLike) -> np.ndarray:
     return decode_ldr_raw(_read_bytes(path), str(path))
 
 
-def _check_ldr_dtype(dtype: np.dtype, source: str) -> None:
+def check_ldr_dtype(dtype: np.dtype, source: str) -> None:
+    """Raise ValueError naming ``source`` unless ``dtype`` is uint8 or uint16 (the LDR frames' integers)."""
     if dtype not in (np.uint8, np.uint16):
         raise ValueError(f'LDR frame {source} has pixel type {dtype}; expected 8- or 16-bit unsigned integers.')
 
@@ -202,7 +204,7 @@ def ldr_to_float(raw: np.ndarray, source: str = 'array') -> np.ndarray:
     Raises:
         ValueError: ``raw`` is not uint8 or uint16; the message names ``source``.
     """
-    _check_ldr_dtype(raw.dtype, source)
+    check_ldr_dtype(raw.dtype, source)
     scale = 65535.0 if raw.dtype == np.uint16 else 255.0
     return np.ascontiguousarray(raw, dtype=np.float32) / scale
 
@@ -216,10 +218,14 @@ def read_ldr(path: PathLike) -> np.ndarray:
     return ldr_to_float(read_ldr_raw(path), str(path))
 
 
-def read_frame(path: PathLike) -> np.ndarray:
+def read_frame(path: PathLike, as_float: bool = True) -> np.ndarray:
     """Read a bracket frame as float32 RGB (H, W, 3) in [0, 1], upright, by its extension: camera RAW through
     :func:`~lffnet_arch.fileio.raw.read_raw` (linear sRGB), HEIC/HEIF through
     :func:`~lffnet_arch.fileio.heic.read_heic`, anything else through :func:`read_ldr` (TIFF, PNG, JPEG).
+
+    With ``as_float=False`` TIFF, PNG and JPEG frames keep their integers (uint8 / uint16, :func:`read_ldr_raw`:
+    a quarter or half of the float32 frame's memory; :func:`ldr_to_float` gives the same floats); RAW and HEIC
+    frames are float32 either way.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -230,7 +236,7 @@ def read_frame(path: PathLike) -> np.ndarray:
         return read_raw(path)
     if is_heic(path):
         return read_heic(path)
-    return read_ldr(path)
+    return read_ldr(path) if as_float else read_ldr_raw(path)
 
 
 def read_hdr(path: PathLike) -> np.ndarray:
@@ -264,9 +270,40 @@ def imwrite_atomic(path: PathLike, img: np.ndarray, params: tuple = (), overwrit
         buf.tofile(str(tmp))
 
 
+STRIP_PIXELS = 1 << 20  # pixels of the strips of rows that the HDR writers check and encode at a time
+
+
+def _row_strips(height: int, width: int) -> list:
+    rows = max(1, STRIP_PIXELS // max(1, width))
+    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
+def count_nonfinite(image: np.ndarray) -> int:
+    """NaN and Inf values of an image, counted a strip of rows at a time (no full-size mask)."""
+    return sum(int((~np.isfinite(image[a:b])).sum()) for a, b in _row_strips(*image.shape[:2]))
+
+
+def _write_radiance(path: Path, hdr: np.ndarray) -> None:
+    """Write RGBE (OpenCV's run-length encoded scanlines) a strip of rows at a time: each strip is encoded by
+    ``cv2.imencode`` and its scanlines follow one header for the whole image, the bytes ``cv2.imencode`` writes for
+    the whole image at once (scanlines are encoded one by one), with a BGR float32 copy of one strip at a time."""
+    height, width = hdr.shape[:2]
+    with open(path, 'wb') as file:
+        for index, (top, bottom) in enumerate(_row_strips(height, width)):
+            ok, buf = cv2.imencode('.hdr', np.ascontiguousarray(hdr[top:bottom, :, ::-1], dtype=np.float32))
+            if not ok:
+                raise ValueError(f'OpenCV cannot encode .hdr images (writing {path}).')
+            data = buf.tobytes()
+            size_line = data.index(b'\n-Y ') + 1
+            body = data.index(b'\n', size_line) + 1
+            if index == 0:
+                file.write(data[:size_line] + f'-Y {height} +X {width}\n'.encode('ascii'))
+            file.write(data[body:])
+
+
 def write_hdr(path: PathLike, hdr: np.ndarray, overwrite: bool = True) -> None:
     """Write a linear float RGB image (H, W, 3) as ``.hdr`` (RGBE, about 1% precision) or ``.exr`` (float32,
-    lossless), atomically.
+    lossless), atomically, reading the image a strip of rows at a time (no full-size copy of it).
 
     Raises:
         ValueError: Another suffix, or non-finite values (RGBE would store them as garbage).
@@ -276,14 +313,15 @@ def write_hdr(path: PathLike, hdr: np.ndarray, overwrite: bool = True) -> None:
     suffix = path.suffix.lower()
     if suffix not in ('.hdr', '.exr'):
         raise ValueError(f'HDR output must end in .hdr or .exr, got {path}.')
-    finite = np.isfinite(hdr)
-    if not finite.all():
-        raise ValueError(f'Refusing to write {path}: the image has {int((~finite).sum())} NaN/Inf values.')
-    if suffix == '.exr':
-        with atomic_path(path, overwrite=overwrite) as tmp:
+    hdr = np.asarray(hdr)
+    bad = count_nonfinite(hdr)
+    if bad:
+        raise ValueError(f'Refusing to write {path}: the image has {bad} NaN/Inf values.')
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if suffix == '.exr':
             write_exr(tmp, hdr, target=path)
-        return
-    imwrite_atomic(path, np.ascontiguousarray(hdr[..., ::-1], dtype=np.float32), overwrite=overwrite)
+        else:
+            _write_radiance(Path(tmp), hdr)
 
 
 def read_icc_profile(path: PathLike) -> Optional[bytes]:

@@ -42,14 +42,21 @@ class _Bracket:
     factor: int
 
 
-def _as_codes(frame: np.ndarray, index: int) -> np.ndarray:
+def _checked_frame(frame: np.ndarray, index: int) -> np.ndarray:
     frame = np.asarray(frame)
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(f'calibrate_response: frame {index} must be RGB (H, W, 3), got shape {frame.shape}.')
-    if np.issubdtype(frame.dtype, np.integer):
-        return frame.astype(np.float32) / np.iinfo(frame.dtype).max
-    if not np.issubdtype(frame.dtype, np.floating):
+    if not np.issubdtype(frame.dtype, np.integer) and not np.issubdtype(frame.dtype, np.floating):
         raise ValueError(f'calibrate_response: frame {index} has dtype {frame.dtype}; expected float in [0, 1].')
+    return frame
+
+
+def _as_codes(frame: np.ndarray, index: int) -> np.ndarray:
+    frame = _checked_frame(frame, index)
+    if np.issubdtype(frame.dtype, np.integer):
+        codes = frame.astype(np.float32)
+        codes /= np.iinfo(frame.dtype).max  # in place: one float copy of the frame, not two
+        return codes
     return frame
 
 
@@ -81,11 +88,11 @@ def _prepare(
     frames: Sequence[np.ndarray], exposures: Sequence[float], max_side: int, clip_margin: float, align: bool, seed: int
 ) -> _Bracket:
     times = _exposure_times(exposures, len(frames))
-    codes = [_as_codes(f, i) for i, f in enumerate(frames)]
-    shapes = {c.shape for c in codes}
+    frames = [_checked_frame(f, i) for i, f in enumerate(frames)]  # converted to codes one at a time, below
+    shapes = {f.shape for f in frames}
     if len(shapes) != 1:
         raise ValueError(f'calibrate_response: frames must have one size, got {sorted(shapes)}.')
-    height, width = codes[0].shape[:2]
+    height, width = frames[0].shape[:2]
     if min(height, width) < 16:
         raise ValueError(f'calibrate_response: frames of {width} x {height} are too small (need 16 x 16).')
     order = np.argsort(times, kind='stable')
@@ -93,10 +100,12 @@ def _prepare(
     size = (width // factor, height // factor)
     reduced, pixels = [], []
     for i in order:
-        frame = codes[i]
+        frame = _as_codes(frames[i], i)  # a float copy of one integer frame at a time, not of all
         small = frame if factor == 1 else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         reduced.append(np.asarray(small, dtype=np.float32))
-        pixels.append(np.asarray(frame[::factor, ::factor][: size[1], : size[0]], dtype=np.float32))
+        # A copy: a view of the subsampled pixels would keep the whole float frame alive.
+        pixels.append(np.array(frame[::factor, ::factor][: size[1], : size[0]], dtype=np.float32))
+        del frame, small  # before the next frame's codes are made
     reduced, pixels = np.clip(np.stack(reduced), 0.0, 1.0), np.clip(np.stack(pixels), 0.0, 1.0)
     if not (np.isfinite(reduced).all() and np.isfinite(pixels).all()):
         raise ValueError('calibrate_response: the frames hold NaN or infinite values.')

@@ -129,6 +129,8 @@ except SystemExit as stop:
         (['--input', '.', '--output', 'out', '--tile', 'big'], '--tile'),
         (['--input', '.', '--output', 'a.jpg'], '--output a.jpg is a file'),
         (['--input', '.', '--output', 'out', '--preview', 'jpg', '--jpeg_quality', '0'], 'argument --jpeg_quality'),
+        (['--input', '.', '--output', 'out', '--max_memory', 'abc'], 'argument --max_memory: expected a memory size'),
+        (['--input', '.', '--output', 'out', '--max_memory', '0'], 'argument --max_memory'),
     ],
 )
 def test_the_command_checks_its_flags_before_importing_torch(tmp_path, flags, message):
