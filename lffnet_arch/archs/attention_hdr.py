@@ -223,6 +223,18 @@ class AttentionGuidedHDRNet(nn.Module):
         aligned = [feat if i == self.ref_idx else next(others)(feat, ref_feat) for i, feat in enumerate(feats)]
         return aligned, ref_feat
 
+    def features(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """lq (B, T, C_in, H, W) -> (the merged features entering the fusion blocks, F_ref), both (B, C, H, W).
+
+        Every operation up to here is local (3x3 convolutions), as is :meth:`reconstruct`; only the fusion blocks
+        may see the whole image (:mod:`lffnet_arch.strips` runs the three stages separately)."""
+        aligned, ref_feat = self.align(merge_features(lq, self.ref_idx) if self.head == 'merge' else lq)
+        return self.conv_merge(torch.cat(aligned, dim=1)), ref_feat
+
+    def global_fusion(self, block_outputs: list[torch.Tensor], ref_feat: torch.Tensor) -> torch.Tensor:
+        """The fusion blocks' outputs and F_ref -> fused features: global feature fusion plus the reference skip."""
+        return self.gff_3x3(self.gff_1x1(torch.cat(block_outputs, dim=1))) + ref_feat
+
     def fuse(self, aligned: list[torch.Tensor], ref_feat: torch.Tensor) -> torch.Tensor:
         """Fusion network: T aligned feature maps (B, C, H, W) -> fused features (B, C, H, W)."""
         feat = self.conv_merge(torch.cat(aligned, dim=1))
@@ -230,18 +242,25 @@ class AttentionGuidedHDRNet(nn.Module):
         for block in self.fusion_blocks:
             feat = block(feat)
             block_outputs.append(feat)
-        return self.gff_3x3(self.gff_1x1(torch.cat(block_outputs, dim=1))) + ref_feat
+        return self.global_fusion(block_outputs, ref_feat)
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """lq: (B, T, 6, H, W), LDR and HDR-domain in [0, 1] -> (B, 3, H, W) linear HDR in [0, 1]."""
-        check_hdr_input(lq, self.num_in_ch, self.num_exposure)
+    def reconstruct(self, fused: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
+        """Fused features (B, C, H, W) and the input lq -> (B, 3, H, W) linear HDR in [0, 1]."""
         if self.head == 'merge':
-            aligned, ref_feat = self.align(merge_features(lq, self.ref_idx))
-            return merge_frames(lq, self.conv_last(self.conv_up(pixel_norm(self.fuse(aligned, ref_feat)))))
-        aligned, ref_feat = self.align(lq)
-        out = self.conv_last(self.conv_up(self.fuse(aligned, ref_feat)))
+            return merge_frames(lq, self.conv_last(self.conv_up(pixel_norm(fused))))
+        out = self.conv_last(self.conv_up(fused))
         if self.ref_skip:
             c = out.shape[1]
             ref = lq[:, self.ref_idx, c : 2 * c].clamp(self.REF_SKIP_EPS, 1 - self.REF_SKIP_EPS)
             out = out + (torch.log(ref) - torch.log1p(-ref))  # logit, in operators every exporter knows
         return torch.sigmoid(out)
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        """lq: (B, T, 6, H, W), LDR and HDR-domain in [0, 1] -> (B, 3, H, W) linear HDR in [0, 1]."""
+        check_hdr_input(lq, self.num_in_ch, self.num_exposure)
+        feat, ref_feat = self.features(lq)
+        block_outputs = []
+        for block in self.fusion_blocks:
+            feat = block(feat)
+            block_outputs.append(feat)
+        return self.reconstruct(self.global_fusion(block_outputs, ref_feat), lq)

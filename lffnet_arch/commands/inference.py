@@ -200,7 +200,7 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
     tqdm.write(f'{name}: {describe_bracket(paths, times, origin, chosen, ref)}')
     frames, times = [frames[i] for i in chosen], times[chosen]
     _check_output_memory(args, held, frames)
-    tiles = tqdm(desc=f'{name} tiles', unit='tile', leave=False) if args.tile else None
+    tiles = tqdm(desc=f'{name} steps', unit='step', leave=False) if args.tile else None
     try:
         with warnings.catch_warnings():  # the alignment line below reports what ECC warns of, naming the file
             warnings.filterwarnings('ignore', message='ECC alignment', category=UserWarning)
@@ -218,6 +218,7 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
                 response=response,
                 return_response=True,
                 max_memory=budget,
+                scratch_dir=None if args.scratch_dir is None else str(args.scratch_dir),
             )
     except MemoryBoundError as error:
         raise ValueError(
@@ -232,9 +233,9 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
     tqdm.write(f'{name}: response {describe_response(info)}')
     fused = [paths[chosen[i]].name for i in np.argsort(times, kind='stable')]  # fuse's exposure order
     tqdm.write(f'{name}: alignment {describe_alignment(info["alignment"], fused)}')
-    tqdm.write(f'{name}: {describe_tiles(info["tile"], args)}')
+    tqdm.write(f'{name}: {describe_tiles(info["tile"], args, info.get("strip_rows"))}')
     # The response file's notes: how the response was found.
-    notes = {key: value for key, value in info.items() if key not in ('alignment', 'tile')}
+    notes = {key: value for key, value in info.items() if key not in ('alignment', 'tile', 'strip_rows')}
     icc_profile = read_icc_profile(paths[_reference_frame(chosen, ref)])
     quality = args.jpeg_quality or DEFAULT_JPEG_QUALITY
     write_outputs(outputs, hdr, args.tonemap, overwrite, (response, notes), icc_profile, quality)
@@ -284,9 +285,11 @@ def describe_alignment(alignment: Optional[Sequence[dict]], names: Sequence[str]
     return f'{alignment[0]["method"]} onto {reference}: {"; ".join(parts)}'
 
 
-def describe_tiles(tile: Optional[int], args: argparse.Namespace) -> str:
-    """One phrase on how the image ran: whole, or in tiles of what size and why."""
+def describe_tiles(tile: Optional[int], args: argparse.Namespace, strip_rows: Optional[int] = None) -> str:
+    """One phrase on how the image ran: whole, in strips (exact) or in tiles, of what size and why."""
     bound = f'--max_memory {format_size(args.max_memory)}'
+    if strip_rows is not None:
+        return f'whole-image result in strips of {strip_rows} rows (the most that {bound} allows)'
     if tile is None:
         return f'whole image at once ({"it fits in " + bound if args.tile == "auto" else "--tile none, not bounded"})'
     why = f'the largest that {bound} allows' if args.tile == 'auto' else f'--tile {args.tile}, not bounded'

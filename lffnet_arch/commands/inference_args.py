@@ -2,6 +2,7 @@
 a wrong flag fails at once (the ``lffnet_cli`` entry point imports the package only after them)."""
 
 import argparse
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -105,17 +106,26 @@ def _add_memory_arguments(parser: argparse.ArgumentParser) -> None:
         '--tile',
         type=tile_arg,
         default='auto',
-        help='"auto" (the default): the largest tiles that --max_memory allows (the whole image when it fits); a '
-        'tile side in pixels forces that size; "none" runs the whole image at once (then --max_memory does not '
-        "apply: the shipped model's forward pass alone takes about 2 kB a pixel, 24 GB at 12 MP)",
+        help='"auto" (the default): the whole-image result within --max_memory, computed a strip of rows at a time '
+        '(exact for LFFNet and AHDRNet; other networks run in the largest tiles the bound allows); a tile side in '
+        'pixels runs overlapping tiles of that size instead (an approximation for LFFNet, whose FFTs then see one '
+        'tile); "none" runs the whole image at once (then --max_memory does not apply: the shipped model\'s '
+        'forward pass alone takes about 2 kB a pixel, 24 GB at 12 MP)',
     )
     parser.add_argument(
         '--max_memory',
         type=max_memory_arg,
         default=DEFAULT_MAX_MEMORY,
         help='peak memory of this process with --tile auto, e.g. 2.5GB, 2500MB or 3GiB: the frames, the output, the '
-        'tiles and the preview fit in it whatever the free memory, tiles being as large as it leaves room for '
+        'strips and the preview fit in it whatever the free memory, strips being as tall as it leaves room for '
         f'(default: {format_size(DEFAULT_MAX_MEMORY)}; a forced --tile N or --tile none is not bounded)',
+    )
+    parser.add_argument(
+        '--scratch_dir',
+        type=Path,
+        help="folder for the feature maps of the strip-wise pass (LFFNet: about 640 bytes a pixel at the shipped "
+        'width, 7.7 GB at 12 MP, removed when the bracket is done; they stay in the page cache where memory allows). '
+        'Default: the system temporary folder ($TMPDIR)',
     )
 
 
@@ -210,6 +220,12 @@ def check_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -
             f'--jpeg_quality {args.jpeg_quality} sets the quality of a JPEG preview; add --preview jpg '
             f'(the --preview {args.preview} preview is lossless).'
         )
+    if args.scratch_dir is not None:
+        scratch = Path(args.scratch_dir)
+        if not scratch.is_dir():
+            parser.error(f'--scratch_dir {scratch}: no such folder.')
+        if not os.access(scratch, os.W_OK | os.X_OK):
+            parser.error(f'--scratch_dir {scratch}: this user cannot write there.')
     if not args.dry_run:
         try:
             check_output_folder(Path(args.output))

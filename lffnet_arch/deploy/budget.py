@@ -23,6 +23,7 @@ __all__ = [
     'format_size',
     'output_bytes',
     'parse_memory_size',
+    'plan_strip_rows',
     'plan_tile',
     'resident_memory',
     'tile_working_bytes',
@@ -183,3 +184,58 @@ def plan_tile(
         else:
             high = middle - TILE_MULTIPLE
     return low
+
+
+def strip_working_bytes(
+    rows: int, width: int, halo: int, num_frames: int, forward_bytes_per_pixel: float, channels: int = 3
+) -> int:
+    """Estimated peak working memory of one strip of ``rows`` full-width rows read with ``halo`` rows on each side
+    (:mod:`lffnet_arch.strips`): the forward pass of its local stages (the alignment network dominates), its input and
+    output, and the frames' float32 rows it reads."""
+    read = rows + 2 * halo
+    per_pixel = forward_bytes_per_pixel + INPUT_BYTES_PER_PIXEL_PER_FRAME * num_frames + OUTPUT_BYTES_PER_PIXEL
+    return int(SLACK * (per_pixel * read * width + BAND_BYTES_PER_PIXEL * (num_frames + 1) * read * width))
+
+
+def plan_strip_rows(
+    max_memory: int,
+    height: int,
+    width: int,
+    frame_bytes: int,
+    num_frames: int,
+    forward_bytes_per_pixel: float,
+    halo: int,
+    channels: int = 3,
+) -> int:
+    """The most rows a strip of the exact strip-wise pass may have within ``max_memory`` (with the frames and the
+    float32 output image); ``height`` or more when the whole image fits at once.
+
+    Raises:
+        MemoryBoundError: Not even a strip of 8 rows fits; the message names ``max_memory`` and the minimum.
+    """
+    fixed = frame_bytes + 4 * channels * height * width
+    whole = fixed + strip_working_bytes(height, width, 0, num_frames, forward_bytes_per_pixel, channels)
+    if whole <= max_memory:
+        return height
+
+    def need(rows: int) -> int:
+        return fixed + strip_working_bytes(rows, width, halo, num_frames, forward_bytes_per_pixel, channels)
+
+    smallest = 8
+    if need(smallest) > max_memory:
+        minimum = need(smallest)
+        detail = (
+            f'its frames ({format_size(frame_bytes)}), the output image ({format_size(fixed - frame_bytes)}) and the '
+            f'smallest strip ({smallest} rows of {width} pixels) need at least {format_size(minimum)}'
+        )
+        raise MemoryBoundError(
+            f'max_memory={format_size(max_memory)} is too small for a {width} x {height} bracket of {num_frames} '
+            f'frames: {detail}.',
+            minimum,
+            detail,
+        )
+    per_row = need(smallest + 1) - need(smallest)
+    rows = smallest + max(0, (max_memory - need(smallest)) // max(per_row, 1))
+    while rows > smallest and need(rows) > max_memory:
+        rows -= 1
+    return int(min(rows, height))

@@ -23,11 +23,12 @@ from torch import nn
 from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
 from lffnet_arch.choices import PRECISION_NAMES
 from lffnet_arch.deploy.align import estimate_alignment
-from lffnet_arch.deploy.budget import plan_tile
+from lffnet_arch.deploy.budget import plan_strip_rows, plan_tile
 from lffnet_arch.deploy.stream import TileInputs
 from lffnet_arch.fileio.image import check_ldr_dtype
 from lffnet_arch.response.curves import Response
 from lffnet_arch.response.resolve import resolve_response
+from lffnet_arch.strips import column_block_for, strip_forward, strip_plan, supports_strips
 from lffnet_arch.tiling import auto_tile_size, module_device, tile_positions, tiled_forward_streamed
 
 __all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'fuse']
@@ -133,22 +134,29 @@ def _resolve_tile(
     model: nn.Module,
     frames: list,
     tile_overlap: int,
-) -> Optional[int]:
-    """The tile side to run with (None: the whole image). A given size is kept; with ``max_memory``, None and
-    ``'auto'`` take the largest tile the bound allows (:func:`plan_tile`); ``'auto'`` without a bound sizes it from
-    the free memory (:func:`auto_tile_size`)."""
+) -> tuple:
+    """How to run: ``(tile, strip_rows)``, both None for the whole image at once. A given tile size is kept; with
+    ``max_memory``, None and ``'auto'`` take the exact strip-wise pass with the most rows the bound allows
+    (:func:`plan_strip_rows`) for the networks it supports, else the largest tile (:func:`plan_tile`); ``'auto'``
+    without a bound sizes a tile from the free memory (:func:`auto_tile_size`)."""
     if isinstance(tile_size, (int, np.integer)) and not isinstance(tile_size, bool):
         tile_positions(1, int(tile_size), tile_overlap)  # checks the size and the overlap
-        return int(tile_size)
+        return int(tile_size), None
     if tile_size not in (None, 'auto'):
         raise ValueError(f'tile_size must be a positive integer, "auto" or None, got {tile_size!r}.')
     if max_memory is None:
         if tile_size is None:
-            return None
-        return auto_tile_size(_forward_bytes_per_pixel(model), device=module_device(model))
+            return None, None
+        return auto_tile_size(_forward_bytes_per_pixel(model), device=module_device(model)), None
     height, width = frames[0].shape[:2]
     frame_bytes = sum(frame.nbytes for frame in frames)
-    return plan_tile(max_memory, height, width, frame_bytes, len(frames), _forward_bytes_per_pixel(model), tile_overlap)
+    if supports_strips(model):
+        halo = strip_plan(model)['halo']
+        bpp = _forward_bytes_per_pixel(model)
+        rows = plan_strip_rows(max_memory, height, width, frame_bytes, len(frames), bpp, halo)
+        return None, (None if rows >= height else rows)
+    tile = plan_tile(max_memory, height, width, frame_bytes, len(frames), _forward_bytes_per_pixel(model), tile_overlap)
+    return (None if tile >= height and tile >= width else tile), None
 
 
 def _alignment(frames: list, times: np.ndarray, reference: int, align: Optional[str], response: Response) -> tuple:
@@ -159,13 +167,27 @@ def _alignment(frames: list, times: np.ndarray, reference: int, align: Optional[
     return estimate_alignment(frames, times, reference, align, gamma=response.gamma_value or 2.2)
 
 
-def _forward(model: nn.Module, inputs: TileInputs, tile: Optional[int], overlap: int, progress: Any) -> np.ndarray:
-    """The network's (H, W, 3) float32 output: the whole image at once (``tile`` None), or tile by tile into one
-    preallocated image, each tile's input made from the frames when it runs."""
+def _forward(
+    model: nn.Module,
+    inputs: TileInputs,
+    tile: Optional[int],
+    overlap: int,
+    progress: Any,
+    strip_rows: Optional[int] = None,
+    scratch_dir: Optional[str] = None,
+    max_memory: Optional[int] = None,
+) -> np.ndarray:
+    """The network's (H, W, 3) float32 output: the whole image at once (``tile`` and ``strip_rows`` None), strip by
+    strip (exact), or tile by tile into one preallocated image, each tile's input made from the frames when it
+    runs."""
     height, width = inputs.height, inputs.width
-    if tile is not None:
+    if tile is not None or strip_rows is not None:
         hdr = np.zeros((height, width, 3), np.float32)
-        tiled_forward_streamed(model, inputs, height, width, tile, overlap, progress, out=hdr)
+        if strip_rows is not None:
+            block = column_block_for(getattr(model, 'num_feat', 64), height, (max_memory or 0) // 4)
+            strip_forward(model, inputs, height, width, strip_rows, hdr, scratch_dir, block, progress)
+        else:
+            tiled_forward_streamed(model, inputs, height, width, tile, overlap, progress, out=hdr)
         inputs.release()
         return hdr
     lq = inputs(0, 0, height, width)  # (1, T, 6, H, W)
@@ -200,6 +222,7 @@ def fuse(
     response: Union[str, 'Response', None] = 'auto',
     return_response: bool = False,
     max_memory: Optional[int] = None,
+    scratch_dir: Optional[str] = None,
 ) -> Union[np.ndarray, tuple]:
     """Fuse an exposure bracket into one linear HDR image.
 
@@ -253,7 +276,7 @@ def fuse(
             and the minimum, which it carries as ``minimum``).
     """
     frames, times, reference = _sorted_bracket(frames, exposures, model, ref_idx)
-    tile = _resolve_tile(tile_size, max_memory, model, frames, tile_overlap)
+    tile, strip_rows = _resolve_tile(tile_size, max_memory, model, frames, tile_overlap)
     if gamma is not None:
         response = Response.gamma(float(gamma))
     response, info = resolve_response(response, frames, times)
@@ -262,6 +285,7 @@ def fuse(
     height, width = frames[0].shape[:2]
     tile = None if tile is None or (tile >= height and tile >= width) else tile  # one tile is the whole image
     with torch.no_grad(), _reference(model, ref_idx), _autocast(module_device(model), precision):
-        hdr = _forward(model, inputs, tile, tile_overlap, progress)
+        hdr = _forward(model, inputs, tile, tile_overlap, progress, strip_rows, scratch_dir, max_memory)
     _check_finite(hdr)
-    return (hdr, response, {**info, 'alignment': alignment, 'tile': tile}) if return_response else hdr
+    notes = {**info, 'alignment': alignment, 'tile': tile, 'strip_rows': strip_rows}
+    return (hdr, response, notes) if return_response else hdr

@@ -2,6 +2,7 @@
 from the compact frames, and outputs written from the one float32 image a strip of rows at a time."""
 
 import math
+import re
 
 import cv2
 import numpy as np
@@ -15,17 +16,21 @@ from lffnet_arch import tonemap as tonemap_module
 from lffnet_arch.archs import LFFNet, forward_bytes_per_pixel
 from lffnet_arch.commands.inference import main
 from lffnet_arch.commands.inference_args import parse_arguments
-from lffnet_arch.deploy import align_frames, fuse
-from lffnet_arch.deploy.budget import MemoryBoundError, parse_memory_size, plan_tile, tile_working_bytes
+from lffnet_arch.deploy import fuse
+from lffnet_arch.deploy.budget import (
+    MemoryBoundError,
+    parse_memory_size,
+    plan_strip_rows,
+    strip_working_bytes,
+    tile_working_bytes,
+)
 from lffnet_arch.fileio import image as image_module
 from lffnet_arch.fileio.image import read_hdr, write_hdr
-from lffnet_arch.hdr_input import network_input
-from lffnet_arch.response import Response
-from lffnet_arch.tiling import tiled_forward
+from lffnet_arch.strips import column_block_for
 from lffnet_arch.tonemap import tonemap
 
 HEIGHT, WIDTH = 96, 128
-BPP = forward_bytes_per_pixel('LFFNet', num_feat=8)  # what fuse sizes LFFNet(num_feat=8)'s tiles with
+BPP = forward_bytes_per_pixel('LFFNet', num_feat=8)  # what fuse sizes LFFNet(num_feat=8)'s strips with
 
 
 @pytest.fixture
@@ -38,28 +43,26 @@ def bracket_u8(seed: int = 0) -> list:
     return [np.round(f * 255).astype(np.uint8) for f in render(radiance(seed, HEIGHT, WIDTH))]
 
 
-def bound_for(tile: int, frames: list, overlap: int = 32) -> int:
-    """The smallest max_memory whose plan is ``tile`` for these frames."""
-    fixed = sum(f.nbytes for f in frames) + 12 * HEIGHT * WIDTH
-    return fixed + tile_working_bytes(tile, HEIGHT, WIDTH, len(frames), BPP)
+def fixed_bytes(frames: list) -> int:
+    return sum(f.nbytes for f in frames) + 12 * HEIGHT * WIDTH
 
 
-def todays_tiled_path(net, frames, tile, overlap=32, align=None) -> np.ndarray:
-    """The tiled fusion as it was: float frames, aligned whole, the full network input, tiled_forward."""
-    floats, times = [f.astype(np.float32) / 255.0 for f in frames], np.asarray(TIMES) / min(TIMES)
-    if align is not None:
-        floats = align_frames(floats, times, 1, align)
-    lq = network_input(floats, times, response=Response.gamma(2.2))
-    with torch.no_grad():
-        return tiled_forward(net, lq, tile, overlap)[0].permute(1, 2, 0).numpy()
+def bound_for_rows(rows: int, frames: list, halo: int = 4) -> int:
+    """The smallest max_memory whose plan is strips of ``rows`` rows for these frames (LFFNet's halo is 4)."""
+    return fixed_bytes(frames) + strip_working_bytes(rows, WIDTH, halo, len(frames), BPP)
+
+
+def bound_for(tile: int, frames: list) -> int:
+    """The smallest max_memory whose plan is ``tile`` for these frames (networks without the strip-wise pass)."""
+    return fixed_bytes(frames) + tile_working_bytes(tile, HEIGHT, WIDTH, len(frames), BPP)
 
 
 @pytest.mark.filterwarnings('ignore:ECC alignment')  # the tiny, mostly clipped long frame may not converge
 @pytest.mark.parametrize('align', [None, 'ecc'])
-def test_bounded_path_equals_todays_tiled_path(net, align):
-    """A bound that leaves room for 64-pixel tiles only: 2 x 3 tiles, each built from the 8-bit frames as it runs,
-    equal to the tiled path of the previous code (full float input, tiled_forward) to float precision; with ECC the
-    frames' bands are warped as the whole frames were."""
+def test_bounded_path_is_the_whole_image_result(net, align):
+    """A bound that leaves room for strips of 20 rows: 5 strips, each built from the 8-bit frames as it runs (with
+    ECC, from the frames' warped bands), and the result is the whole-image result to float precision, although the
+    RFFT blocks transform the whole image (a tiled run differs by far more, checked below)."""
     frames = bracket_u8(seed=1)
     if align == 'ecc':  # a shifted, slightly rotated short frame for ECC to undo
         rotation = cv2.getRotationMatrix2D((WIDTH / 2, HEIGHT / 2), 0.4, 1.0)
@@ -72,34 +75,48 @@ def test_bounded_path_equals_todays_tiled_path(net, align):
         net,
         response='gamma:2.2',
         align=align,
-        max_memory=bound_for(64, frames) + 1000,
+        max_memory=bound_for_rows(20, frames) + 1000,
         progress=lambda done, total: calls.append(total),
         return_response=True,
     )
-    assert info['tile'] == 64 and calls[-1] == 6  # 2 rows x 3 columns of 64-pixel tiles
+    assert info['strip_rows'] == 20 and info['tile'] is None
+    column_blocks = math.ceil((WIDTH // 2 + 1) / column_block_for(8, HEIGHT, (bound_for_rows(20, frames) + 1000) // 4))
+    assert calls[-1] == 5 * (2 + 2 * 3) + 3 * column_blocks  # 5 strips x 8 row passes, the FFTs' column blocks
     if align == 'ecc':
         assert info['alignment'][0]['converged'] and abs(info['alignment'][0]['rotation']) > 0.3  # really warped
-    expected = todays_tiled_path(net, frames, 64, align=align)
-    np.testing.assert_allclose(bounded, expected, rtol=1e-5, atol=1e-6)
+    whole = fuse(frames, TIMES, net, response='gamma:2.2', align=align)
+    np.testing.assert_allclose(bounded, whole, rtol=1e-4, atol=1e-5)
+    tiled = fuse(frames, TIMES, net, response='gamma:2.2', align=align, tile_size=64)
+    assert np.abs(tiled - whole).max() > 100 * np.abs(bounded - whole).max()
 
 
-def test_bounded_path_close_to_the_whole_image(net):
-    """Stated tolerance: PSNR-mu of the bounded path (64-pixel tiles, overlap 32) against the whole image >= 58 dB
-    on this small net, whose output varies (std 0.22; measured 64.1 dB, the bound of test_tiling.py's tiled LFFNet);
-    a bound that fits the whole image gives exactly the whole image."""
+def test_a_bound_that_fits_the_image_runs_it_whole(net):
     frames = bracket_u8()
     whole = fuse(frames, TIMES, net, response='gamma:2.2')
-    bounded = fuse(frames, TIMES, net, response='gamma:2.2', max_memory=bound_for(64, frames) + 1000)
-    assert not np.array_equal(bounded, whole)
-    assert psnr_mu(bounded, whole) >= 58
+    _, _, info = fuse(frames, TIMES, net, response='gamma:2.2', max_memory=10**9, return_response=True)
     roomy = fuse(frames, TIMES, net, response='gamma:2.2', max_memory=10**9)
+    assert info['strip_rows'] is None and info['tile'] is None
     np.testing.assert_array_equal(roomy, whole)
 
 
+def test_networks_without_the_strip_wise_pass_take_the_largest_tile():
+    """Any other network (an adapter around a registered network) still runs in the largest tiles that fit, close
+    to its whole-image result."""
+    from lffnet_arch.archs import HDRAdapter
+
+    adapter = HDRAdapter(inner={'type': 'EDSR', 'num_feat': 8, 'num_block': 1, 'upscale': 1}).eval()
+    frames = bracket_u8()
+    bpp = forward_bytes_per_pixel(None, num_feat=64)
+    bound = fixed_bytes(frames) + tile_working_bytes(64, HEIGHT, WIDTH, 3, bpp) + 1000
+    tiled, _, info = fuse(frames, TIMES, adapter, response='gamma:2.2', max_memory=bound, return_response=True)
+    assert info['tile'] == 64 and info['strip_rows'] is None
+    assert psnr_mu(tiled, fuse(frames, TIMES, adapter, response='gamma:2.2')) >= 50
+
+
 @pytest.mark.parametrize('free', [1, 2**60])
-def test_tile_from_the_bound_shrinks_with_it_and_ignores_free_memory(monkeypatch, net, free):
-    """The tile follows max_memory alone: the free-memory probe (monkeypatched to 1 byte or an exabyte) is never
-    read, and a smaller bound never gives a larger tile."""
+def test_strips_from_the_bound_shrink_with_it_and_ignore_free_memory(monkeypatch, net, free):
+    """The strip height follows max_memory alone: the free-memory probe (monkeypatched to 1 byte or an exabyte) is
+    never read, and a smaller bound never gives taller strips."""
 
     def probe(device):
         raise AssertionError('the free memory was read')
@@ -108,17 +125,16 @@ def test_tile_from_the_bound_shrinks_with_it_and_ignores_free_memory(monkeypatch
     monkeypatch.setattr('lffnet_arch.tiling.auto_tile_size', probe)
     monkeypatch.setattr('lffnet_arch.deploy.fusion.auto_tile_size', probe)
     frames = bracket_u8()
-    bounds = [bound_for(t, frames) for t in (64, 96, 128)] + [10**9]
-    tiles = [plan_tile(b, HEIGHT, WIDTH, sum(f.nbytes for f in frames), 3, BPP) for b in bounds]
-    assert tiles == [64, 96, 128, 128]
-    assert tiles == sorted(tiles)
-    # 45 MP, the shipped model's width: the tile shrinks as the bound does, whatever the free memory.
+    bounds = [bound_for_rows(r, frames) for r in (8, 30, 60)] + [10**9]
+    plans = [plan_strip_rows(b, HEIGHT, WIDTH, sum(f.nbytes for f in frames), 3, BPP, 4) for b in bounds]
+    assert plans == [8, 30, 60, HEIGHT]
+    # 45 MP, the shipped model's width: the strips shrink as the bound does, whatever the free memory.
     shipped = forward_bytes_per_pixel('LFFNet', 32)
-    big = [plan_tile(b * 10**9, 5504, 8192, 3 * 5504 * 8192 * 3, 3, shipped) for b in (8, 4, 2)]
-    assert big[0] > big[1] > big[2] >= 64
-    for tile, bound in zip(tiles, bounds):
+    big = [plan_strip_rows(b * 10**9, 5504, 8192, 3 * 5504 * 8192 * 3, 3, shipped, 4) for b in (8, 4, 2)]
+    assert big[0] > big[1] > big[2] >= 8
+    for rows, bound in zip(plans, bounds):
         _, _, info = fuse(frames, TIMES, net, response='gamma:2.2', max_memory=bound, return_response=True)
-        assert info['tile'] == (None if tile >= WIDTH else tile)
+        assert info['strip_rows'] == (None if rows >= HEIGHT else rows)
 
 
 @pytest.mark.parametrize('value', ['0', 'abc', '0.5', '2.5XB'])
@@ -138,11 +154,11 @@ def test_memory_sizes_parse():
     assert parse_memory_size('123456') == 123456
 
 
-def test_a_bound_below_the_smallest_tile_names_max_memory_and_the_minimum(tmp_path, monkeypatch, capsys, net):
+def test_a_bound_below_the_smallest_strip_names_max_memory_and_the_minimum(tmp_path, monkeypatch, capsys, net):
     frames = bracket_u8()
     with pytest.raises(MemoryBoundError, match=r'max_memory=.* too small .* need at least \d+ MB') as info:
         fuse(frames, TIMES, net, max_memory=100_000)
-    assert info.value.minimum == bound_for(64, frames)
+    assert info.value.minimum == bound_for_rows(8, frames)
     # The command adds what the process holds before reading the bracket (here pretended 0) and names the flag.
     monkeypatch.setattr('lffnet_arch.commands.inference.resident_memory', lambda: 0)
     monkeypatch.setattr('lffnet_arch.commands.inference.output_bytes', lambda height, width: 0)
@@ -152,7 +168,8 @@ def test_a_bound_below_the_smallest_tile_names_max_memory_and_the_minimum(tmp_pa
     assert main(argv + ['--opt', str(_options(tmp_path)), '--max_memory', '100kB']) == 1
     err = capsys.readouterr().err
     assert '--max_memory 100 kB is too small for this bracket: its frames (28 kB)' in err
-    assert 'need at least 3 MB, besides the 0 kB this process holds before reading it; give at least' in err
+    assert re.search(r'smallest strip \(8 rows of \d+ pixels\) need at least', err)
+    assert 'besides the 0 kB this process holds before reading it; give at least' in err
     assert not (tmp_path / 'out' / 'scene.hdr').exists()
 
 
@@ -164,18 +181,22 @@ def write_jpeg_frames(folder, height: int = 96, width: int = 160) -> None:
         Image.fromarray(np.round(frame * 255).astype(np.uint8)).save(folder / f'IMG_{i}.jpg', quality=95, exif=exif)
 
 
-def test_cli_reports_the_tile_the_bound_chose(tmp_path, monkeypatch, capsys):
-    """A 96 x 160 bracket: 5 MB leave room for 64-pixel tiles (the process's own memory pretended 0), 2.5 GB for
-    the whole image; the bracket's lines say which and why, and the outputs are written either way."""
+def test_cli_reports_the_strips_the_bound_chose(tmp_path, monkeypatch, capsys):
+    """A 96 x 160 bracket: 5 MB leave room for strips of a few rows (the process's own memory pretended 0), 2.5 GB
+    for the whole image; the bracket's lines say which and why, the outputs are written either way, and the scratch
+    folder named by --scratch_dir is empty afterwards."""
     monkeypatch.setattr('lffnet_arch.commands.inference.resident_memory', lambda: 0)
     write_jpeg_frames(tmp_path / 'scene')
     checkpoint = save_net(LFFNet(num_feat=8).eval(), tmp_path / 'net.pth')
     argv = ['--input', str(tmp_path / 'scene'), '--output', str(tmp_path / 'out'), '--checkpoint', str(checkpoint)]
     argv += ['--opt', str(_options(tmp_path))]
     monkeypatch.setattr('lffnet_arch.commands.inference.output_bytes', lambda height, width: 0)
-    assert main(argv + ['--max_memory', '5MB']) == 0
+    scratch = tmp_path / 'scratch'
+    scratch.mkdir()
+    assert main(argv + ['--max_memory', '5MB', '--scratch_dir', str(scratch)]) == 0
     out = capsys.readouterr().out
-    assert 'scene: tiles of 64 x 64 px, overlap 32 px (the largest that --max_memory 5 MB allows)' in out
+    assert re.search(r'scene: whole-image result in strips of \d+ rows \(the most that --max_memory 5 MB allows\)', out)
+    assert list(scratch.iterdir()) == []
     assert (tmp_path / 'out' / 'scene.exr').is_file() and (tmp_path / 'out' / 'scene.png').is_file()
     assert main(argv + ['--overwrite']) == 0
     assert 'scene: whole image at once (it fits in --max_memory 2.50 GB)' in capsys.readouterr().out

@@ -1,0 +1,382 @@
+"""Exact inference in bounded memory: the whole-image forward pass computed a strip of rows at a time.
+
+Tiling (:mod:`lffnet_arch.tiling`) changes what a network with RFFT blocks computes: each block's FFT sees one tile
+instead of the image, so a tiled result differs from the whole-image one everywhere inside a tile. This module
+computes the whole-image result itself, with memory bounded by a strip of full-width rows:
+
+- **Local stages** (every 3x3 convolution: the alignment network and the merge conv, the blocks' spatial branches,
+  the global feature fusion and the reconstruction) run on strips of rows with a halo of as many rows as the stage's
+  receptive-field radius on each side, and keep the strip's own rows. Inside the image the halo rows are the real
+  neighbours, at the image's top and bottom the strip's zero padding is the image's, so each strip equals the same
+  rows of the whole-image stage.
+- **The RFFT blocks' frequency branch** is a 2-D real FFT of the whole feature map, a per-frequency 1x1 MLP and the
+  inverse FFT. A 2-D FFT is a 1-D FFT along the rows followed by one along the columns, so it runs out of core:
+  pass 1 reads strips of rows and transforms each row (``rfft`` along W); pass 2 reads blocks of frequency columns
+  (all rows), transforms along H, applies the block's MLP to every frequency and transforms back along H; pass 3
+  reads strips of rows again, inverts along W and adds the spatial branch and the residual.
+- The feature maps between stages (C x H x W float32 each) live in files in a scratch folder; at most five are held
+  at once (the reference features, the merged features or the previous block's output, each finished block's
+  output for the global feature fusion, and the spectrum), 128 bytes a pixel each at the shipped width of 32. They
+  are read and written with ``pread``/``pwrite``, so they sit in the page cache, not in the process's memory, and
+  are removed when the pass ends, also on an error.
+
+A network whose fusion blocks are all local (AHDRNet) runs whole on strips with the halo of its full receptive
+field. Only the rounding of the split FFTs and of the per-strip convolutions differs from one whole-image pass
+(max. abs. differences near 1e-6 in fp32).
+"""
+
+import os
+import shutil
+import tempfile
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from lffnet_arch.archs.attention_hdr import AttentionGuidedHDRNet
+from lffnet_arch.archs.rfft import RFFTBlock
+from lffnet_arch.tiling import ProgressLike, _report, module_device
+
+__all__ = [
+    'ScratchSpaceError',
+    'column_block_for',
+    'conv_radius',
+    'scratch_bytes',
+    'strip_forward',
+    'strip_plan',
+    'supports_strips',
+]
+
+SCRATCH_PREFIX = 'lffnet-strips-'
+
+
+class ScratchSpaceError(OSError):
+    """The scratch folder has too little free space for the feature maps of an exact strip-wise pass."""
+
+
+def conv_radius(module: nn.Module) -> int:
+    """Rows of context a module's convolutions need on each side: the sum of ``dilation * (kernel // 2)`` over every
+    convolution in it (an upper bound for parallel branches, exact for a chain)."""
+    radius = 0
+    for child in module.modules():
+        kernel = getattr(child, 'kernel_size', None)
+        if kernel is None or not hasattr(child, 'weight') and not hasattr(child, 'composite_weight'):
+            continue
+        kernel = kernel if isinstance(kernel, (tuple, list)) else (kernel, kernel)
+        dilation = getattr(child, 'dilation', 1)
+        dilation = dilation if isinstance(dilation, (tuple, list)) else (dilation, dilation)
+        radius += dilation[0] * (kernel[0] // 2)
+    return radius
+
+
+def _is_global(block: nn.Module) -> bool:
+    return isinstance(block, RFFTBlock)
+
+
+def supports_strips(net: nn.Module) -> bool:
+    """Whether :func:`strip_forward` can run ``net``: one of the attention-guided networks (LFFNet, AHDRNet) whose
+    fusion blocks are RFFT blocks or local blocks."""
+    return isinstance(net, AttentionGuidedHDRNet)
+
+
+def _halos(net: AttentionGuidedHDRNet) -> dict:
+    head = conv_radius(net.conv_first) + conv_radius(net.attention[0] if len(net.attention) else nn.Identity())
+    head += conv_radius(net.conv_merge)
+    tail = sum(conv_radius(m) for m in (net.gff_1x1, net.gff_3x3, net.conv_up, net.conv_last))
+    blocks = [conv_radius(block.spatial if _is_global(block) else block) for block in net.fusion_blocks]
+    return {'head': head, 'blocks': blocks, 'tail': tail, 'whole': head + sum(blocks) + tail}
+
+
+def strip_plan(net: nn.Module) -> dict:
+    """How :func:`strip_forward` runs ``net``: ``mode`` (``'staged'`` with RFFT blocks, ``'local'`` without),
+    ``halo`` (the largest halo of a strip, in rows), ``maps`` (feature maps held in the scratch folder at once) and
+    ``channels`` (their channels)."""
+    if not supports_strips(net):
+        raise TypeError(f'strip-wise inference needs an LFFNet or AHDRNet, got {type(net).__name__}.')
+    halos = _halos(net)
+    if any(_is_global(block) for block in net.fusion_blocks):
+        # Held at once: the reference features, every finished block's output (the global feature fusion reads
+        # them all), the current block's output and the spectrum; during the first block also the merged features.
+        maps = max(4, len(net.fusion_blocks) + 2)
+        halo = max(halos['head'], halos['tail'], *halos['blocks'])
+        return {'mode': 'staged', 'halo': halo, 'maps': maps, 'channels': net.num_feat}
+    return {'mode': 'local', 'halo': halos['whole'], 'maps': 0, 'channels': net.num_feat}
+
+
+def scratch_bytes(net: nn.Module, height: int, width: int, column_block: int = 64) -> int:
+    """Disk space the scratch folder needs for a ``height`` x ``width`` image (0 for a network without RFFT
+    blocks): the feature maps, the spectrum counted as one more with its padding to whole column blocks."""
+    plan = strip_plan(net)
+    return plan['maps'] * plan['channels'] * height * (width + 2 + 2 * column_block) * 4
+
+
+class _MapFile:
+    """A (C, H, W) float32 feature map in a file, read and written by rows."""
+
+    def __init__(self, folder: str, name: str, channels: int, height: int, width: int) -> None:
+        self.path = os.path.join(folder, name)
+        self.shape = (channels, height, width)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def write(self, top: int, rows: torch.Tensor) -> None:
+        """rows: (C, h, W) -> rows top:top + h."""
+        channels, height, width = self.shape
+        data = np.ascontiguousarray(rows.detach().float().cpu().numpy())
+        for channel in range(channels):
+            offset = ((channel * height) + top) * width * 4
+            _pwrite_all(self.fd, data[channel], offset)
+
+    def read(self, top: int, bottom: int) -> torch.Tensor:
+        """Rows top:bottom as a (C, bottom - top, W) float32 tensor."""
+        channels, height, width = self.shape
+        data = np.empty((channels, bottom - top, width), np.float32)
+        for channel in range(channels):
+            _pread_all(self.fd, data[channel], ((channel * height) + top) * width * 4)
+        return torch.from_numpy(data)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            os.unlink(self.path)
+
+
+class _SpectrumFile:
+    """The half spectrum of a (C, H, W) map, complex64 (C, H, W // 2 + 1), stored in blocks of ``block`` frequency
+    columns, each (H, C, block) and contiguous: a strip of rows of a block and a whole block are single reads."""
+
+    def __init__(self, folder: str, channels: int, height: int, width: int, block: int) -> None:
+        self.path = os.path.join(folder, 'spectrum')
+        self.channels, self.height, self.bins, self.block = channels, height, width // 2 + 1, block
+        self.num_blocks = -(-self.bins // block)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def _offset(self, index: int, top: int) -> int:
+        return ((index * self.height + top) * self.channels * self.block) * 8
+
+    def _span(self, index: int) -> tuple:
+        start = index * self.block
+        return start, min(self.bins, start + self.block)
+
+    def write_rows(self, top: int, spectrum: torch.Tensor) -> None:
+        """spectrum: (C, h, bins) complex -> rows top:top + h of every block."""
+        rows = spectrum.shape[1]
+        data = spectrum.permute(1, 0, 2).cpu().numpy()  # (h, C, bins)
+        piece = np.zeros((rows, self.channels, self.block), np.complex64)
+        for index in range(self.num_blocks):
+            start, stop = self._span(index)
+            piece[..., : stop - start] = data[..., start:stop]
+            piece[..., stop - start :] = 0
+            _pwrite_all(self.fd, piece, self._offset(index, top))
+
+    def read_rows(self, top: int, bottom: int) -> torch.Tensor:
+        """Rows top:bottom of every block -> (C, bottom - top, bins) complex64."""
+        out = np.empty((bottom - top, self.channels, self.bins), np.complex64)
+        piece = np.empty((bottom - top, self.channels, self.block), np.complex64)
+        for index in range(self.num_blocks):
+            start, stop = self._span(index)
+            _pread_all(self.fd, piece, self._offset(index, top))
+            out[..., start:stop] = piece[..., : stop - start]
+        return torch.from_numpy(out).permute(1, 0, 2)
+
+    def read_block(self, index: int) -> torch.Tensor:
+        """Block ``index``: (H, C, block) complex64."""
+        data = np.empty((self.height, self.channels, self.block), np.complex64)
+        _pread_all(self.fd, data, self._offset(index, 0))
+        return torch.from_numpy(data)
+
+    def write_block(self, index: int, data: torch.Tensor) -> None:
+        _pwrite_all(self.fd, np.ascontiguousarray(data.cpu().numpy()), self._offset(index, 0))
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            os.unlink(self.path)
+
+
+def _pwrite_all(fd: int, array: np.ndarray, offset: int) -> None:
+    view = memoryview(np.ascontiguousarray(array)).cast('B')
+    while len(view):
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _pread_all(fd: int, array: np.ndarray, offset: int) -> None:
+    view = memoryview(array).cast('B')
+    while len(view):
+        read = os.preadv(fd, [view], offset)
+        if read <= 0:
+            raise OSError(f'short read from a scratch file at byte {offset}: the file was truncated.')
+        view, offset = view[read:], offset + read
+
+
+def _strips(height: int, rows: int) -> list:
+    return [(top, min(height, top + rows)) for top in range(0, height, rows)]
+
+
+def _with_halo(top: int, bottom: int, halo: int, height: int) -> tuple:
+    """(first row read, last row read, rows to drop at the top of the result)."""
+    start, stop = max(0, top - halo), min(height, bottom + halo)
+    return start, stop, top - start
+
+
+class _Progress:
+    def __init__(self, progress: Optional[ProgressLike], total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+        _report(progress, 0, total)
+
+    def step(self) -> None:
+        self.done += 1
+        _report(self.progress, self.done, self.total)
+
+
+@torch.no_grad()
+def strip_forward(
+    net: nn.Module,
+    make_input: Callable[[int, int, int, int], torch.Tensor],
+    height: int,
+    width: int,
+    strip_rows: int,
+    out: Optional[np.ndarray] = None,
+    scratch_dir: Optional[str] = None,
+    column_block: int = 64,
+    progress: Optional[ProgressLike] = None,
+) -> np.ndarray:
+    """The whole-image forward pass of ``net`` computed ``strip_rows`` rows at a time (see the module docstring).
+
+    Args:
+        net (nn.Module): An LFFNet or AHDRNet (:func:`supports_strips`), mapping (1, T, C, h, w) to (1, 3, h, w).
+        make_input (callable): ``(top, left, rows, cols) -> Tensor`` (1, T, C, rows, cols), the network input of that
+            region (:class:`~lffnet_arch.deploy.stream.TileInputs`); asked for full-width strips only.
+        height (int): Image height H.
+        width (int): Image width W.
+        strip_rows (int): Rows computed per strip (>= 1), halo not included.
+        out (np.ndarray, optional): An (H, W, 3) float32 array to write into; allocated when None.
+        scratch_dir (str, optional): Folder for the feature-map files (a private subfolder is made and removed).
+            Default: the system's temporary folder.
+        column_block (int): Frequency columns per block of the FFT's column pass. Default: 64.
+        progress (callable | tqdm, optional): Strip progress, as for :func:`~lffnet_arch.tiling.tiled_forward`.
+
+    Returns:
+        np.ndarray: (H, W, 3) float32 (``out`` when given).
+
+    Raises:
+        ScratchSpaceError: The scratch folder lacks the space the feature maps need (named, with the amount).
+    """
+    if int(strip_rows) != strip_rows or strip_rows < 1:
+        raise ValueError(f'strip_rows must be a positive integer, got {strip_rows!r}.')
+    plan = strip_plan(net)
+    device = module_device(net)
+    if out is None:
+        out = np.zeros((height, width, 3), np.float32)
+    strips = _strips(height, int(strip_rows))
+    if plan['mode'] == 'local':
+        bar = _Progress(progress, len(strips))
+        for top, bottom in strips:
+            start, stop, drop = _with_halo(top, bottom, plan['halo'], height)
+            result = net(make_input(start, 0, stop - start, width).to(device))[0, :, drop : drop + bottom - top]
+            out[top:bottom] = result.float().permute(1, 2, 0).cpu().numpy()
+            bar.step()
+        return out
+    folder = scratch_dir if scratch_dir is not None else tempfile.gettempdir()
+    needed = scratch_bytes(net, height, width, column_block)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise ScratchSpaceError(
+            f'The scratch folder {folder} has {free / 1e9:.1f} GB free; the exact strip-wise pass of a {width} x '
+            f'{height} image keeps {needed / 1e9:.1f} GB of feature maps there. Free some space, or choose another '
+            'folder (--scratch_dir).'
+        )
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=folder) as private:
+        _staged(net, make_input, height, width, strips, out, private, column_block, progress)
+    return out
+
+
+def _staged(net, make_input, height, width, strips, out, folder, column_block, progress) -> None:
+    halos = _halos(net)
+    channels = net.num_feat
+    device = module_device(net)
+    blocks = list(net.fusion_blocks)
+    passes = 2 + sum(2 if _is_global(block) else 1 for block in blocks)
+    num_col_blocks = -(-(width // 2 + 1) // column_block)
+    bar = _Progress(progress, passes * len(strips) + sum(map(_is_global, blocks)) * num_col_blocks)
+    files: list = []
+
+    def new_map(name: str) -> _MapFile:
+        files.append(_MapFile(folder, name, channels, height, width))
+        return files[-1]
+
+    try:
+        reference, previous = new_map('reference'), new_map('merged')
+        for top, bottom in strips:  # alignment network and merge conv
+            start, stop, drop = _with_halo(top, bottom, halos['head'], height)
+            feat, ref_feat = net.features(make_input(start, 0, stop - start, width).to(device))
+            previous.write(top, feat[0, :, drop : drop + bottom - top])
+            reference.write(top, ref_feat[0, :, drop : drop + bottom - top])
+            bar.step()
+        outputs: list[_MapFile] = []
+        for index, block in enumerate(blocks):
+            current = new_map(f'block{index}')
+            halo = halos['blocks'][index]
+            if _is_global(block):
+                _rfft_block(block, previous, current, strips, halo, column_block, folder, device, bar)
+            else:
+                for top, bottom in strips:
+                    start, stop, drop = _with_halo(top, bottom, halo, height)
+                    result = block(previous.read(start, stop)[None].to(device))
+                    current.write(top, result[0, :, drop : drop + bottom - top])
+                    bar.step()
+            if index == 0:
+                previous.close()  # the merged features: no later stage reads them
+            outputs.append(current)
+            previous = current
+        for top, bottom in strips:  # global feature fusion and reconstruction
+            start, stop, drop = _with_halo(top, bottom, halos['tail'], height)
+            block_outputs = [output.read(start, stop)[None].to(device) for output in outputs]
+            fused = net.global_fusion(block_outputs, reference.read(start, stop)[None].to(device))
+            del block_outputs
+            result = net.reconstruct(fused, make_input(start, 0, stop - start, width).to(device))
+            out[top:bottom] = result[0, :, drop : drop + bottom - top].float().permute(1, 2, 0).cpu().numpy()
+            bar.step()
+    finally:
+        for file in files:
+            file.close()
+
+
+def _rfft_block(block, source, target, strips, halo, column_block, folder, device, bar) -> None:
+    """out = x + spatial(x) + frequency_branch(x) of one RFFT block, x in ``source``, out into ``target``."""
+    channels, height, width = source.shape
+    spectrum = _SpectrumFile(folder, channels, height, width, column_block)
+    try:
+        for top, bottom in strips:  # pass 1: the real FFT of every row
+            x = source.read(top, bottom).to(device)
+            spectrum.write_rows(top, torch.fft.rfft(x, dim=-1, norm='backward'))
+            bar.step()
+        for index in range(spectrum.num_blocks):  # pass 2: along the columns, the MLP, back along the columns
+            columns = torch.fft.fft(spectrum.read_block(index).to(device), dim=0, norm='backward')  # (H, C, k)
+            stacked = torch.cat([columns.real, columns.imag], dim=1).permute(1, 0, 2)[None]  # (1, 2C, H, k)
+            real, imag = block.frequency(stacked).float()[0].permute(1, 0, 2).chunk(2, dim=1)
+            del stacked, columns
+            spectrum.write_block(index, torch.fft.ifft(torch.complex(real, imag), dim=0, norm='backward'))
+            bar.step()
+        for top, bottom in strips:  # pass 3: back along the rows, plus the spatial branch and the residual
+            frequency = torch.fft.irfft(spectrum.read_rows(top, bottom).to(device), n=width, dim=-1, norm='backward')
+            start, stop, drop = _with_halo(top, bottom, halo, height)
+            x = source.read(start, stop)[None].to(device)
+            result = block.spatial(x)[0, :, drop : drop + bottom - top].float()
+            result += x[0, :, drop : drop + bottom - top]
+            result += frequency
+            target.write(top, result)
+            bar.step()
+    finally:
+        spectrum.close()
+
+
+def column_block_for(channels: int, height: int, budget: int, largest: int = 256) -> int:
+    """Frequency columns per block of the column pass within ``budget`` bytes: the block (8 bytes a value), its
+    transform, the MLP's real input and hidden layer (2C each, 4 bytes) and its output, about 40 bytes a value."""
+    block = int(budget // (40 * channels * height)) // 8 * 8
+    return max(8, min(largest, block))
+
