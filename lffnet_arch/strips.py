@@ -26,8 +26,10 @@ field. Only the rounding of the split FFTs and of the per-strip convolutions dif
 """
 
 import os
+import re
 import shutil
 import tempfile
+import warnings
 from typing import Callable, Optional
 
 import numpy as np
@@ -36,12 +38,14 @@ from torch import nn
 
 from lffnet_arch.archs.attention_hdr import AttentionGuidedHDRNet
 from lffnet_arch.archs.rfft import RFFTBlock
+from lffnet_arch.fileio.atomic import pid_alive
 from lffnet_arch.tiling import ProgressLike, _report, module_device
 
 __all__ = [
     'ScratchSpaceError',
     'column_block_for',
     'conv_radius',
+    'remove_stale_scratch',
     'scratch_bytes',
     'strip_forward',
     'strip_plan',
@@ -104,36 +108,63 @@ def strip_plan(net: nn.Module) -> dict:
     return {'mode': 'local', 'halo': halos['whole'], 'maps': 0, 'channels': net.num_feat}
 
 
-def scratch_bytes(net: nn.Module, height: int, width: int, column_block: int = 64) -> int:
+def scratch_bytes(
+    net: nn.Module, height: int, width: int, column_block: int = 64, storage: torch.dtype = torch.float32
+) -> int:
     """Disk space the scratch folder needs for a ``height`` x ``width`` image (0 for a network without RFFT
-    blocks): the feature maps, the spectrum counted as one more with its padding to whole column blocks."""
+    blocks): the feature maps (4 bytes a value, 2 in bf16) and the spectrum (8 bytes per half-spectrum value, padded
+    to whole column blocks)."""
     plan = strip_plan(net)
-    return plan['maps'] * plan['channels'] * height * (width + 2 + 2 * column_block) * 4
+    if plan['mode'] == 'local':
+        return 0
+    itemsize = 2 if storage == torch.bfloat16 else 4
+    spectrum = 8 * plan['channels'] * height * (width // 2 + 1 + column_block)
+    return (plan['maps'] - 1) * plan['channels'] * height * width * itemsize + spectrum
+
+
+def remove_stale_scratch(folder: str) -> list:
+    """Remove the scratch folders in ``folder`` of runs that were killed (``lffnet-strips-PID-*`` of a process id no
+    longer running on this machine); returns their paths."""
+    removed = []
+    for entry in sorted(os.listdir(folder)):
+        match = re.fullmatch(rf'{SCRATCH_PREFIX}(\d+)-\w+', entry)
+        path = os.path.join(folder, entry)
+        if match and os.path.isdir(path) and not pid_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A NumPy view of a CPU tensor's memory (bf16 as int16: NumPy has no bfloat16)."""
+    return (tensor.view(torch.int16) if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
 class _MapFile:
-    """A (C, H, W) float32 feature map in a file, read and written by rows."""
+    """A (C, H, W) feature map in a file (float32, or bfloat16 when the network runs in bf16), read and written by
+    rows. Buffers are torch tensors, so they come from torch's allocator (with transparent huge pages where
+    ``THP_MEM_ALLOC_ENABLE`` is set, as ``lffnet-inference`` does)."""
 
-    def __init__(self, folder: str, name: str, channels: int, height: int, width: int) -> None:
+    def __init__(self, folder: str, name: str, channels: int, height: int, width: int, dtype: torch.dtype) -> None:
         self.path = os.path.join(folder, name)
-        self.shape = (channels, height, width)
+        self.shape, self.dtype = (channels, height, width), dtype
+        self.itemsize = torch.empty((), dtype=dtype).element_size()
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
 
     def write(self, top: int, rows: torch.Tensor) -> None:
-        """rows: (C, h, W) -> rows top:top + h."""
+        """rows: (C, h, W), e.g. a crop of rows of a strip -> rows top:top + h."""
         channels, height, width = self.shape
-        data = np.ascontiguousarray(rows.detach().float().cpu().numpy())
+        data = rows.detach().to('cpu', self.dtype)
         for channel in range(channels):
-            offset = ((channel * height) + top) * width * 4
-            _pwrite_all(self.fd, data[channel], offset)
+            _pwrite_all(self.fd, _numpy(data[channel]), ((channel * height) + top) * width * self.itemsize)
 
     def read(self, top: int, bottom: int) -> torch.Tensor:
-        """Rows top:bottom as a (C, bottom - top, W) float32 tensor."""
+        """Rows top:bottom as a (C, bottom - top, W) tensor."""
         channels, height, width = self.shape
-        data = np.empty((channels, bottom - top, width), np.float32)
+        data = torch.empty((channels, bottom - top, width), dtype=self.dtype)
         for channel in range(channels):
-            _pread_all(self.fd, data[channel], ((channel * height) + top) * width * 4)
-        return torch.from_numpy(data)
+            _pread_all(self.fd, _numpy(data[channel]), ((channel * height) + top) * width * self.itemsize)
+        return data
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -161,33 +192,33 @@ class _SpectrumFile:
 
     def write_rows(self, top: int, spectrum: torch.Tensor) -> None:
         """spectrum: (C, h, bins) complex -> rows top:top + h of every block."""
-        rows = spectrum.shape[1]
-        data = spectrum.permute(1, 0, 2).cpu().numpy()  # (h, C, bins)
-        piece = np.zeros((rows, self.channels, self.block), np.complex64)
+        data = spectrum.cpu().permute(1, 0, 2)  # (h, C, bins), a view
+        piece = torch.zeros((data.shape[0], self.channels, self.block), dtype=torch.complex64)
         for index in range(self.num_blocks):
             start, stop = self._span(index)
             piece[..., : stop - start] = data[..., start:stop]
-            piece[..., stop - start :] = 0
-            _pwrite_all(self.fd, piece, self._offset(index, top))
+            if stop - start < self.block:
+                piece[..., stop - start :] = 0
+            _pwrite_all(self.fd, piece.numpy(), self._offset(index, top))
 
     def read_rows(self, top: int, bottom: int) -> torch.Tensor:
         """Rows top:bottom of every block -> (C, bottom - top, bins) complex64."""
-        out = np.empty((bottom - top, self.channels, self.bins), np.complex64)
-        piece = np.empty((bottom - top, self.channels, self.block), np.complex64)
+        out = torch.empty((self.channels, bottom - top, self.bins), dtype=torch.complex64)
+        piece = torch.empty((bottom - top, self.channels, self.block), dtype=torch.complex64)
         for index in range(self.num_blocks):
             start, stop = self._span(index)
-            _pread_all(self.fd, piece, self._offset(index, top))
-            out[..., start:stop] = piece[..., : stop - start]
-        return torch.from_numpy(out).permute(1, 0, 2)
+            _pread_all(self.fd, piece.numpy(), self._offset(index, top))
+            out[..., start:stop] = piece[..., : stop - start].permute(1, 0, 2)
+        return out
 
     def read_block(self, index: int) -> torch.Tensor:
         """Block ``index``: (H, C, block) complex64."""
-        data = np.empty((self.height, self.channels, self.block), np.complex64)
-        _pread_all(self.fd, data, self._offset(index, 0))
-        return torch.from_numpy(data)
+        data = torch.empty((self.height, self.channels, self.block), dtype=torch.complex64)
+        _pread_all(self.fd, data.numpy(), self._offset(index, 0))
+        return data
 
     def write_block(self, index: int, data: torch.Tensor) -> None:
-        _pwrite_all(self.fd, np.ascontiguousarray(data.cpu().numpy()), self._offset(index, 0))
+        _pwrite_all(self.fd, data.cpu().to(torch.complex64).contiguous().numpy(), self._offset(index, 0))
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -204,6 +235,8 @@ def _pwrite_all(fd: int, array: np.ndarray, offset: int) -> None:
 
 
 def _pread_all(fd: int, array: np.ndarray, offset: int) -> None:
+    if not array.flags.c_contiguous:
+        raise ValueError('scratch reads go into contiguous buffers only')
     view = memoryview(array).cast('B')
     while len(view):
         read = os.preadv(fd, [view], offset)
@@ -243,6 +276,7 @@ def strip_forward(
     scratch_dir: Optional[str] = None,
     column_block: int = 64,
     progress: Optional[ProgressLike] = None,
+    storage: torch.dtype = torch.float32,
 ) -> np.ndarray:
     """The whole-image forward pass of ``net`` computed ``strip_rows`` rows at a time (see the module docstring).
 
@@ -258,6 +292,9 @@ def strip_forward(
             Default: the system's temporary folder.
         column_block (int): Frequency columns per block of the FFT's column pass. Default: 64.
         progress (callable | tqdm, optional): Strip progress, as for :func:`~lffnet_arch.tiling.tiled_forward`.
+        storage (torch.dtype): How the feature maps are kept between stages: ``torch.float32`` (default), or
+            ``torch.bfloat16`` under bf16 autocast, whose convolutions give bf16 maps anyway (half the scratch space
+            and traffic). The spectra stay complex64 (the FFTs run in float32).
 
     Returns:
         np.ndarray: (H, W, 3) float32 (``out`` when given).
@@ -267,6 +304,8 @@ def strip_forward(
     """
     if int(strip_rows) != strip_rows or strip_rows < 1:
         raise ValueError(f'strip_rows must be a positive integer, got {strip_rows!r}.')
+    if storage not in (torch.float32, torch.bfloat16):
+        raise ValueError(f'storage must be torch.float32 or torch.bfloat16, got {storage}.')
     plan = strip_plan(net)
     device = module_device(net)
     if out is None:
@@ -281,7 +320,7 @@ def strip_forward(
             bar.step()
         return out
     folder = scratch_dir if scratch_dir is not None else tempfile.gettempdir()
-    needed = scratch_bytes(net, height, width, column_block)
+    needed = scratch_bytes(net, height, width, column_block, storage)
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise ScratchSpaceError(
@@ -289,12 +328,14 @@ def strip_forward(
             f'{height} image keeps {needed / 1e9:.1f} GB of feature maps there. Free some space, or choose another '
             'folder (--scratch_dir).'
         )
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=folder) as private:
-        _staged(net, make_input, height, width, strips, out, private, column_block, progress)
+    for stale in remove_stale_scratch(folder):
+        warnings.warn(f'Removed {stale}, scratch files left by an interrupted run.', stacklevel=2)
+    with tempfile.TemporaryDirectory(prefix=f'{SCRATCH_PREFIX}{os.getpid()}-', dir=folder) as private:
+        _staged(net, make_input, height, width, strips, out, private, column_block, progress, storage)
     return out
 
 
-def _staged(net, make_input, height, width, strips, out, folder, column_block, progress) -> None:
+def _staged(net, make_input, height, width, strips, out, folder, column_block, progress, storage) -> None:
     halos = _halos(net)
     channels = net.num_feat
     device = module_device(net)
@@ -305,7 +346,7 @@ def _staged(net, make_input, height, width, strips, out, folder, column_block, p
     files: list = []
 
     def new_map(name: str) -> _MapFile:
-        files.append(_MapFile(folder, name, channels, height, width))
+        files.append(_MapFile(folder, name, channels, height, width, storage))
         return files[-1]
 
     try:
@@ -337,7 +378,9 @@ def _staged(net, make_input, height, width, strips, out, folder, column_block, p
             block_outputs = [output.read(start, stop)[None].to(device) for output in outputs]
             fused = net.global_fusion(block_outputs, reference.read(start, stop)[None].to(device))
             del block_outputs
-            result = net.reconstruct(fused, make_input(start, 0, stop - start, width).to(device))
+            needs_input = net.head == 'merge' or net.ref_skip  # the image head reads only the features
+            lq = make_input(start, 0, stop - start, width).to(device) if needs_input else None
+            result = net.reconstruct(fused, lq)
             out[top:bottom] = result[0, :, drop : drop + bottom - top].float().permute(1, 2, 0).cpu().numpy()
             bar.step()
     finally:
@@ -351,7 +394,7 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
     spectrum = _SpectrumFile(folder, channels, height, width, column_block)
     try:
         for top, bottom in strips:  # pass 1: the real FFT of every row
-            x = source.read(top, bottom).to(device)
+            x = source.read(top, bottom).to(device, torch.float32)
             spectrum.write_rows(top, torch.fft.rfft(x, dim=-1, norm='backward'))
             bar.step()
         for index in range(spectrum.num_blocks):  # pass 2: along the columns, the MLP, back along the columns
@@ -379,4 +422,3 @@ def column_block_for(channels: int, height: int, budget: int, largest: int = 256
     transform, the MLP's real input and hidden layer (2C each, 4 bytes) and its output, about 40 bytes a value."""
     block = int(budget // (40 * channels * height)) // 8 * 8
     return max(8, min(largest, block))
-

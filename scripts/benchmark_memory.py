@@ -1,5 +1,5 @@
-"""Peak memory of ``lffnet-inference`` on synthetic brackets of given sizes, and how far its bounded (tiled) output is
-from the whole-image output.
+"""Peak memory of ``lffnet-inference`` on synthetic brackets of given sizes, and how far its bounded output (strips,
+or tiles with ``--tile N``) is from the whole-image output.
 
 For each ``--sizes`` entry (megapixels: 12 is 4000 x 3000, 45 is 8192 x 5504) the script writes a synthetic 3-frame
 8-bit JPEG bracket (``scripts/make_synthetic_bracket.py``), runs ``lffnet-inference`` on it with its defaults (the
@@ -11,8 +11,8 @@ into a child it starts). Seconds are wall time, not to be trusted while other wo
 PSNR-mu of the bounded output against the whole-image output: the whole image at once needs about 2.6 kB a pixel
 (the shipped model's forward pass), so the whole bracket is the reference only when that fits in the available
 memory (``--reference auto``); otherwise a centred crop (``--crop``, default 2400x1800) of the decoded frames is
-fused twice, with tiles of the size the bound chose for the full bracket and whole, and the two compared (``crop``
-in the table). ``--reference none`` skips it.
+fused twice, under the same bound (in strips) or with the tile the bound chose for the full bracket, and whole, and
+the two compared (``crop`` in the table). ``--reference none`` skips it.
 
 Usage::
 
@@ -109,8 +109,12 @@ def _available_bytes() -> Optional[int]:
 
 
 def _tile_of(log: Path) -> str:
-    """The tile the run used, from the bracket's line in its output."""
+    """How the run split the image, from the bracket's line in its output: ``strips N`` (rows), a tile side, or
+    ``whole``."""
     text = log.read_text(errors='replace')
+    strips = re.search(r': whole-image result in strips of (\d+) rows', text)
+    if strips:
+        return f'strips {strips.group(1)}'
     match = re.search(r': tiles of (\d+) x \d+ px', text)
     return match.group(1) if match else ('whole' if 'whole image at once' in text else '?')
 
@@ -120,7 +124,8 @@ def _fuse(bracket: Path, out: Path, log: Path, flags: Sequence[str]) -> dict:
     result = _measured([*_inference_command(), '--input', str(bracket), '--output', str(out), *flags], log)
     if result['returncode']:
         raise RuntimeError(f'lffnet-inference failed on {bracket} (exit {result["returncode"]}); see {log}')
-    return {**result, 'tile': _tile_of(log)}
+    precision = re.search(r'bracket\(s\) on \S+(?: with \d+ thread\(s\))?, (\w+) \(', log.read_text(errors='replace'))
+    return {**result, 'tile': _tile_of(log), 'precision': precision.group(1) if precision else '?'}
 
 
 def _psnr(first: Path, second: Path) -> float:
@@ -144,11 +149,14 @@ def _reference(args: argparse.Namespace, folder: Path, bracket: Path, run: dict,
         return float('inf'), 'the bounded run was the whole image'
     crop = folder / 'crop'
     _python(CROP, str(bracket), str(crop), str(crop_w), str(crop_h))
-    flags = ['--tile', run['tile'], *args.flags]
-    _fuse(crop, folder / 'crop_tiled', folder / 'crop_tiled.log', flags)
+    if run['tile'].startswith('strips'):  # the crop in strips under the same bound
+        flags, what = ['--max_memory', args.max_memory, *args.flags], 'strips'
+    else:
+        flags, what = ['--tile', run['tile'], *args.flags], f'{run["tile"]}-px tiles'
+    bounded = _fuse(crop, folder / 'crop_tiled', folder / 'crop_tiled.log', flags)
     _fuse(crop, folder / 'crop_whole', folder / 'crop_whole.log', ['--tile', 'none', *args.flags])
     psnr = _psnr(folder / 'crop_tiled' / 'crop.exr', folder / 'crop_whole' / 'crop.exr')
-    return psnr, f'centred {args.crop} crop, {run["tile"]}-px tiles vs whole crop'
+    return psnr, f'centred {args.crop} crop, {what} ({bounded["tile"]}) vs the whole crop at once'
 
 
 def _row(args: argparse.Namespace, megapixels: float) -> dict:
@@ -170,18 +178,18 @@ def _row(args: argparse.Namespace, megapixels: float) -> dict:
 
 def _table(args: argparse.Namespace, rows: list) -> str:
     lines = [
-        f'`lffnet-inference` defaults (shipped LFFNet, fp32, ECC alignment, fusion preview), `--max_memory '
+        f'`lffnet-inference` defaults (shipped LFFNet, ECC alignment, fusion preview), `--max_memory '
         f'{args.max_memory}`{" " + " ".join(args.flags) if args.flags else ""}; peak RSS of the inference process '
         '(getrusage of the children); seconds are wall time, not comparable while other work shares the machine.',
         '',
-        '| Size | Route | Tile | Peak RSS | Seconds | PSNR-mu bounded vs whole | Compared |',
+        '| Size | Route | Split | Peak RSS | Seconds | PSNR-mu bounded vs whole | Compared |',
         '|---|---|---:|---:|---:|---:|---|',
     ]
     for row in rows:
         width, height = row['size']
         psnr = '' if row['psnr_mu'] is None else f'{row["psnr_mu"]:.2f} dB'
         lines.append(
-            f'| {row["megapixels"]:g} MP ({width} x {height}) | fp32 default, --tile auto | {row["tile"]} | '
+            f'| {row["megapixels"]:g} MP ({width} x {height}) | {row["precision"]}, --tile auto | {row["tile"]} | '
             f'{row["peak_bytes"] / 1e6:.0f} MB | {row["seconds"]:.0f} | {psnr} | {row["compared"]} |'
         )
     return '\n'.join(lines) + '\n'

@@ -20,7 +20,7 @@ from lffnet_arch.commands.inference_args import build_parser, parse_arguments
 from lffnet_arch.data.layout import FRAME_EXTENSIONS, list_frames
 from lffnet_arch.deploy.bracket import choose_frames, format_seconds, is_raw_bracket, raw_response, read_bracket
 from lffnet_arch.deploy.budget import MemoryBoundError, format_size, output_bytes, resident_memory
-from lffnet_arch.deploy.fusion import fuse
+from lffnet_arch.deploy.fusion import fuse, resolve_precision
 from lffnet_arch.deploy.model import load_model
 from lffnet_arch.deploy.ranks import Ranks, current_ranks, gather, shard
 from lffnet_arch.deploy.ranks import finish as finish_ranks
@@ -136,7 +136,12 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     model = load_model(args.checkpoint, opt=args.opt, arch=args.arch, device=device, pretrained=args.model)
     mine = shard([s for s in scenes if s[0] not in done], ranks)
     where = f'process {ranks.rank + 1} of {ranks.world_size}: ' if ranks.distributed else ''
-    tqdm.write(f'{where}{len(mine)} bracket(s) on {device}' + (f' with {threads} thread(s)' if threads else ''))
+    args.resolved_precision, why = resolve_precision(args.precision, device)
+    tqdm.write(
+        f'{where}{len(mine)} bracket(s) on {device}'
+        + (f' with {threads} thread(s)' if threads else '')
+        + f', {args.resolved_precision} ({why}), eager PyTorch'
+    )
     failed = []
     for name, source in tqdm(mine, desc=f'{where}brackets', unit='bracket', position=ranks.local_rank):
         try:
@@ -211,7 +216,7 @@ def _fuse_bracket(args: argparse.Namespace, model, name: str, source, outputs: l
                 ref_idx=args.ref,
                 tile_size=args.tile,
                 tile_overlap=args.tile_overlap,
-                precision=args.precision,
+                precision=args.resolved_precision,
                 gamma=gamma,
                 align=None if args.align == 'none' else args.align,
                 progress=tiles,

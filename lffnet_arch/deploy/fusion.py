@@ -31,7 +31,7 @@ from lffnet_arch.response.resolve import resolve_response
 from lffnet_arch.strips import column_block_for, strip_forward, strip_plan, supports_strips
 from lffnet_arch.tiling import auto_tile_size, module_device, tile_positions, tiled_forward_streamed
 
-__all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'fuse']
+__all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'cpu_has_bf16', 'fuse', 'resolve_precision']
 
 PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.float16, torch.bfloat16)))
 # Largest ratio of the longest to the shortest exposure time accepted: 2 ** 20, 20 stops, far beyond any bracket
@@ -111,6 +111,32 @@ def _reference(model: nn.Module, ref_idx: Optional[int]) -> Iterator[None]:
         model.ref_idx = original
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic (AVX-512 BF16 or AMX tiles), read from ``/proc/cpuinfo`` (Linux; False
+    where it cannot be read)."""
+    try:
+        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as file:
+            flags = next((line.split(':', 1)[1].split() for line in file if line.startswith('flags')), [])
+    except OSError:
+        return False
+    return bool({'avx512_bf16', 'amx_bf16'} & set(flags))
+
+
+def resolve_precision(precision: str, device: Union[str, torch.device]) -> tuple[str, str]:
+    """The precision to run with and why: ``'auto'`` is ``'bf16'`` on a CPU with bf16 instructions (the fastest
+    route measured there whose output stays within 0.1 dB PSNR-mu of fp32, docs/benchmark.md) and ``'fp32'``
+    elsewhere; any other name is kept."""
+    if precision != 'auto':
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be "auto" or one of {tuple(PRECISIONS)}, got {precision!r}.')
+        return precision, 'asked for'
+    if torch.device(device).type == 'cpu' and cpu_has_bf16():
+        return 'bf16', 'auto: this CPU has bf16 instructions'
+    if torch.device(device).type == 'cpu':
+        return 'fp32', 'auto: this CPU has no bf16 instructions'
+    return 'fp32', 'auto: fp32 off the CPU'
+
+
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {tuple(PRECISIONS)}, got {precision!r}.')
@@ -176,6 +202,7 @@ def _forward(
     strip_rows: Optional[int] = None,
     scratch_dir: Optional[str] = None,
     max_memory: Optional[int] = None,
+    precision: str = 'fp32',
 ) -> np.ndarray:
     """The network's (H, W, 3) float32 output: the whole image at once (``tile`` and ``strip_rows`` None), strip by
     strip (exact), or tile by tile into one preallocated image, each tile's input made from the frames when it
@@ -185,7 +212,8 @@ def _forward(
         hdr = np.zeros((height, width, 3), np.float32)
         if strip_rows is not None:
             block = column_block_for(getattr(model, 'num_feat', 64), height, (max_memory or 0) // 4)
-            strip_forward(model, inputs, height, width, strip_rows, hdr, scratch_dir, block, progress)
+            storage = torch.bfloat16 if precision == 'bf16' else torch.float32  # bf16 convs give bf16 maps anyway
+            strip_forward(model, inputs, height, width, strip_rows, hdr, scratch_dir, block, progress, storage)
         else:
             tiled_forward_streamed(model, inputs, height, width, tile, overlap, progress, out=hdr)
         inputs.release()
@@ -285,7 +313,7 @@ def fuse(
     height, width = frames[0].shape[:2]
     tile = None if tile is None or (tile >= height and tile >= width) else tile  # one tile is the whole image
     with torch.no_grad(), _reference(model, ref_idx), _autocast(module_device(model), precision):
-        hdr = _forward(model, inputs, tile, tile_overlap, progress, strip_rows, scratch_dir, max_memory)
+        hdr = _forward(model, inputs, tile, tile_overlap, progress, strip_rows, scratch_dir, max_memory, precision)
     _check_finite(hdr)
     notes = {**info, 'alignment': alignment, 'tile': tile, 'strip_rows': strip_rows}
     return (hdr, response, notes) if return_response else hdr

@@ -228,15 +228,27 @@ def evaluate_scenes(
     return summary, len(reference)
 
 
+PRECISION = {'value': 'fp32'}  # the networks' arithmetic, set by --precision
+
+
 def network_method(
     net: torch.nn.Module, tile: Optional[int] = None, tile_overlap: int = 32, truth: bool = False
 ) -> tuple:
     """A method entry for a network: whole-image (or tiled) :func:`lffnet_arch.deploy.fusion`, known scale; the frames
-    linearised as the set says (gamma 2.2 without a scene), or with the true response (``truth``)."""
+    linearised as the set says (gamma 2.2 without a scene), or with the true response (``truth``); in the precision
+    of ``--precision``."""
 
     def method(frames, times, scene=None):
         response = 'gamma:2.2' if scene is None else (scene.truth if truth else scene.response)
-        return fuse(frames, times, net, tile_size=tile, tile_overlap=tile_overlap, response=response)
+        return fuse(
+            frames,
+            times,
+            net,
+            tile_size=tile,
+            tile_overlap=tile_overlap,
+            response=response,
+            precision=PRECISION['value'],
+        )
 
     return method, True
 
@@ -331,7 +343,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'calibrated merges on that scene, every --model and the GT, tone-mapped alike',
     )
     parser.add_argument('--picture_tonemap', default='mulaw', help='tone mapper of --picture (default: mulaw)')
+    parser.add_argument(
+        '--precision',
+        choices=('fp32', 'bf16', 'fp16'),
+        default='fp32',
+        help="the networks' arithmetic (torch.autocast; default: fp32): compare a run with bf16 against one with fp32",
+    )
     args = parser.parse_args(argv)
+    PRECISION['value'] = args.precision
     if args.opt is None and not args.test_set:
         parser.error('give --opt OPTIONS.yml (its val* datasets), --test_set FOLDER, or both')
     if args.max_scenes is not None and args.max_scenes < 1:
@@ -451,7 +470,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 )
             networks[name] = load_model(path)
         where = f'the validation sets of `{args.opt}`' if args.opt else 'Kalantari-layout test folders'
-        lines = [f'Quality on {where} (mu = 5000; SSIM on mu-law images).', ''] + metric_notes()
+        lines = [f'Quality on {where} (mu = 5000; SSIM on mu-law images); networks in {args.precision}.', '']
+        lines += metric_notes()
         if args.opt is not None:
             lines += _val_sets(args, networks)
         for folder in args.test_set:

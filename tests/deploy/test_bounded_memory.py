@@ -7,7 +7,6 @@ import re
 import cv2
 import numpy as np
 import pytest
-import torch
 from helpers import with_varied_output
 from PIL import Image
 from test_inference import EXIF_RATIONALS, TIMES, _options, psnr_mu, radiance, render, save_net, write_jpeg_bracket

@@ -739,3 +739,29 @@ def test_choose_frames_takes_the_best_exposed_reference_and_frames_about_two_sto
     assert reference == 3 and (short, long) == (1, 5)  # 2 stops either side of the best-exposed frame
     assert choose_frames(frames[:3], times[:3]) == [0, 1, 2]
     assert choose_frames(frames, times[::-1])[1] == 3  # any order of exposure
+
+
+@pytest.mark.parametrize('has_bf16', [True, False])
+def test_auto_precision_is_bf16_only_on_cpus_with_bf16(monkeypatch, has_bf16):
+    from lffnet_arch.deploy import fusion
+
+    monkeypatch.setattr(fusion, 'cpu_has_bf16', lambda: has_bf16)
+    expected = 'bf16' if has_bf16 else 'fp32'
+    assert fusion.resolve_precision('auto', 'cpu')[0] == expected
+    assert fusion.resolve_precision('auto', torch.device('cuda', 0)) == ('fp32', 'auto: fp32 off the CPU')
+    assert fusion.resolve_precision('fp32', 'cpu') == ('fp32', 'asked for')
+    with pytest.raises(ValueError, match='precision must be "auto" or one of'):
+        fusion.resolve_precision('fp8', 'cpu')
+
+
+def test_cli_names_the_precision_it_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr('lffnet_arch.deploy.fusion.cpu_has_bf16', lambda: True)
+    write_jpeg_bracket(tmp_path / 'scene')
+    checkpoint = save_net(LFFNet(num_feat=8).eval(), tmp_path / 'net.pth')
+    argv = ['--input', str(tmp_path / 'scene'), '--output', str(tmp_path / 'out'), '--checkpoint', str(checkpoint)]
+    argv += ['--opt', str(_options(tmp_path))]
+    assert main(argv) == 0
+    assert 'bracket(s) on cpu with ' in (out := capsys.readouterr().out)
+    assert ', bf16 (auto: this CPU has bf16 instructions), eager PyTorch' in out
+    assert main(argv + ['--overwrite', '--precision', 'fp32']) == 0
+    assert ', fp32 (asked for), eager PyTorch' in capsys.readouterr().out
