@@ -1,4 +1,5 @@
-"""Peak memory of ``lffnet-inference`` on synthetic brackets of given sizes, and how far its bounded output (strips,
+"""Time and peak memory of ``lffnet-inference`` on synthetic brackets of given sizes, per route (``--precision``),
+quiet and beside a competing process, against another revision's defaults, and how far its bounded output (strips,
 or tiles with ``--tile N``) is from the whole-image output.
 
 For each ``--sizes`` entry (megapixels: 12 is 4000 x 3000, 45 is 8192 x 5504) the script writes a synthetic 3-frame
@@ -14,9 +15,15 @@ memory (``--reference auto``); otherwise a centred crop (``--crop``, default 240
 fused twice, under the same bound (in strips) or with the tile the bound chose for the full bracket, and whole, and
 the two compared (``crop`` in the table). ``--reference none`` skips it.
 
+Rows per size: one per ``--precisions`` entry (default ``auto fp32``); with ``--busy`` the first again while another
+CPU-bound process (torch matrix products with its default threads) shares the machine; with ``--baseline CHECKOUT``
+the ``lffnet-inference`` of that checkout (e.g. ``git worktree add ../before COMMIT``) with its own defaults, at
+``--baseline_sizes``, which gives the speed column. PSNR-mu against the fp32 route compares the full outputs.
+
 Usage::
 
-    python scripts/benchmark_memory.py --sizes 12 45 --output memory.md
+    git worktree add ../before 1b1787b   # the revision to compare with
+    python scripts/benchmark_memory.py --sizes 12 45 --busy --baseline ../before --output memory.md
     python scripts/benchmark_memory.py --sizes 12 --max_memory 2GB --reference none
 """
 
@@ -28,12 +35,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 WHOLE_BYTES_PER_PIXEL = 2600  # the shipped LFFNet's forward pass (lffnet_arch.archs.forward_bytes_per_pixel)
+# The competing CPU-bound process of the busy rows: torch matrix products with torch's default threads.
+COMPETITOR = 'import torch\na = torch.randn(1024, 1024)\nwhile True:\n    a = (a @ a).clamp_(-1, 1)\n'
 # Runs a command and writes its wall time and its peak RSS (getrusage of the children, kibibytes on Linux) as JSON.
 WRAPPER = """
 import json, resource, subprocess, sys, time
@@ -132,16 +142,21 @@ def _psnr(first: Path, second: Path) -> float:
     return json.loads(_python(PSNR, str(first), str(second)))['psnr_mu']
 
 
-def _reference(args: argparse.Namespace, folder: Path, bracket: Path, run: dict, size: tuple) -> tuple:
+def _reference(
+    args: argparse.Namespace, folder: Path, bracket: Path, run: dict, size: tuple, output: str = 'out'
+) -> tuple:
     """(PSNR-mu of the bounded output against the whole image, what was compared)."""
     width, height = size
     name = bracket.name
+    args = argparse.Namespace(**{**vars(args), 'flags': ['--precision', args.precisions[0], *args.flags]})
     available = _available_bytes() or 0
     if args.reference == 'none':
         return None, 'not measured (--reference none)'
     if args.reference == 'auto' and width * height * WHOLE_BYTES_PER_PIXEL + 2 * 10**9 < available:
         whole = _fuse(bracket, folder / 'whole', folder / 'whole.log', ['--tile', 'none', *args.flags])
-        return _psnr(folder / 'out' / f'{name}.exr', folder / 'whole' / f'{name}.exr'), f'whole image ({whole["tile"]})'
+        return _psnr(
+            folder / output / f'{name}.exr', folder / 'whole' / f'{name}.exr'
+        ), f'whole image ({whole["tile"]})'
     crop_w, crop_h = (int(v) for v in args.crop.lower().split('x'))
     if crop_w * crop_h * WHOLE_BYTES_PER_PIXEL + 2 * 10**9 > available:
         return None, f'not possible: even the {args.crop} crop does not fit in the available memory'
@@ -159,40 +174,111 @@ def _reference(args: argparse.Namespace, folder: Path, bracket: Path, run: dict,
     return psnr, f'centred {args.crop} crop, {what} ({bounded["tile"]}) vs the whole crop at once'
 
 
-def _row(args: argparse.Namespace, megapixels: float) -> dict:
-    folder = args.workdir / f'{megapixels:g}MP'
-    bracket = folder / 'bracket'
-    size = _size_of(megapixels)
+def _baseline_command(checkout: Path) -> list:
+    """``lffnet-inference`` of another checkout (e.g. a worktree of an earlier commit), run from its own code."""
+    code = f'import sys; sys.path.insert(0, {str(checkout)!r}); import lffnet_cli; sys.exit(lffnet_cli.inference())'
+    return [sys.executable, '-c', code]
+
+
+def _bracket(args: argparse.Namespace, megapixels: float) -> Path:
+    bracket = args.workdir / f'{megapixels:g}MP' / 'bracket'
     if not (bracket / 'IMG_2.jpg').is_file():
         print(f'{megapixels:g} MP: writing the synthetic bracket', flush=True)
         script = ROOT / 'scripts' / 'make_synthetic_bracket.py'
         subprocess.run(
             [sys.executable, str(script), '--megapixels', f'{megapixels:g}', '--output', str(bracket)], check=True
         )
-    print(f'{megapixels:g} MP: lffnet-inference --max_memory {args.max_memory}', flush=True)
-    run = _fuse(bracket, folder / 'out', folder / 'bounded.log', ['--max_memory', args.max_memory, *args.flags])
-    print(f'{megapixels:g} MP: peak {run["peak_bytes"] / 1e6:.0f} MB, tile {run["tile"]}; reference', flush=True)
-    psnr, compared = _reference(args, folder, bracket, run, size)
-    return {'megapixels': megapixels, 'size': size, **run, 'psnr_mu': psnr, 'compared': compared}
+    return bracket
+
+
+def _busy(run: Callable[[], dict]) -> dict:
+    """``run()`` while another CPU-bound process (torch matrix products, default threads) shares the machine."""
+    competitor = subprocess.Popen([sys.executable, '-c', COMPETITOR], env={**os.environ, 'OMP_WAIT_POLICY': ''})
+    try:
+        time.sleep(3)  # the competitor is running before the measured command starts
+        return run()
+    finally:
+        competitor.kill()
+        competitor.wait()
+
+
+def _rows(args: argparse.Namespace, megapixels: float) -> list:
+    """The rows of one size: each precision, the busy run, the baseline; the whole-image reference of the first."""
+    folder = args.workdir / f'{megapixels:g}MP'
+    bracket, size, name = _bracket(args, megapixels), _size_of(megapixels), f'{megapixels:g} MP'
+    rows = []
+    for precision in args.precisions:
+        flags = ['--max_memory', args.max_memory, '--precision', precision, *args.flags]
+        print(f'{name}: lffnet-inference --precision {precision}', flush=True)
+        run = _fuse(bracket, folder / f'out_{precision}', folder / f'{precision}.log', flags)
+        rows.append({'route': f'--precision {precision} ({run["precision"]})', 'output': f'out_{precision}', **run})
+        if args.busy and precision == args.precisions[0]:
+            print(f'{name}: the same with a competing process', flush=True)
+            log = folder / f'{precision}_busy.log'
+            busy = _busy(lambda: _fuse(bracket, folder / 'out_busy', log, flags))  # noqa: B023 - run at once
+            rows.append({'route': f'--precision {precision}, busy', 'output': 'out_busy', **busy})
+    if args.baseline is not None and megapixels in args.baseline_sizes:
+        print(f'{name}: the baseline {args.baseline}', flush=True)
+        command = _baseline_command(args.baseline)
+        log = folder / 'baseline.log'
+        shutil.rmtree(folder / 'out_baseline', ignore_errors=True)
+        run = _measured([*command, '--input', str(bracket), '--output', str(folder / 'out_baseline')], log)
+        if run['returncode']:
+            raise RuntimeError(f'the baseline failed on {bracket} (exit {run["returncode"]}); see {log}')
+        split = _tile_of(log).replace('?', 'not reported')
+        rows.append(
+            {'route': f'baseline: {args.baseline.name} defaults', 'output': 'out_baseline', **run, 'tile': split}
+        )
+    fp32 = next((row for row in rows if row['route'].startswith('--precision fp32 ')), None)
+    baseline = next((row for row in rows if row['route'].startswith('baseline')), None)
+    for row in rows:
+        row.update(size=size, megapixels=megapixels)
+        row['speed'] = baseline['seconds'] / row['seconds'] if baseline else None
+        if fp32 is not None:
+            row['vs_fp32'] = _psnr(folder / row['output'] / 'bracket.exr', folder / fp32['output'] / 'bracket.exr')
+    first = rows[0]
+    run = {'tile': first['tile']}
+    print(f'{name}: peak {first["peak_bytes"] / 1e6:.0f} MB, {first["tile"]}; reference', flush=True)
+    first['psnr_mu'], first['compared'] = _reference(args, folder, bracket, run, size, first['output'])
+    return rows
 
 
 def _table(args: argparse.Namespace, rows: list) -> str:
     lines = [
-        f'`lffnet-inference` defaults (shipped LFFNet, ECC alignment, fusion preview), `--max_memory '
-        f'{args.max_memory}`{" " + " ".join(args.flags) if args.flags else ""}; peak RSS of the inference process '
-        '(getrusage of the children); seconds are wall time, not comparable while other work shares the machine.',
+        f'`lffnet-inference` (shipped LFFNet, ECC alignment, fusion preview), `--max_memory {args.max_memory}`'
+        f'{" " + " ".join(args.flags) if args.flags else ""}; CPU: {_cpu_model()}; peak RSS of the inference process '
+        '(getrusage of the children); seconds are wall time, comparable only within one quiet run (the busy rows '
+        'share the machine with another CPU-bound process on purpose).',
         '',
-        '| Size | Route | Split | Peak RSS | Seconds | PSNR-mu bounded vs whole | Compared |',
-        '|---|---|---:|---:|---:|---:|---|',
+        '| Size | Route | Split | Peak RSS | Seconds | Speed vs baseline | PSNR-mu vs the fp32 route |',
+        '|---|---|---:|---:|---:|---:|---:|',
     ]
     for row in rows:
         width, height = row['size']
-        psnr = '' if row['psnr_mu'] is None else f'{row["psnr_mu"]:.2f} dB'
+        speed = '' if row.get('speed') is None else f'{row["speed"]:.2f}x'
+        vs_fp32 = row.get('vs_fp32')
+        psnr = '' if vs_fp32 is None else ('identical' if vs_fp32 == float('inf') else f'{vs_fp32:.1f} dB')
         lines.append(
-            f'| {row["megapixels"]:g} MP ({width} x {height}) | {row["precision"]}, --tile auto | {row["tile"]} | '
-            f'{row["peak_bytes"] / 1e6:.0f} MB | {row["seconds"]:.0f} | {psnr} | {row["compared"]} |'
+            f'| {row["megapixels"]:g} MP ({width} x {height}) | {row["route"]} | {row["tile"]} | '
+            f'{row["peak_bytes"] / 1e6:.0f} MB | {row["seconds"]:.0f} | {speed} | {psnr} |'
         )
+    lines += ['', '| Size | PSNR-mu bounded vs whole | Compared |', '|---|---:|---|']
+    for row in rows:
+        if 'compared' in row:
+            width, height = row['size']
+            psnr = '' if row['psnr_mu'] is None else f'{row["psnr_mu"]:.2f} dB'
+            lines.append(
+                f'| {row["megapixels"]:g} MP ({width} x {height}) | {psnr} | {row["route"]}: {row["compared"]} |'
+            )
     return '\n'.join(lines) + '\n'
+
+
+def _cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as file:
+            return next(line.split(':', 1)[1].strip() for line in file if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return 'unknown'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,6 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--output', type=Path, help='also write the markdown table here')
     parser.add_argument('--workdir', type=Path, help='brackets and outputs (default: a temporary folder, removed)')
     parser.add_argument('--max_memory', default='2.5GB', help="lffnet-inference's --max_memory (default: 2.5GB)")
+    parser.add_argument(
+        '--precisions',
+        nargs='+',
+        default=['auto', 'fp32'],
+        choices=('auto', 'fp32', 'bf16', 'fp16'),
+        help='a row per --precision; the first also gets the busy row and the whole-image reference '
+        '(default: auto fp32)',
+    )
+    parser.add_argument('--busy', action='store_true', help='also run the first precision beside a CPU-bound process')
+    parser.add_argument(
+        '--baseline',
+        type=Path,
+        help='a checkout of another revision (e.g. git worktree add ../before COMMIT) whose lffnet-inference runs '
+        "with its own defaults, the speed column's reference",
+    )
+    parser.add_argument(
+        '--baseline_sizes', type=float, nargs='+', default=[12], help='sizes the baseline runs at (default: 12)'
+    )
     parser.add_argument(
         '--reference',
         choices=('auto', 'crop', 'none'),
@@ -217,7 +321,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     temporary = args.workdir is None
     args.workdir = Path(tempfile.mkdtemp(prefix='benchmark_memory_')) if temporary else args.workdir
     try:
-        rows = [_row(args, megapixels) for megapixels in args.sizes]
+        rows = [row for megapixels in args.sizes for row in _rows(args, megapixels)]
     finally:
         if temporary:
             shutil.rmtree(args.workdir, ignore_errors=True)
