@@ -119,7 +119,8 @@ def scratch_bytes(
         return 0
     itemsize = 2 if storage == torch.bfloat16 else 4
     spectrum = 8 * plan['channels'] * height * (width // 2 + 1 + column_block)
-    return (plan['maps'] - 1) * plan['channels'] * height * width * itemsize + spectrum
+    skip = 4 * (net.num_in_ch // 2) * height * width if net.ref_skip and net.head != 'merge' else 0
+    return (plan['maps'] - 1) * plan['channels'] * height * width * itemsize + spectrum + skip
 
 
 def remove_stale_scratch(folder: str) -> list:
@@ -351,11 +352,22 @@ def _staged(net, make_input, height, width, strips, out, folder, column_block, p
 
     try:
         reference, previous = new_map('reference'), new_map('merged')
+        # The reference skip's input, the reference frame's HDR-domain image, kept in float32 (its logit is added to
+        # the output), so the reconstruction does not build the network input again.
+        skip = None
+        if net.ref_skip and net.head != 'merge':
+            colours = net.num_in_ch // 2  # each frame is cat(LDR, HDR-domain) of this many channels
+            skip = _MapFile(folder, 'reference_hdr', colours, height, width, torch.float32)
+            files.append(skip)
         for top, bottom in strips:  # alignment network and merge conv
             start, stop, drop = _with_halo(top, bottom, halos['head'], height)
-            feat, ref_feat = net.features(make_input(start, 0, stop - start, width).to(device))
+            lq = make_input(start, 0, stop - start, width).to(device)
+            feat, ref_feat = net.features(lq)
             previous.write(top, feat[0, :, drop : drop + bottom - top])
             reference.write(top, ref_feat[0, :, drop : drop + bottom - top])
+            if skip is not None:
+                skip.write(top, lq[0, net.ref_idx, colours:, drop : drop + bottom - top])
+            del lq
             bar.step()
         outputs: list[_MapFile] = []
         for index, block in enumerate(blocks):
@@ -378,9 +390,9 @@ def _staged(net, make_input, height, width, strips, out, folder, column_block, p
             block_outputs = [output.read(start, stop)[None].to(device) for output in outputs]
             fused = net.global_fusion(block_outputs, reference.read(start, stop)[None].to(device))
             del block_outputs
-            needs_input = net.head == 'merge' or net.ref_skip  # the image head reads only the features
-            lq = make_input(start, 0, stop - start, width).to(device) if needs_input else None
-            result = net.reconstruct(fused, lq)
+            lq = make_input(start, 0, stop - start, width).to(device) if net.head == 'merge' else None
+            reference_hdr = skip.read(start, stop)[None].to(device) if skip is not None else None
+            result = net.reconstruct(fused, lq, reference_hdr)
             out[top:bottom] = result[0, :, drop : drop + bottom - top].float().permute(1, 2, 0).cpu().numpy()
             bar.step()
     finally:
@@ -418,7 +430,8 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
 
 
 def column_block_for(channels: int, height: int, budget: int, largest: int = 256) -> int:
-    """Frequency columns per block of the column pass within ``budget`` bytes: the block (8 bytes a value), its
-    transform, the MLP's real input and hidden layer (2C each, 4 bytes) and its output, about 40 bytes a value."""
-    block = int(budget // (40 * channels * height)) // 8 * 8
+    """Frequency columns per block of the column pass within ``budget`` bytes: the block as read (8 bytes a complex
+    value), its transform, the MLP's real input, hidden layer and output (2C channels each) and the inverse
+    transform, measured at 41 bytes a value in fp32 and counted as 50."""
+    block = int(budget // (50 * channels * height)) // 8 * 8
     return max(8, min(largest, block))

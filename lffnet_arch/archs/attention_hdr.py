@@ -244,14 +244,19 @@ class AttentionGuidedHDRNet(nn.Module):
             block_outputs.append(feat)
         return self.global_fusion(block_outputs, ref_feat)
 
-    def reconstruct(self, fused: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
-        """Fused features (B, C, H, W) and the input lq -> (B, 3, H, W) linear HDR in [0, 1]."""
+    def reconstruct(
+        self, fused: torch.Tensor, lq: Optional[torch.Tensor] = None, reference_hdr: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Fused features (B, C, H, W) -> (B, 3, H, W) linear HDR in [0, 1]. The merge head reads the input ``lq``,
+        the reference skip only the reference frame's HDR-domain image ``reference_hdr`` (B, 3, H, W), taken from
+        ``lq`` when not given; the papers' networks read neither."""
         if self.head == 'merge':
             return merge_frames(lq, self.conv_last(self.conv_up(pixel_norm(fused))))
         out = self.conv_last(self.conv_up(fused))
         if self.ref_skip:
             c = out.shape[1]
-            ref = lq[:, self.ref_idx, c : 2 * c].clamp(self.REF_SKIP_EPS, 1 - self.REF_SKIP_EPS)
+            ref = reference_hdr if reference_hdr is not None else lq[:, self.ref_idx, c : 2 * c]
+            ref = ref.clamp(self.REF_SKIP_EPS, 1 - self.REF_SKIP_EPS)
             out = out + (torch.log(ref) - torch.log1p(-ref))  # logit, in operators every exporter knows
         return torch.sigmoid(out)
 

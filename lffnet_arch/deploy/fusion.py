@@ -211,7 +211,9 @@ def _forward(
     if tile is not None or strip_rows is not None:
         hdr = np.zeros((height, width, 3), np.float32)
         if strip_rows is not None:
-            block = column_block_for(getattr(model, 'num_feat', 64), height, (max_memory or 0) // 4)
+            # What the bound leaves after the frames and the output image, as for the strips.
+            left = (max_memory or 0) - sum(frame.nbytes for frame in inputs.frames) - 12 * height * width
+            block = column_block_for(getattr(model, 'num_feat', 64), height, left)
             storage = torch.bfloat16 if precision == 'bf16' else torch.float32  # bf16 convs give bf16 maps anyway
             strip_forward(model, inputs, height, width, strip_rows, hdr, scratch_dir, block, progress, storage)
         else:

@@ -24,6 +24,11 @@ What it measures, every case on the same device and settings (printed above the 
 - Training: iterations per second at ``--train_batch`` random crops of ``--train_size``, forward (autocast for
   bf16), LFFNet's losses (L1 + L_msc + 0.05 L_msed + 0.01 L_msfr on mu-law images, in float32), backward and an
   Adam step; median of ``--train_iters`` after ``--train_warmup``. ``-folded`` rows are inference-only.
+- Brackets (``--brackets 12 45``): the shipped LFFNet fuses a synthetic bracket of that many megapixels (the scene
+  of ``scripts/make_synthetic_bracket.py``, 8-bit frames in memory, gamma 2.2, no alignment) through ``fuse`` on the
+  device: the whole image at once when ``torch.cuda.mem_get_info`` shows room for it, else the exact strip-wise pass
+  under ``--bracket_memory`` (its strips go to the device, its feature maps to the host's scratch folder). One timed
+  run each after the shapes are known; seconds and the peak of ``torch.cuda.max_memory_allocated``.
 - Budget: a case times fewer passes than asked when its first pass shows they would not fit in what is left of
   ``--budget_s``, and no case starts once it is spent (skipped cases are listed), so a slow network cannot push the
   run far past it.
@@ -213,7 +218,52 @@ def run(args: argparse.Namespace) -> str:
             net = _build(dataclasses.replace(spec, fold=False), device)
             training.append((label, precision, training_case(net, precision, args, device, budget.remaining())))
             del net
-    return report(args, device, params, latency, training, skipped, budget.elapsed())
+    brackets = []
+    for megapixels in args.brackets:
+        for precision in args.precisions:
+            if not budget.left():
+                skipped.append(f'{megapixels:g} MP {precision} bracket')
+                continue
+            log(f'[{budget.elapsed():5.0f} s] bracket {megapixels:g} MP {precision}')
+            brackets.append((megapixels, precision, bracket_case(megapixels, precision, args, device)))
+    return report(args, device, params, latency, training, skipped, budget.elapsed(), brackets)
+
+
+def synthetic_frames(megapixels: float) -> tuple:
+    """(three 8-bit frames of the synthetic scene at EV -2, 0, +2, their times): the memory benchmark's scene."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, which holds make_synthetic_bracket
+    from make_synthetic_bracket import scene, size_of, srgb_8bit
+
+    width, height = size_of(megapixels)
+    radiance = scene(width, height)
+    times = [1.0, 4.0, 16.0]
+    frames = [srgb_8bit(radiance * (0.18 * t / 4.0)) for t in times]
+    return frames, times
+
+
+def bracket_case(megapixels: float, precision: str, args: argparse.Namespace, device: torch.device) -> dict:
+    """Seconds and peak device memory of fusing a synthetic bracket with the shipped LFFNet."""
+    from lffnet_arch.deploy import fuse, load_model
+
+    frames, times = synthetic_frames(megapixels)
+    net = load_model(device=device)
+    height, width = frames[0].shape[:2]
+    whole_bytes = height * width * net.FORWARD_BYTES_PER_PIXEL * net.num_feat / 64
+    free = torch.cuda.mem_get_info(device)[0] if device.type == 'cuda' else 0
+    bound = None if whole_bytes < 0.8 * free else int(args.bracket_memory * GB)
+    _reset_peak(device)
+    start = time.perf_counter()
+    _, _, info = fuse(
+        frames, times, net, response='gamma:2.2', precision=precision, max_memory=bound, return_response=True
+    )
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    split = 'whole image' if info['strip_rows'] is None else f'strips of {info["strip_rows"]} rows'
+    return {'seconds': seconds, 'peak_gb': _peak_gb(device), 'split': split, 'size': (width, height)}
 
 
 def report(
@@ -224,6 +274,7 @@ def report(
     training: list,
     skipped: list,
     seconds: float,
+    brackets: Sequence = (),
 ) -> str:
     """The markdown tables."""
     height, width = args.size
@@ -273,6 +324,23 @@ def report(
     ]
     if training:
         lines += _training_section(args, training)
+    if brackets:
+        bracket_rows = [
+            [
+                f'{mp:g} MP ({r["size"][0]} x {r["size"][1]})',
+                precision,
+                r['split'],
+                f'{r["seconds"]:.1f}',
+                _fmt(r['peak_gb'], 2),
+            ]
+            for mp, precision, r in brackets
+        ]
+        lines += [
+            '',
+            '### Brackets through fuse (shipped LFFNet)',
+            '',
+            _markdown(['Bracket', 'Precision', 'Split', 'Seconds', 'Peak alloc (GB)'], bracket_rows),
+        ]
     if skipped:
         lines += ['', f'- Skipped after the {args.budget_s:g} s budget: {", ".join(skipped)}.']
     lines += ['', f'- Whole run: {seconds:.0f} s.']
@@ -340,6 +408,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tf32', choices=('default', 'off'), default='default', help="fp32 convolutions' TF32")
     parser.add_argument('--budget_s', type=float, default=270.0, help='start no case after this (default: 270)')
     parser.add_argument('--device', default='cuda', help='cuda, cuda:N or cpu (default: cuda)')
+    parser.add_argument(
+        '--brackets', type=float, nargs='*', default=[], metavar='MP', help='synthetic brackets to fuse, e.g. 12 45'
+    )
+    parser.add_argument(
+        '--bracket_memory', type=float, default=16.0, help='GB for the strip-wise pass where a bracket does not fit'
+    )
     add_output(parser, 'also write the markdown to this file', required=False)
     add_overwrite(parser, 'the --output file')
     args = parser.parse_args(argv)

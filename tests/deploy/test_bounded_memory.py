@@ -79,7 +79,8 @@ def test_bounded_path_is_the_whole_image_result(net, align):
         return_response=True,
     )
     assert info['strip_rows'] == 20 and info['tile'] is None
-    column_blocks = math.ceil((WIDTH // 2 + 1) / column_block_for(8, HEIGHT, (bound_for_rows(20, frames) + 1000) // 4))
+    left = bound_for_rows(20, frames) + 1000 - fixed_bytes(frames)  # what the bound leaves after frames and output
+    column_blocks = math.ceil((WIDTH // 2 + 1) / column_block_for(8, HEIGHT, left))
     assert calls[-1] == 5 * (2 + 2 * 3) + 3 * column_blocks  # 5 strips x 8 row passes, the FFTs' column blocks
     if align == 'ecc':
         assert info['alignment'][0]['converged'] and abs(info['alignment'][0]['rotation']) > 0.3  # really warped
