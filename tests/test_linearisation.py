@@ -61,7 +61,8 @@ def test_fuse_linearises_as_asked_and_reports_how():
     frames, times = _bracket()
     net = LFFNet(num_feat=8, ref_skip=True).eval()  # untrained with the skip: the reference frame's input itself
     hdr, response, info = fuse(frames, times, net, response='gamma:2.2', return_response=True)
-    assert info == {'source': 'given', 'response': 'gamma:2.2', 'alignment': None} and response.gamma_value == 2.2
+    expected = {'source': 'given', 'response': 'gamma:2.2', 'alignment': None, 'tile': None, 'strip_rows': None}
+    assert info == expected and response.gamma_value == 2.2
     np.testing.assert_array_equal(hdr, fuse(frames, times, net, gamma=2.2))  # --gamma is --response gamma:G
     srgb = fuse(frames, times, net, response='srgb')
     expected = Response.srgb().linearise(frames[1]) / times[1]

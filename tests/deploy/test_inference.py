@@ -710,7 +710,8 @@ def test_cli_fuses_three_frames_of_a_longer_bracket_and_says_which(tmp_path, che
 
     write_tiff_bracket(tmp_path / 'five', evs=(0, 1, 2, 3, 4))
     argv = ['--input', str(tmp_path / 'five'), '--output', str(tmp_path / 'out'), '--checkpoint', str(checkpoint)]
-    assert main([*argv, '--opt', str(_options(tmp_path)), '--align', 'none', '--response', 'gamma:2.2']) == 0
+    flags = ['--opt', str(_options(tmp_path)), '--align', 'none', '--response', 'gamma:2.2', '--precision', 'fp32']
+    assert main([*argv, *flags]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith('five: 5 frames'))
     frames, times = read_bracket(tmp_path / 'five')
     chosen = choose_frames(frames, times)
