@@ -25,6 +25,7 @@ __all__ = [
     'parse_memory_size',
     'plan_strip_rows',
     'plan_tile',
+    'strip_fixed_bytes',
     'resident_memory',
     'tile_working_bytes',
 ]
@@ -45,6 +46,10 @@ SLACK = 1.05  # allocator rounding and small temporaries
 # concatenates them, and thin full-width strips pay more per pixel in convolution workspace than square tiles:
 # measured up to 1.2 times the forward-pass estimate on 21-row strips of an 8192-pixel-wide image in fp32.
 STRIP_SLACK = 1.3
+# What the process's memory grows by during the strips besides the strips themselves (oneDNN's scratchpads and
+# primitive cache, allocator fragmentation), per image pixel: a 45 MP fp32 run peaked 56 MB above its 2.5 GB bound
+# without it; 4 bytes a pixel reserve 180 MB there.
+STRIP_RESERVE_BYTES_PER_PIXEL = 4
 # Writing the outputs: the float32 image (12 bytes a pixel), the 8-bit preview (3) and Pillow's RGBX copy of it (4),
 # and the strips that the fusion tone mapper (2 ** 21 pixels, about 150 bytes each) and the writers work on.
 OUTPUT_PHASE_BYTES_PER_PIXEL = 19
@@ -201,6 +206,12 @@ def strip_working_bytes(
     return int(STRIP_SLACK * (per_pixel * read * width + BAND_BYTES_PER_PIXEL * (num_frames + 1) * read * width))
 
 
+def strip_fixed_bytes(height: int, width: int, channels: int = 3) -> int:
+    """What the strip-wise pass holds besides the frames and its strips: the float32 output image and the runtime's
+    growth (:data:`STRIP_RESERVE_BYTES_PER_PIXEL`)."""
+    return (4 * channels + STRIP_RESERVE_BYTES_PER_PIXEL) * height * width
+
+
 def plan_strip_rows(
     max_memory: int,
     height: int,
@@ -217,7 +228,7 @@ def plan_strip_rows(
     Raises:
         MemoryBoundError: Not even a strip of 8 rows fits; the message names ``max_memory`` and the minimum.
     """
-    fixed = frame_bytes + 4 * channels * height * width
+    fixed = frame_bytes + strip_fixed_bytes(height, width, channels)
     whole = fixed + strip_working_bytes(height, width, 0, num_frames, forward_bytes_per_pixel, channels)
     if whole <= max_memory:
         return height
@@ -229,8 +240,9 @@ def plan_strip_rows(
     if need(smallest) > max_memory:
         minimum = need(smallest)
         detail = (
-            f'its frames ({format_size(frame_bytes)}), the output image ({format_size(fixed - frame_bytes)}) and the '
-            f'smallest strip ({smallest} rows of {width} pixels) need at least {format_size(minimum)}'
+            f'its frames ({format_size(frame_bytes)}), the output image with a reserve for the runtime '
+            f'({format_size(fixed - frame_bytes)}) and the smallest strip ({smallest} rows of {width} pixels) need '
+            f'at least {format_size(minimum)}'
         )
         raise MemoryBoundError(
             f'max_memory={format_size(max_memory)} is too small for a {width} x {height} bracket of {num_frames} '

@@ -23,7 +23,7 @@ from torch import nn
 from lffnet_arch.archs import MEASURED_ARCHS, forward_bytes_per_pixel
 from lffnet_arch.choices import PRECISION_NAMES
 from lffnet_arch.deploy.align import estimate_alignment
-from lffnet_arch.deploy.budget import plan_strip_rows, plan_tile
+from lffnet_arch.deploy.budget import plan_strip_rows, plan_tile, strip_fixed_bytes
 from lffnet_arch.deploy.stream import TileInputs
 from lffnet_arch.fileio.image import check_ldr_dtype
 from lffnet_arch.response.curves import Response
@@ -212,8 +212,8 @@ def _forward(
         hdr = np.zeros((height, width, 3), np.float32)
         if strip_rows is not None:
             # What the bound leaves after the frames and the output image, as for the strips.
-            left = (max_memory or 0) - sum(frame.nbytes for frame in inputs.frames) - 12 * height * width
-            block = column_block_for(getattr(model, 'num_feat', 64), height, left)
+            left = (max_memory or 0) - sum(frame.nbytes for frame in inputs.frames) - strip_fixed_bytes(height, width)
+            block = column_block_for(getattr(model, 'num_feat', 64), height, left // 2)  # half: allocator slack
             storage = torch.bfloat16 if precision == 'bf16' else torch.float32  # bf16 convs give bf16 maps anyway
             strip_forward(model, inputs, height, width, strip_rows, hdr, scratch_dir, block, progress, storage)
         else:

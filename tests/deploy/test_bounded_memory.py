@@ -20,6 +20,7 @@ from lffnet_arch.deploy.budget import (
     MemoryBoundError,
     parse_memory_size,
     plan_strip_rows,
+    strip_fixed_bytes,
     strip_working_bytes,
     tile_working_bytes,
 )
@@ -46,9 +47,13 @@ def fixed_bytes(frames: list) -> int:
     return sum(f.nbytes for f in frames) + 12 * HEIGHT * WIDTH
 
 
+def strip_fixed(frames: list) -> int:
+    return sum(f.nbytes for f in frames) + strip_fixed_bytes(HEIGHT, WIDTH)
+
+
 def bound_for_rows(rows: int, frames: list, halo: int = 4) -> int:
     """The smallest max_memory whose plan is strips of ``rows`` rows for these frames (LFFNet's halo is 4)."""
-    return fixed_bytes(frames) + strip_working_bytes(rows, WIDTH, halo, len(frames), BPP)
+    return strip_fixed(frames) + strip_working_bytes(rows, WIDTH, halo, len(frames), BPP)
 
 
 def bound_for(tile: int, frames: list) -> int:
@@ -79,8 +84,8 @@ def test_bounded_path_is_the_whole_image_result(net, align):
         return_response=True,
     )
     assert info['strip_rows'] == 20 and info['tile'] is None
-    left = bound_for_rows(20, frames) + 1000 - fixed_bytes(frames)  # what the bound leaves after frames and output
-    column_blocks = math.ceil((WIDTH // 2 + 1) / column_block_for(8, HEIGHT, left))
+    left = bound_for_rows(20, frames) + 1000 - strip_fixed(frames)  # what the bound leaves after frames and output
+    column_blocks = math.ceil((WIDTH // 2 + 1) / column_block_for(8, HEIGHT, left // 2))
     assert calls[-1] == 5 * (2 + 2 * 3) + 3 * column_blocks  # 5 strips x 8 row passes, the FFTs' column blocks
     if align == 'ecc':
         assert info['alignment'][0]['converged'] and abs(info['alignment'][0]['rotation']) > 0.3  # really warped

@@ -42,6 +42,17 @@ def test_latency_and_training_tables_in_both_precisions(script, tmp_path):
         script.main([*TINY, '--archs', 'LFFNet', '--output', str(out)])
 
 
+def test_bracket_rows_fuse_a_synthetic_bracket(script):
+    """--brackets: the shipped LFFNet fuses a synthetic bracket (0.05 MP here) in each precision; on the CPU, where
+    no device memory is read, through the strip-wise pass under --bracket_memory (0.05 GB: strips of a few rows)."""
+    report = script.main([*TINY, '--archs', 'LFFNet', '--runs', '1', '--no_train', '--brackets', '0.05',
+                          '--bracket_memory', '0.05'])  # fmt: skip
+    rows = _rows(report, '### Brackets through fuse (shipped LFFNet)')
+    assert [r[1] for r in rows] == ['fp32', 'bf16']
+    assert all(r[0].startswith('| 0.05 MP (256 x 192)') and r[2].startswith('strips of ') for r in rows)
+    assert all(float(r[3]) > 0 for r in rows)
+
+
 def test_budget_fits_or_skips_cases(script):
     report = script.main([*TINY, '--archs', 'LFFNet', 'LFFNet-folded', '--runs', '1000', '--budget_s', '1'])
     timed = [int(r[3]) for r in _rows(report, '### Inference latency')]
