@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-__all__ = ['apply_thread_policy', 'limit_opencv_threads', 'usable_cores']
+__all__ = ['apply_thread_policy', 'cpu_flags', 'cpu_model', 'limit_opencv_threads', 'usable_cores']
 
 CGROUP_CPU_MAX = Path('/sys/fs/cgroup/cpu.max')
 
@@ -75,3 +75,22 @@ def limit_opencv_threads() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def _cpuinfo_field(name: str) -> Optional[str]:
+    """The first ``name`` line of ``/proc/cpuinfo`` (Linux), None where it cannot be read."""
+    try:
+        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as file:
+            return next((line.split(':', 1)[1].strip() for line in file if line.startswith(name)), None)
+    except OSError:
+        return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as benchmark tables print it ('unknown CPU' where it cannot be read)."""
+    return _cpuinfo_field('model name') or 'unknown CPU'
+
+
+def cpu_flags() -> set:
+    """The CPU's feature flags (e.g. ``avx512_bf16``); empty where they cannot be read."""
+    return set((_cpuinfo_field('flags') or '').split())

@@ -20,6 +20,10 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout root
+
+from lffnet_arch.threads import cpu_model  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 COMPETITOR = 'import torch\na = torch.randn(1024, 1024)\nwhile True:\n    a = (a @ a).clamp_(-1, 1)\n'
 
@@ -102,7 +106,7 @@ def main(argv=None) -> int:
             for sub in ('experiments', 'tb_logger', 'results'):
                 for path in (REPO / sub).glob(f'{name}*'):
                     subprocess.run(['rm', '-rf', str(path)], check=False)
-    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')), '?')
+    cpu = cpu_model()
     lines = [
         f'Demo training, {args.iters} iterations, {os.cpu_count()} cores ({cpu}):',
         '',

@@ -28,6 +28,7 @@ Usage::
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -243,6 +244,15 @@ def _rows(args: argparse.Namespace, megapixels: float) -> list:
     return rows
 
 
+def _cpu_model() -> str:
+    """``lffnet_arch.threads.cpu_model``, loaded from its file: importing the package would bring torch into this
+    process, which stays small (see above); the module itself needs only the standard library."""
+    spec = importlib.util.spec_from_file_location('_lffnet_threads', ROOT / 'lffnet_arch' / 'threads.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cpu_model()
+
+
 def _table(args: argparse.Namespace, rows: list) -> str:
     lines = [
         f'`lffnet-inference` (shipped LFFNet, ECC alignment, fusion preview), `--max_memory {args.max_memory}`'
@@ -271,14 +281,6 @@ def _table(args: argparse.Namespace, rows: list) -> str:
                 f'| {row["megapixels"]:g} MP ({width} x {height}) | {psnr} | {row["route"]}: {row["compared"]} |'
             )
     return '\n'.join(lines) + '\n'
-
-
-def _cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as file:
-            return next(line.split(':', 1)[1].strip() for line in file if line.startswith('model name'))
-    except (OSError, StopIteration):
-        return 'unknown'
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,6 @@ Usage::
 
 import argparse
 import contextlib
-import platform
 import statistics
 import sys
 import tempfile
@@ -36,32 +35,12 @@ sys.path.insert(0, str(ROOT / 'scripts'))
 from make_synthetic_bracket import scene, srgb_8bit  # noqa: E402
 
 from lffnet_arch.deploy import load_model  # noqa: E402
+from lffnet_arch.deploy.fusion import cpu_has_bf16  # noqa: E402
 from lffnet_arch.hdr_input import mu_law, network_input  # noqa: E402
 from lffnet_arch.response import Response  # noqa: E402
+from lffnet_arch.threads import cpu_model  # noqa: E402
 
 ROUTES = ('fp32', 'bf16', 'channels_last', 'channels_last_bf16', 'threads_1', 'compile', 'compile_bf16', 'onnxruntime')
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as file:
-            for line in file:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown CPU'
-
-
-def cpu_flags() -> set:
-    try:
-        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as file:
-            for line in file:
-                if line.startswith('flags'):
-                    return set(line.split(':', 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def tile_input(size: int, seed: int = 0) -> torch.Tensor:
@@ -90,7 +69,7 @@ def _timed(run: Callable[[], torch.Tensor], repeats: int) -> tuple:
 def _route(name: str, net: torch.nn.Module, lq: torch.Tensor, workdir: Path) -> tuple:
     """(a callable running the route, a note); raises RuntimeError when the route cannot run here."""
     bf16 = torch.autocast('cpu', dtype=torch.bfloat16) if name.endswith('bf16') else contextlib.nullcontext()
-    if name.endswith('bf16') and not {'avx512_bf16', 'amx_bf16'} & cpu_flags():
+    if name.endswith('bf16') and not cpu_has_bf16():
         raise RuntimeError('no bf16 instructions on this CPU (avx512_bf16 / amx_bf16)')
     if name in ('fp32', 'bf16', 'threads_1'):
 

@@ -146,6 +146,19 @@ def tile_working_bytes(
     return int(SLACK * (per_pixel * tile_h * tile_w + bands))
 
 
+def _too_small(
+    max_memory: int, width: int, height: int, num_frames: int, parts: str, smallest: str, minimum: int
+) -> MemoryBoundError:
+    """The error of a bound below what the smallest tile or strip needs, naming ``max_memory`` and the minimum."""
+    detail = f'{parts} and the {smallest} need at least {format_size(minimum)}'
+    return MemoryBoundError(
+        f'max_memory={format_size(max_memory)} is too small for a {width} x {height} bracket of {num_frames} frames: '
+        f'{detail}.',
+        minimum,
+        detail,
+    )
+
+
 def plan_tile(
     max_memory: int,
     height: int,
@@ -174,16 +187,9 @@ def plan_tile(
         return fixed + tile_working_bytes(tile, height, width, num_frames, forward_bytes_per_pixel, channels)
 
     if need(smallest) > max_memory:
-        minimum = need(smallest)
-        detail = (
-            f'its frames ({format_size(frame_bytes)}), the output image ({format_size(fixed - frame_bytes)}) and the '
-            f'smallest tile ({smallest} pixels) need at least {format_size(minimum)}'
-        )
-        raise MemoryBoundError(
-            f'max_memory={format_size(max_memory)} is too small for a {width} x {height} bracket of {num_frames} '
-            f'frames: {detail}.',
-            minimum,
-            detail,
+        parts = f'its frames ({format_size(frame_bytes)}), the output image ({format_size(fixed - frame_bytes)})'
+        raise _too_small(
+            max_memory, width, height, num_frames, parts, f'smallest tile ({smallest} pixels)', need(smallest)
         )
     low, high = smallest, largest  # need() grows with the tile: bisect on multiples of 32
     while low < high:
@@ -202,7 +208,8 @@ def strip_working_bytes(
     (:mod:`lffnet_arch.strips`): the forward pass of its local stages (the alignment network dominates), its input and
     output, and the frames' float32 rows it reads."""
     read = rows + 2 * halo
-    per_pixel = forward_bytes_per_pixel + INPUT_BYTES_PER_PIXEL_PER_FRAME * num_frames + OUTPUT_BYTES_PER_PIXEL
+    per_pixel = forward_bytes_per_pixel + INPUT_BYTES_PER_PIXEL_PER_FRAME * num_frames
+    per_pixel += OUTPUT_BYTES_PER_PIXEL * channels / 3
     return int(STRIP_SLACK * (per_pixel * read * width + BAND_BYTES_PER_PIXEL * (num_frames + 1) * read * width))
 
 
@@ -238,18 +245,12 @@ def plan_strip_rows(
 
     smallest = 8
     if need(smallest) > max_memory:
-        minimum = need(smallest)
-        detail = (
+        parts = (
             f'its frames ({format_size(frame_bytes)}), the output image with a reserve for the runtime '
-            f'({format_size(fixed - frame_bytes)}) and the smallest strip ({smallest} rows of {width} pixels) need '
-            f'at least {format_size(minimum)}'
+            f'({format_size(fixed - frame_bytes)})'
         )
-        raise MemoryBoundError(
-            f'max_memory={format_size(max_memory)} is too small for a {width} x {height} bracket of {num_frames} '
-            f'frames: {detail}.',
-            minimum,
-            detail,
-        )
+        smallest_strip = f'smallest strip ({smallest} rows of {width} pixels)'
+        raise _too_small(max_memory, width, height, num_frames, parts, smallest_strip, need(smallest))
     per_row = need(smallest + 1) - need(smallest)
     rows = smallest + max(0, (max_memory - need(smallest)) // max(per_row, 1))
     while rows > smallest and need(rows) > max_memory:

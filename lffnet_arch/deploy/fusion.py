@@ -29,6 +29,7 @@ from lffnet_arch.fileio.image import check_ldr_dtype
 from lffnet_arch.response.curves import Response
 from lffnet_arch.response.resolve import resolve_response
 from lffnet_arch.strips import column_block_for, strip_forward, strip_plan, supports_strips
+from lffnet_arch.threads import cpu_flags
 from lffnet_arch.tiling import auto_tile_size, module_device, tile_positions, tiled_forward_streamed
 
 __all__ = ['MAX_EXPOSURE_RATIO', 'PRECISIONS', 'cpu_has_bf16', 'fuse', 'resolve_precision']
@@ -112,14 +113,9 @@ def _reference(model: nn.Module, ref_idx: Optional[int]) -> Iterator[None]:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU has bf16 arithmetic (AVX-512 BF16 or AMX tiles), read from ``/proc/cpuinfo`` (Linux; False
-    where it cannot be read)."""
-    try:
-        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as file:
-            flags = next((line.split(':', 1)[1].split() for line in file if line.startswith('flags')), [])
-    except OSError:
-        return False
-    return bool({'avx512_bf16', 'amx_bf16'} & set(flags))
+    """Whether this CPU has bf16 arithmetic (AVX-512 BF16 or AMX tiles), from its flags (False where they cannot be
+    read)."""
+    return bool({'avx512_bf16', 'amx_bf16'} & cpu_flags())
 
 
 def resolve_precision(precision: str, device: Union[str, torch.device]) -> tuple[str, str]:

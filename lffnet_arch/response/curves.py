@@ -81,7 +81,6 @@ class Response:
             raise ValueError(f'Invalid response table: {problem}.')
         self._table = table / table[:, -1:]
         self._table.flags.writeable = False
-        self._table_lo, self._table_hi = self._table[:, :-1], self._table[:, 1:]  # each interval's ends
         self._formula: Optional[tuple] = None
 
     # Constructors ---------------------------------------------------------------------------------------------
@@ -257,8 +256,8 @@ class Response:
             position = z[..., c].astype(dtype, copy=False) * dtype(last)
             index = np.minimum(position.astype(np.int32), last - 1)
             position -= index
-            start = self._table_lo[c][index]
-            out[..., c] = start + position * (self._table_hi[c][index] - start)
+            start = self._table[c, :-1][index]  # each interval's ends: views of the table
+            out[..., c] = start + position * (self._table[c, 1:][index] - start)
         return out
 
     def to_json(self, path: PathLike, info: Optional[dict] = None, overwrite: bool = True) -> Path:
