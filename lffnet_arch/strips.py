@@ -176,7 +176,8 @@ class _MapFile:
 
 class _SpectrumFile:
     """The half spectrum of a (C, H, W) map, complex64 (C, H, W // 2 + 1), stored in blocks of ``block`` frequency
-    columns, each (H, C, block) and contiguous: a strip of rows of a block and a whole block are single reads."""
+    columns, each (H, block, C) and contiguous: a strip of rows of a block and a whole block are single reads, and a
+    block's values have their channels last, as the column pass's per-frequency MLP reads them."""
 
     def __init__(self, folder: str, channels: int, height: int, width: int, block: int) -> None:
         self.path = os.path.join(folder, 'spectrum')
@@ -185,7 +186,7 @@ class _SpectrumFile:
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
 
     def _offset(self, index: int, top: int) -> int:
-        return ((index * self.height + top) * self.channels * self.block) * 8
+        return ((index * self.height + top) * self.block * self.channels) * 8
 
     def _span(self, index: int) -> tuple:
         start = index * self.block
@@ -193,28 +194,28 @@ class _SpectrumFile:
 
     def write_rows(self, top: int, spectrum: torch.Tensor) -> None:
         """spectrum: (C, h, bins) complex -> rows top:top + h of every block."""
-        data = spectrum.cpu().permute(1, 0, 2)  # (h, C, bins), a view
-        piece = torch.zeros((data.shape[0], self.channels, self.block), dtype=torch.complex64)
+        data = spectrum.cpu().permute(1, 2, 0)  # (h, bins, C), a view
+        piece = torch.zeros((data.shape[0], self.block, self.channels), dtype=torch.complex64)
         for index in range(self.num_blocks):
             start, stop = self._span(index)
-            piece[..., : stop - start] = data[..., start:stop]
+            piece[:, : stop - start] = data[:, start:stop]
             if stop - start < self.block:
-                piece[..., stop - start :] = 0
+                piece[:, stop - start :] = 0
             _pwrite_all(self.fd, piece.numpy(), self._offset(index, top))
 
     def read_rows(self, top: int, bottom: int) -> torch.Tensor:
         """Rows top:bottom of every block -> (C, bottom - top, bins) complex64."""
         out = torch.empty((self.channels, bottom - top, self.bins), dtype=torch.complex64)
-        piece = torch.empty((bottom - top, self.channels, self.block), dtype=torch.complex64)
+        piece = torch.empty((bottom - top, self.block, self.channels), dtype=torch.complex64)
         for index in range(self.num_blocks):
             start, stop = self._span(index)
             _pread_all(self.fd, piece.numpy(), self._offset(index, top))
-            out[..., start:stop] = piece[..., : stop - start].permute(1, 0, 2)
+            out[..., start:stop] = piece[:, : stop - start].permute(2, 0, 1)
         return out
 
     def read_block(self, index: int) -> torch.Tensor:
-        """Block ``index``: (H, C, block) complex64."""
-        data = torch.empty((self.height, self.channels, self.block), dtype=torch.complex64)
+        """Block ``index``: (H, block, C) complex64."""
+        data = torch.empty((self.height, self.block, self.channels), dtype=torch.complex64)
         _pread_all(self.fd, data.numpy(), self._offset(index, 0))
         return data
 
@@ -409,12 +410,13 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
             x = source.read(top, bottom).to(device, torch.float32)
             spectrum.write_rows(top, torch.fft.rfft(x, dim=-1, norm='backward'))
             bar.step()
+        mlp = _interleaved_mlp(block.frequency, device)
         for index in range(spectrum.num_blocks):  # pass 2: along the columns, the MLP, back along the columns
-            columns = torch.fft.fft(spectrum.read_block(index).to(device), dim=0, norm='backward')  # (H, C, k)
-            stacked = torch.cat([columns.real, columns.imag], dim=1).permute(1, 0, 2)[None]  # (1, 2C, H, k)
-            real, imag = block.frequency(stacked).float()[0].permute(1, 0, 2).chunk(2, dim=1)
-            del stacked, columns
-            spectrum.write_block(index, torch.fft.ifft(torch.complex(real, imag), dim=0, norm='backward'))
+            columns = torch.fft.fft(spectrum.read_block(index).to(device), dim=0, norm='backward')  # (H, k, C)
+            values = mlp(torch.view_as_real(columns).flatten(-2))  # (H, k, 2C): re_0, im_0, re_1, im_1, ...
+            del columns
+            spectrum.write_block(index, torch.fft.ifft(torch.view_as_complex(values.unflatten(-1, (-1, 2))), dim=0))
+            del values
             bar.step()
         for top, bottom in strips:  # pass 3: back along the rows, plus the spatial branch and the residual
             frequency = torch.fft.irfft(spectrum.read_rows(top, bottom).to(device), n=width, dim=-1, norm='backward')
@@ -427,6 +429,34 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
             bar.step()
     finally:
         spectrum.close()
+
+
+def _interleaved_mlp(frequency: nn.Module, device: torch.device):
+    """The block's per-frequency MLP, conv1x1 - ReLU - conv1x1 on cat(real, imag) channels, as a function of
+    (..., 2C) values with real and imaginary parts interleaved (re_0, im_0, re_1, ...), which is how a complex
+    tensor's memory holds them: the column pass then needs no concatenation, permutation or complex rebuild. The
+    weights are permuted once to that order; the result is float32, (..., 2C) interleaved."""
+    first, act, second = frequency
+    if not (isinstance(first, nn.Conv2d) and isinstance(act, nn.ReLU) and isinstance(second, nn.Conv2d)):
+        raise TypeError('strip-wise inference expects an RFFT block frequency branch of conv1x1, ReLU, conv1x1.')
+    channels = first.in_channels // 2
+
+    def interleave_in(weight):  # (out, [re | im] C) -> (out, C x [re, im])
+        return weight.reshape(weight.shape[0], 2, channels).transpose(1, 2).reshape(weight.shape[0], -1)
+
+    def interleave_out(values):  # ([re | im] C, ...) -> (C x [re, im], ...)
+        return values.reshape(2, channels, *values.shape[1:]).transpose(0, 1).reshape(values.shape)
+
+    w1 = interleave_in(first.weight.detach()[:, :, 0, 0]).to(device)
+    b1 = None if first.bias is None else first.bias.detach().to(device)
+    w2 = interleave_out(second.weight.detach()[:, :, 0, 0]).to(device)
+    b2 = None if second.bias is None else interleave_out(second.bias.detach()).to(device)
+
+    def mlp(values: torch.Tensor) -> torch.Tensor:
+        hidden = torch.relu_(nn.functional.linear(values, w1, b1))
+        return nn.functional.linear(hidden, w2, b2).float()
+
+    return mlp
 
 
 def column_block_for(channels: int, height: int, budget: int, largest: int = 256) -> int:

@@ -2,6 +2,7 @@
 ``.exr``, the response ``.json`` and a tonemapped ``.png`` or ``.jpg`` preview."""
 
 import argparse
+import concurrent.futures
 import os
 import shutil
 import sys
@@ -330,19 +331,25 @@ def write_outputs(
 
     Memory: ``hdr`` is the one float32 image; the ``mulaw`` and ``fusion`` tone mappers and the ``.hdr`` / ``.exr``
     writers read it a strip of rows at a time (:func:`~lffnet_arch.tonemap.tonemap`,
-    :func:`~lffnet_arch.fileio.image.write_hdr`), so besides it only the 8-bit preview is full-size."""
-    preview = tonemap(hdr, tonemapper)
+    :func:`~lffnet_arch.fileio.image.write_hdr`), so besides it only the 8-bit preview is full-size.
+
+    Speed: the preview (tone mapping and encoding) is made in a second thread while the HDR files are written; both
+    spend most of their time in NumPy, OpenCV, Pillow and OpenEXR calls that release the GIL."""
     stage = paths[0].parent / f'.{paths[0].stem}.partial-{os.getpid()}'
     stage.mkdir(parents=True, exist_ok=True)
+    previews = [stage / path.name for path in paths if path.suffix in ('.png', '.jpg')]
     finished = []
     try:
-        for path in paths:
-            if path.suffix in ('.png', '.jpg'):
-                write_preview(stage / path.name, preview, icc_profile, jpeg_quality)
-            elif path.suffix == '.json':  # the curve the frames were linearised with, and how it was found
-                response[0].to_json(stage / path.name, info=_json_ready(response[1]))
-            else:
-                write_hdr(stage / path.name, hdr)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            if previews:
+                job = pool.submit(_write_previews, previews, hdr, tonemapper, icc_profile, jpeg_quality)
+            for path in paths:
+                if path.suffix == '.json':  # the curve the frames were linearised with, and how it was found
+                    response[0].to_json(stage / path.name, info=_json_ready(response[1]))
+                elif path.suffix not in ('.png', '.jpg'):
+                    write_hdr(stage / path.name, hdr)
+            if previews:
+                job.result()  # its error, if any, is raised here
         for path in paths:
             finish_file(stage / path.name, path, overwrite)
             finished.append(path)
@@ -352,6 +359,12 @@ def write_outputs(
         raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_previews(paths: Sequence[Path], hdr: np.ndarray, tonemapper: str, icc_profile, jpeg_quality: int) -> None:
+    preview = tonemap(hdr, tonemapper)
+    for path in paths:
+        write_preview(path, preview, icc_profile, jpeg_quality)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
