@@ -412,10 +412,15 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
             bar.step()
         mlp = _interleaved_mlp(block.frequency, device)
         for index in range(spectrum.num_blocks):  # pass 2: along the columns, the MLP, back along the columns
-            columns = torch.fft.fft(spectrum.read_block(index).to(device), dim=0, norm='backward')  # (H, k, C)
+            # out= keeps each transform's result in the (H, k, C) layout: without it the FFT along the first dimension
+            # returns H innermost, and the MLP's view and the block's write would each copy it (1.3 times slower).
+            block_values = spectrum.read_block(index).to(device)
+            columns = torch.fft.fft(block_values, dim=0, norm='backward', out=torch.empty_like(block_values))
+            del block_values
             values = mlp(torch.view_as_real(columns).flatten(-2))  # (H, k, 2C): re_0, im_0, re_1, im_1, ...
             del columns
-            spectrum.write_block(index, torch.fft.ifft(torch.view_as_complex(values.unflatten(-1, (-1, 2))), dim=0))
+            values = torch.view_as_complex(values.unflatten(-1, (-1, 2)))
+            spectrum.write_block(index, torch.fft.ifft(values, dim=0, out=torch.empty_like(values)))
             del values
             bar.step()
         for top, bottom in strips:  # pass 3: back along the rows, plus the spatial branch and the residual
