@@ -25,6 +25,7 @@ field. Only the rounding of the split FFTs and of the per-strip convolutions dif
 (max. abs. differences near 1e-6 in fp32).
 """
 
+import concurrent.futures
 import os
 import re
 import shutil
@@ -141,49 +142,79 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return (tensor.view(torch.int16) if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
-class _MapFile:
+class _ScratchFile:
+    """A scratch file written behind: a write is handed to a thread of its own and the caller goes on computing
+    the next strip while it runs (``pwrite`` releases the GIL); at most one write is pending, and every read, and
+    the next write, first waits for it, so a read never sees a file older than the writes before it. A failed write
+    raises at that wait; every map written is read again later, so none fails unseen."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._pending: Optional[concurrent.futures.Future] = None
+
+    def _write_behind(self, writes: list) -> None:
+        """writes: (array, offset) pairs, written in this order; the arrays must not change afterwards."""
+        self._wait()
+        self._pending = self._writer.submit(lambda: [_pwrite_all(self.fd, *write) for write in writes])
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the pending write, then close and remove the file (also when that write failed: its error is
+        raised after the removal)."""
+        if self.fd < 0:
+            return
+        try:
+            self._wait()
+        finally:
+            self._writer.shutdown(wait=True)
+            os.close(self.fd)
+            self.fd = -1
+            os.unlink(self.path)
+
+
+class _MapFile(_ScratchFile):
     """A (C, H, W) feature map in a file (float32, or bfloat16 when the network runs in bf16), read and written by
     rows. Buffers are torch tensors, so they come from torch's allocator (with transparent huge pages where
     ``THP_MEM_ALLOC_ENABLE`` is set, as ``lffnet-inference`` does)."""
 
     def __init__(self, folder: str, name: str, channels: int, height: int, width: int, dtype: torch.dtype) -> None:
-        self.path = os.path.join(folder, name)
+        super().__init__(os.path.join(folder, name))
         self.shape, self.dtype = (channels, height, width), dtype
         self.itemsize = torch.empty((), dtype=dtype).element_size()
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
 
     def write(self, top: int, rows: torch.Tensor) -> None:
-        """rows: (C, h, W), e.g. a crop of rows of a strip -> rows top:top + h."""
+        """rows: (C, h, W), e.g. a crop of rows of a strip -> rows top:top + h, written behind (the caller must not
+        change ``rows`` afterwards)."""
         channels, height, width = self.shape
         data = rows.detach().to('cpu', self.dtype)
-        for channel in range(channels):
-            _pwrite_all(self.fd, _numpy(data[channel]), ((channel * height) + top) * width * self.itemsize)
+        offsets = [((channel * height) + top) * width * self.itemsize for channel in range(channels)]
+        self._write_behind([(_numpy(data[channel]), offset) for channel, offset in enumerate(offsets)])
 
     def read(self, top: int, bottom: int) -> torch.Tensor:
         """Rows top:bottom as a (C, bottom - top, W) tensor."""
+        self._wait()
         channels, height, width = self.shape
         data = torch.empty((channels, bottom - top, width), dtype=self.dtype)
         for channel in range(channels):
             _pread_all(self.fd, _numpy(data[channel]), ((channel * height) + top) * width * self.itemsize)
         return data
 
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-            os.unlink(self.path)
 
-
-class _SpectrumFile:
+class _SpectrumFile(_ScratchFile):
     """The half spectrum of a (C, H, W) map, complex64 (C, H, W // 2 + 1), stored in blocks of ``block`` frequency
     columns, each (H, block, C) and contiguous: a strip of rows of a block and a whole block are single reads, and a
     block's values have their channels last, as the column pass's per-frequency MLP reads them."""
 
     def __init__(self, folder: str, channels: int, height: int, width: int, block: int) -> None:
-        self.path = os.path.join(folder, 'spectrum')
+        super().__init__(os.path.join(folder, 'spectrum'))
         self.channels, self.height, self.bins, self.block = channels, height, width // 2 + 1, block
         self.num_blocks = -(-self.bins // block)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
 
     def _offset(self, index: int, top: int) -> int:
         return ((index * self.height + top) * self.block * self.channels) * 8
@@ -195,16 +226,15 @@ class _SpectrumFile:
     def write_rows(self, top: int, spectrum: torch.Tensor) -> None:
         """spectrum: (C, h, bins) complex -> rows top:top + h of every block."""
         data = spectrum.cpu().permute(1, 2, 0)  # (h, bins, C), a view
-        piece = torch.zeros((data.shape[0], self.block, self.channels), dtype=torch.complex64)
+        pieces = torch.zeros((self.num_blocks, data.shape[0], self.block, self.channels), dtype=torch.complex64)
         for index in range(self.num_blocks):
             start, stop = self._span(index)
-            piece[:, : stop - start] = data[:, start:stop]
-            if stop - start < self.block:
-                piece[:, stop - start :] = 0
-            _pwrite_all(self.fd, piece.numpy(), self._offset(index, top))
+            pieces[index, :, : stop - start] = data[:, start:stop]
+        self._write_behind([(pieces[index].numpy(), self._offset(index, top)) for index in range(self.num_blocks)])
 
     def read_rows(self, top: int, bottom: int) -> torch.Tensor:
         """Rows top:bottom of every block -> (C, bottom - top, bins) complex64."""
+        self._wait()
         out = torch.empty((self.channels, bottom - top, self.bins), dtype=torch.complex64)
         piece = torch.empty((bottom - top, self.block, self.channels), dtype=torch.complex64)
         for index in range(self.num_blocks):
@@ -215,18 +245,26 @@ class _SpectrumFile:
 
     def read_block(self, index: int) -> torch.Tensor:
         """Block ``index``: (H, block, C) complex64."""
+        self._wait()
         data = torch.empty((self.height, self.block, self.channels), dtype=torch.complex64)
         _pread_all(self.fd, data.numpy(), self._offset(index, 0))
         return data
 
     def write_block(self, index: int, data: torch.Tensor) -> None:
-        _pwrite_all(self.fd, data.cpu().to(torch.complex64).contiguous().numpy(), self._offset(index, 0))
+        """data: (H, block, C), written behind (the caller must not change it afterwards)."""
+        self._write_behind([(data.cpu().to(torch.complex64).contiguous().numpy(), self._offset(index, 0))])
 
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-            os.unlink(self.path)
+
+def _close_all(files: list) -> None:
+    """Close (and remove) every file, then raise the first error a pending write left, if any."""
+    errors = []
+    for file in files:
+        try:
+            file.close()
+        except OSError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
 
 
 def _pwrite_all(fd: int, array: np.ndarray, offset: int) -> None:
@@ -397,8 +435,7 @@ def _staged(net, make_input, height, width, strips, out, folder, column_block, p
             out[top:bottom] = result[0, :, drop : drop + bottom - top].float().permute(1, 2, 0).cpu().numpy()
             bar.step()
     finally:
-        for file in files:
-            file.close()
+        _close_all(files)
 
 
 def _rfft_block(block, source, target, strips, halo, column_block, folder, device, bar) -> None:

@@ -95,6 +95,23 @@ def test_scratch_files_are_removed_after_success_and_failure(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_failed_write_behind_raises_and_the_scratch_is_removed(tmp_path, monkeypatch):
+    net = varied(LFFNet(num_feat=8))
+    lq = torch.rand(1, 3, 6, HEIGHT, WIDTH)
+    written = []
+
+    def full_disk(fd, array, offset):
+        written.append(offset)
+        if len(written) > 40:  # the disk fills up in the middle of the run
+            raise OSError(28, 'No space left on device')
+        os.pwrite(fd, array.tobytes(), offset)
+
+    monkeypatch.setattr(strips_module, '_pwrite_all', full_disk)
+    with pytest.raises(OSError, match='No space left on device'):
+        run(net, lq, 10, scratch_dir=str(tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
 def test_too_little_scratch_space_is_refused_naming_the_folder(tmp_path, monkeypatch):
     net = varied(LFFNet(num_feat=8))
     lq = torch.rand(1, 3, 6, HEIGHT, WIDTH)
