@@ -143,36 +143,64 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 class _ScratchFile:
-    """A scratch file written behind: a write is handed to a thread of its own and the caller goes on computing
-    the next strip while it runs (``pwrite`` releases the GIL); at most one write is pending, and every read, and
-    the next write, first waits for it, so a read never sees a file older than the writes before it. A failed write
-    raises at that wait; every map written is read again later, so none fails unseen."""
+    """A scratch file read ahead and written behind by a thread of its own, so the caller computes while its data
+    moves (``pread`` and ``pwrite`` release the GIL).
+
+    - A write is queued and the caller goes on; at most one write is pending, and the next write or a read that is
+      not read ahead first waits for it. A failed write raises at that wait; every map written is read again later,
+      so none fails unseen.
+    - :meth:`_ahead` queues a read of a region that a later read of the same region takes. The thread runs its work
+      in order, so a read ahead sees every write queued before it; a write drops the reads ahead of regions it
+      overlaps, so none is stale.
+
+    Regions are ``('rows', top, bottom)`` or ``('block', index)``; a block holds some columns of every row."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self._pending: Optional[concurrent.futures.Future] = None
+        self._read_ahead: dict = {}
 
-    def _write_behind(self, writes: list) -> None:
-        """writes: (array, offset) pairs, written in this order; the arrays must not change afterwards."""
+    @staticmethod
+    def _overlap(one: tuple, other: tuple) -> bool:
+        if one[0] == other[0] == 'rows':
+            return one[1] < other[2] and other[1] < one[2]
+        return one[0] != other[0] or one == other
+
+    def _write_behind(self, region: tuple, writes: list) -> None:
+        """writes: (array, offset) pairs within ``region``, written in this order; the arrays must not change
+        afterwards."""
         self._wait()
-        self._pending = self._writer.submit(lambda: [_pwrite_all(self.fd, *write) for write in writes])
+        self._read_ahead = {key: job for key, job in self._read_ahead.items() if not self._overlap(key, region)}
+        self._pending = self._worker.submit(lambda: [_pwrite_all(self.fd, *write) for write in writes])
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.result()
 
+    def _ahead(self, region: tuple, read: Callable, *args) -> None:
+        if region not in self._read_ahead:
+            self._read_ahead[region] = self._worker.submit(read, *args)
+
+    def _read(self, region: tuple, read: Callable, *args):
+        job = self._read_ahead.pop(region, None)
+        if job is not None:
+            return job.result()
+        self._wait()
+        return read(*args)
+
     def close(self) -> None:
         """Wait for the pending write, then close and remove the file (also when that write failed: its error is
-        raised after the removal)."""
+        raised after the removal). Reads ahead that nobody took are dropped."""
         if self.fd < 0:
             return
         try:
             self._wait()
         finally:
-            self._writer.shutdown(wait=True)
+            self._read_ahead.clear()
+            self._worker.shutdown(wait=True)
             os.close(self.fd)
             self.fd = -1
             os.unlink(self.path)
@@ -194,11 +222,18 @@ class _MapFile(_ScratchFile):
         channels, height, width = self.shape
         data = rows.detach().to('cpu', self.dtype)
         offsets = [((channel * height) + top) * width * self.itemsize for channel in range(channels)]
-        self._write_behind([(_numpy(data[channel]), offset) for channel, offset in enumerate(offsets)])
+        writes = [(_numpy(data[channel]), offset) for channel, offset in enumerate(offsets)]
+        self._write_behind(('rows', top, top + data.shape[1]), writes)
 
     def read(self, top: int, bottom: int) -> torch.Tensor:
         """Rows top:bottom as a (C, bottom - top, W) tensor."""
-        self._wait()
+        return self._read(('rows', top, bottom), self._read_rows, top, bottom)
+
+    def read_ahead(self, top: int, bottom: int) -> None:
+        """Start reading rows top:bottom for a later :meth:`read` of them."""
+        self._ahead(('rows', top, bottom), self._read_rows, top, bottom)
+
+    def _read_rows(self, top: int, bottom: int) -> torch.Tensor:
         channels, height, width = self.shape
         data = torch.empty((channels, bottom - top, width), dtype=self.dtype)
         for channel in range(channels):
@@ -230,11 +265,17 @@ class _SpectrumFile(_ScratchFile):
         for index in range(self.num_blocks):
             start, stop = self._span(index)
             pieces[index, :, : stop - start] = data[:, start:stop]
-        self._write_behind([(pieces[index].numpy(), self._offset(index, top)) for index in range(self.num_blocks)])
+        writes = [(pieces[index].numpy(), self._offset(index, top)) for index in range(self.num_blocks)]
+        self._write_behind(('rows', top, top + data.shape[0]), writes)
 
     def read_rows(self, top: int, bottom: int) -> torch.Tensor:
         """Rows top:bottom of every block -> (C, bottom - top, bins) complex64."""
-        self._wait()
+        return self._read(('rows', top, bottom), self._read_rows, top, bottom)
+
+    def read_rows_ahead(self, top: int, bottom: int) -> None:
+        self._ahead(('rows', top, bottom), self._read_rows, top, bottom)
+
+    def _read_rows(self, top: int, bottom: int) -> torch.Tensor:
         out = torch.empty((self.channels, bottom - top, self.bins), dtype=torch.complex64)
         piece = torch.empty((bottom - top, self.block, self.channels), dtype=torch.complex64)
         for index in range(self.num_blocks):
@@ -245,14 +286,21 @@ class _SpectrumFile(_ScratchFile):
 
     def read_block(self, index: int) -> torch.Tensor:
         """Block ``index``: (H, block, C) complex64."""
-        self._wait()
+        return self._read(('block', index), self._read_block, index)
+
+    def read_block_ahead(self, index: int) -> None:
+        self._ahead(('block', index), self._read_block, index)
+
+    def _read_block(self, index: int) -> torch.Tensor:
         data = torch.empty((self.height, self.block, self.channels), dtype=torch.complex64)
         _pread_all(self.fd, data.numpy(), self._offset(index, 0))
         return data
 
     def write_block(self, index: int, data: torch.Tensor) -> None:
         """data: (H, block, C), written behind (the caller must not change it afterwards)."""
-        self._write_behind([(data.cpu().to(torch.complex64).contiguous().numpy(), self._offset(index, 0))])
+        self._write_behind(
+            ('block', index), [(data.cpu().to(torch.complex64).contiguous().numpy(), self._offset(index, 0))]
+        )
 
 
 def _close_all(files: list) -> None:
@@ -287,6 +335,14 @@ def _pread_all(fd: int, array: np.ndarray, offset: int) -> None:
 
 def _strips(height: int, rows: int) -> list:
     return [(top, min(height, top + rows)) for top in range(0, height, rows)]
+
+
+def _read_next(files: list, strips: list, index: int, halo: int, height: int) -> None:
+    """Start reading strip ``index + 1`` (with ``halo``) from ``files`` while strip ``index`` is computed."""
+    if index + 1 < len(strips):
+        start, stop, _ = _with_halo(*strips[index + 1], halo, height)
+        for file in files:
+            file.read_ahead(start, stop)
 
 
 def _with_halo(top: int, bottom: int, halo: int, height: int) -> tuple:
@@ -415,8 +471,9 @@ def _staged(net, make_input, height, width, strips, out, folder, column_block, p
             if _is_global(block):
                 _rfft_block(block, previous, current, strips, halo, column_block, folder, device, bar)
             else:
-                for top, bottom in strips:
+                for index_strip, (top, bottom) in enumerate(strips):
                     start, stop, drop = _with_halo(top, bottom, halo, height)
+                    _read_next([previous], strips, index_strip, halo, height)
                     result = block(previous.read(start, stop)[None].to(device))
                     current.write(top, result[0, :, drop : drop + bottom - top])
                     bar.step()
@@ -424,8 +481,10 @@ def _staged(net, make_input, height, width, strips, out, folder, column_block, p
                 previous.close()  # the merged features: no later stage reads them
             outputs.append(current)
             previous = current
-        for top, bottom in strips:  # global feature fusion and reconstruction
+        tail_files = [*outputs, reference, *([skip] if skip is not None else [])]
+        for index_strip, (top, bottom) in enumerate(strips):  # global feature fusion and reconstruction
             start, stop, drop = _with_halo(top, bottom, halos['tail'], height)
+            _read_next(tail_files, strips, index_strip, halos['tail'], height)
             block_outputs = [output.read(start, stop)[None].to(device) for output in outputs]
             fused = net.global_fusion(block_outputs, reference.read(start, stop)[None].to(device))
             del block_outputs
@@ -443,7 +502,8 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
     channels, height, width = source.shape
     spectrum = _SpectrumFile(folder, channels, height, width, column_block)
     try:
-        for top, bottom in strips:  # pass 1: the real FFT of every row
+        for index, (top, bottom) in enumerate(strips):  # pass 1: the real FFT of every row
+            _read_next([source], strips, index, 0, height)
             x = source.read(top, bottom).to(device, torch.float32)
             spectrum.write_rows(top, torch.fft.rfft(x, dim=-1, norm='backward'))
             bar.step()
@@ -452,6 +512,8 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
             # out= keeps each transform's result in the (H, k, C) layout: without it the FFT along the first dimension
             # returns H innermost, and the MLP's view and the block's write would each copy it (1.3 times slower).
             block_values = spectrum.read_block(index).to(device)
+            if index + 1 < spectrum.num_blocks:
+                spectrum.read_block_ahead(index + 1)
             columns = torch.fft.fft(block_values, dim=0, norm='backward', out=torch.empty_like(block_values))
             del block_values
             values = mlp(torch.view_as_real(columns).flatten(-2))  # (H, k, 2C): re_0, im_0, re_1, im_1, ...
@@ -460,7 +522,12 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
             spectrum.write_block(index, torch.fft.ifft(values, dim=0, out=torch.empty_like(values)))
             del values
             bar.step()
-        for top, bottom in strips:  # pass 3: back along the rows, plus the spatial branch and the residual
+        for index, (top, bottom) in enumerate(
+            strips
+        ):  # pass 3: back along the rows, plus the spatial branch and the residual
+            if index + 1 < len(strips):
+                spectrum.read_rows_ahead(*strips[index + 1])
+            _read_next([source], strips, index, halo, height)
             frequency = torch.fft.irfft(spectrum.read_rows(top, bottom).to(device), n=width, dim=-1, norm='backward')
             start, stop, drop = _with_halo(top, bottom, halo, height)
             x = source.read(start, stop)[None].to(device)

@@ -112,6 +112,20 @@ def test_a_failed_write_behind_raises_and_the_scratch_is_removed(tmp_path, monke
     assert os.listdir(tmp_path) == []
 
 
+def test_a_read_ahead_never_returns_rows_written_after_it(tmp_path):
+    scratch = strips_module._MapFile(str(tmp_path), 'map', 2, 8, 5, torch.float32)
+    try:
+        scratch.write(0, torch.zeros(2, 8, 5))
+        scratch.read_ahead(2, 6)
+        scratch.read_ahead(6, 8)
+        scratch.write(4, torch.ones(2, 2, 5))  # overlaps rows 2:6, not 6:8
+        assert scratch.read(2, 6)[:, 2:].eq(1).all() and scratch.read(2, 6)[:, :2].eq(0).all()
+        assert scratch.read(6, 8).eq(0).all()
+    finally:
+        scratch.close()
+    assert os.listdir(tmp_path) == []
+
+
 def test_too_little_scratch_space_is_refused_naming_the_folder(tmp_path, monkeypatch):
     net = varied(LFFNet(num_feat=8))
     lq = torch.rand(1, 3, 6, HEIGHT, WIDTH)
