@@ -180,16 +180,27 @@ class _ScratchFile:
         if pending is not None:
             pending.result()
 
-    def _ahead(self, region: tuple, read: Callable, *args) -> None:
+    def _ahead(self, region: tuple, plan: Callable) -> None:
+        """Queue the reads of ``plan()`` (see :meth:`_read`); its buffers are allocated here, in the calling thread,
+        so the worker thread only moves bytes (allocations from other threads would grow more malloc arenas)."""
         if region not in self._read_ahead:
-            self._read_ahead[region] = self._worker.submit(read, *args)
+            buffer, reads, finish = plan()
+            job = self._worker.submit(lambda: [_pread_all(self.fd, *read) for read in reads])
+            self._read_ahead[region] = (job, buffer, finish)
 
-    def _read(self, region: tuple, read: Callable, *args):
-        job = self._read_ahead.pop(region, None)
-        if job is not None:
-            return job.result()
-        self._wait()
-        return read(*args)
+    def _read(self, region: tuple, plan: Callable):
+        """``plan()`` gives (buffer, [(array in buffer, offset), ...], finish): the reads fill the buffer and
+        ``finish(buffer)`` is the result. Taken from a read ahead of ``region`` when one was queued."""
+        entry = self._read_ahead.pop(region, None)
+        if entry is None:
+            self._wait()
+            buffer, reads, finish = plan()
+            for read in reads:
+                _pread_all(self.fd, *read)
+        else:
+            job, buffer, finish = entry
+            job.result()
+        return finish(buffer)
 
     def close(self) -> None:
         """Wait for the pending write, then close and remove the file (also when that write failed: its error is
@@ -227,18 +238,17 @@ class _MapFile(_ScratchFile):
 
     def read(self, top: int, bottom: int) -> torch.Tensor:
         """Rows top:bottom as a (C, bottom - top, W) tensor."""
-        return self._read(('rows', top, bottom), self._read_rows, top, bottom)
+        return self._read(('rows', top, bottom), lambda: self._rows_plan(top, bottom))
 
     def read_ahead(self, top: int, bottom: int) -> None:
         """Start reading rows top:bottom for a later :meth:`read` of them."""
-        self._ahead(('rows', top, bottom), self._read_rows, top, bottom)
+        self._ahead(('rows', top, bottom), lambda: self._rows_plan(top, bottom))
 
-    def _read_rows(self, top: int, bottom: int) -> torch.Tensor:
+    def _rows_plan(self, top: int, bottom: int) -> tuple:
         channels, height, width = self.shape
         data = torch.empty((channels, bottom - top, width), dtype=self.dtype)
-        for channel in range(channels):
-            _pread_all(self.fd, _numpy(data[channel]), ((channel * height) + top) * width * self.itemsize)
-        return data
+        offsets = [((channel * height) + top) * width * self.itemsize for channel in range(channels)]
+        return data, [(_numpy(data[channel]), offset) for channel, offset in enumerate(offsets)], _same
 
 
 class _SpectrumFile(_ScratchFile):
@@ -270,37 +280,43 @@ class _SpectrumFile(_ScratchFile):
 
     def read_rows(self, top: int, bottom: int) -> torch.Tensor:
         """Rows top:bottom of every block -> (C, bottom - top, bins) complex64."""
-        return self._read(('rows', top, bottom), self._read_rows, top, bottom)
+        return self._read(('rows', top, bottom), lambda: self._rows_plan(top, bottom))
 
     def read_rows_ahead(self, top: int, bottom: int) -> None:
-        self._ahead(('rows', top, bottom), self._read_rows, top, bottom)
+        self._ahead(('rows', top, bottom), lambda: self._rows_plan(top, bottom))
 
-    def _read_rows(self, top: int, bottom: int) -> torch.Tensor:
-        out = torch.empty((self.channels, bottom - top, self.bins), dtype=torch.complex64)
-        piece = torch.empty((bottom - top, self.block, self.channels), dtype=torch.complex64)
+    def _rows_plan(self, top: int, bottom: int) -> tuple:
+        pieces = torch.empty((self.num_blocks, bottom - top, self.block, self.channels), dtype=torch.complex64)
+        reads = [(pieces[index].numpy(), self._offset(index, top)) for index in range(self.num_blocks)]
+        return pieces, reads, self._assemble
+
+    def _assemble(self, pieces: torch.Tensor) -> torch.Tensor:
+        out = torch.empty((self.channels, pieces.shape[1], self.bins), dtype=torch.complex64)
         for index in range(self.num_blocks):
             start, stop = self._span(index)
-            _pread_all(self.fd, piece.numpy(), self._offset(index, top))
-            out[..., start:stop] = piece[:, : stop - start].permute(2, 0, 1)
+            out[..., start:stop] = pieces[index, :, : stop - start].permute(2, 0, 1)
         return out
 
     def read_block(self, index: int) -> torch.Tensor:
         """Block ``index``: (H, block, C) complex64."""
-        return self._read(('block', index), self._read_block, index)
+        return self._read(('block', index), lambda: self._block_plan(index))
 
     def read_block_ahead(self, index: int) -> None:
-        self._ahead(('block', index), self._read_block, index)
+        self._ahead(('block', index), lambda: self._block_plan(index))
 
-    def _read_block(self, index: int) -> torch.Tensor:
+    def _block_plan(self, index: int) -> tuple:
         data = torch.empty((self.height, self.block, self.channels), dtype=torch.complex64)
-        _pread_all(self.fd, data.numpy(), self._offset(index, 0))
-        return data
+        return data, [(data.numpy(), self._offset(index, 0))], _same
 
     def write_block(self, index: int, data: torch.Tensor) -> None:
         """data: (H, block, C), written behind (the caller must not change it afterwards)."""
         self._write_behind(
             ('block', index), [(data.cpu().to(torch.complex64).contiguous().numpy(), self._offset(index, 0))]
         )
+
+
+def _same(buffer: torch.Tensor) -> torch.Tensor:
+    return buffer
 
 
 def _close_all(files: list) -> None:
