@@ -60,14 +60,10 @@ def test_strips_give_the_whole_image_result(name, rows, block):
 
 
 def test_plan_of_each_network():
-    # in flight: the next strip of 3 block outputs and the reference features, one strip written behind (float32)
-    expected = {'mode': 'staged', 'halo': 4, 'maps': 5, 'channels': 8, 'in_flight': 4 * 8 * 5}
-    assert strip_plan(LFFNet(num_feat=8)) == expected
-    assert strip_plan(LFFNet(num_feat=8, ref_skip=True))['in_flight'] == 4 * 8 * 5 + 4 * 3  # the reference frame
+    assert strip_plan(LFFNet(num_feat=8)) == {'mode': 'staged', 'halo': 4, 'maps': 5, 'channels': 8}
     assert strip_plan(LFFNet(num_feat=8, num_block=1))['maps'] == 4  # the merged features while the block runs
     # AHDRNet is local: conv_first 1, two attention convs 2, merge 1, 2 blocks of 6 dilated convs 24, the rest 3.
-    local = {'mode': 'local', 'halo': 31, 'maps': 0, 'channels': 8, 'in_flight': 0}
-    assert strip_plan(AHDRNet(num_feat=8, num_block=2)) == local
+    assert strip_plan(AHDRNet(num_feat=8, num_block=2)) == {'mode': 'local', 'halo': 31, 'maps': 0, 'channels': 8}
     assert conv_radius(torch.nn.Conv2d(1, 1, 5, dilation=3)) == 6
     assert scratch_bytes(LFFNet(num_feat=8), 100, 200) >= 5 * 8 * 100 * 200 * 4
 

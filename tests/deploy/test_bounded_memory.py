@@ -26,13 +26,11 @@ from lffnet_arch.deploy.budget import (
 )
 from lffnet_arch.fileio import image as image_module
 from lffnet_arch.fileio.image import read_hdr, write_hdr
-from lffnet_arch.strips import column_block_for, strip_plan
+from lffnet_arch.strips import column_block_for
 from lffnet_arch.tonemap import tonemap
 
 HEIGHT, WIDTH = 96, 128
-BPP = forward_bytes_per_pixel('LFFNet', num_feat=8)  # what fuse sizes LFFNet(num_feat=8)'s tiles with
-# and its strips: the forward pass and what the scratch files' reads ahead and writes behind hold
-STRIP_BPP = BPP + strip_plan(LFFNet(num_feat=8))['in_flight']
+BPP = forward_bytes_per_pixel('LFFNet', num_feat=8)  # what fuse sizes LFFNet(num_feat=8)'s strips with
 
 
 @pytest.fixture
@@ -55,7 +53,7 @@ def strip_fixed(frames: list) -> int:
 
 def bound_for_rows(rows: int, frames: list, halo: int = 4) -> int:
     """The smallest max_memory whose plan is strips of ``rows`` rows for these frames (LFFNet's halo is 4)."""
-    return strip_fixed(frames) + strip_working_bytes(rows, WIDTH, halo, len(frames), STRIP_BPP)
+    return strip_fixed(frames) + strip_working_bytes(rows, WIDTH, halo, len(frames), BPP)
 
 
 def bound_for(tile: int, frames: list) -> int:
@@ -133,7 +131,7 @@ def test_strips_from_the_bound_shrink_with_it_and_ignore_free_memory(monkeypatch
     monkeypatch.setattr('lffnet_arch.deploy.fusion.auto_tile_size', probe)
     frames = bracket_u8()
     bounds = [bound_for_rows(r, frames) for r in (8, 30, 60)] + [10**9]
-    plans = [plan_strip_rows(b, HEIGHT, WIDTH, sum(f.nbytes for f in frames), 3, STRIP_BPP, 4) for b in bounds]
+    plans = [plan_strip_rows(b, HEIGHT, WIDTH, sum(f.nbytes for f in frames), 3, BPP, 4) for b in bounds]
     assert plans == [8, 30, 60, HEIGHT]
     # 45 MP, the shipped model's width: the strips shrink as the bound does, whatever the free memory.
     shipped = forward_bytes_per_pixel('LFFNet', 32)
