@@ -95,11 +95,8 @@ def _halos(net: AttentionGuidedHDRNet) -> dict:
 
 def strip_plan(net: nn.Module) -> dict:
     """How :func:`strip_forward` runs ``net``: ``mode`` (``'staged'`` with RFFT blocks, ``'local'`` without),
-    ``halo`` (the largest halo of a strip, in rows), ``maps`` (feature maps held in the scratch folder at once),
-    ``channels`` (their channels) and ``in_flight`` (bytes per pixel of a strip that its scratch files' reads ahead
-    and writes behind hold besides the forward pass: in the reconstruction stage the next strip of every block's
-    output, the reference features and the reference frame's HDR image, plus one strip written behind; counted in
-    float32)."""
+    ``halo`` (the largest halo of a strip, in rows), ``maps`` (feature maps held in the scratch folder at once) and
+    ``channels`` (their channels)."""
     if not supports_strips(net):
         raise TypeError(f'strip-wise inference needs an LFFNet or AHDRNet, got {type(net).__name__}.')
     halos = _halos(net)
@@ -108,10 +105,8 @@ def strip_plan(net: nn.Module) -> dict:
         # them all), the current block's output and the spectrum; during the first block also the merged features.
         maps = max(4, len(net.fusion_blocks) + 2)
         halo = max(halos['head'], halos['tail'], *halos['blocks'])
-        skip = 4 * (net.num_in_ch // 2) if net.ref_skip and net.head != 'merge' else 0
-        in_flight = 4 * net.num_feat * (len(net.fusion_blocks) + 2) + skip
-        return {'mode': 'staged', 'halo': halo, 'maps': maps, 'channels': net.num_feat, 'in_flight': in_flight}
-    return {'mode': 'local', 'halo': halos['whole'], 'maps': 0, 'channels': net.num_feat, 'in_flight': 0}
+        return {'mode': 'staged', 'halo': halo, 'maps': maps, 'channels': net.num_feat}
+    return {'mode': 'local', 'halo': halos['whole'], 'maps': 0, 'channels': net.num_feat}
 
 
 def scratch_bytes(

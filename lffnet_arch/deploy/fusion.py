@@ -173,9 +173,8 @@ def _resolve_tile(
     height, width = frames[0].shape[:2]
     frame_bytes = sum(frame.nbytes for frame in frames)
     if supports_strips(model):
-        plan = strip_plan(model)
-        halo = plan['halo']
-        bpp = _forward_bytes_per_pixel(model) + plan['in_flight']  # the scratch files' reads ahead, writes behind
+        halo = strip_plan(model)['halo']
+        bpp = _forward_bytes_per_pixel(model)
         rows = plan_strip_rows(max_memory, height, width, frame_bytes, len(frames), bpp, halo)
         return None, (None if rows >= height else rows)
     tile = plan_tile(max_memory, height, width, frame_bytes, len(frames), _forward_bytes_per_pixel(model), tile_overlap)
