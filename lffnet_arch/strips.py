@@ -282,7 +282,8 @@ class _SpectrumFile(_ScratchFile):
         """Rows top:bottom of every block -> (C, bottom - top, bins) complex64."""
         return self._read(('rows', top, bottom), lambda: self._rows_plan(top, bottom))
 
-    def read_rows_ahead(self, top: int, bottom: int) -> None:
+    def read_ahead(self, top: int, bottom: int) -> None:
+        """Start reading rows top:bottom of every block for a later :meth:`read_rows` of them."""
         self._ahead(('rows', top, bottom), lambda: self._rows_plan(top, bottom))
 
     def _rows_plan(self, top: int, bottom: int) -> tuple:
@@ -538,11 +539,9 @@ def _rfft_block(block, source, target, strips, halo, column_block, folder, devic
             spectrum.write_block(index, torch.fft.ifft(values, dim=0, out=torch.empty_like(values)))
             del values
             bar.step()
-        for index, (top, bottom) in enumerate(
-            strips
-        ):  # pass 3: back along the rows, plus the spatial branch and the residual
-            if index + 1 < len(strips):
-                spectrum.read_rows_ahead(*strips[index + 1])
+        # pass 3: back along the rows, plus the spatial branch and the residual
+        for index, (top, bottom) in enumerate(strips):
+            _read_next([spectrum], strips, index, 0, height)
             _read_next([source], strips, index, halo, height)
             frequency = torch.fft.irfft(spectrum.read_rows(top, bottom).to(device), n=width, dim=-1, norm='backward')
             start, stop, drop = _with_halo(top, bottom, halo, height)

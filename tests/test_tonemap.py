@@ -129,3 +129,14 @@ def test_drago_previews_print_no_opencv_warning():
     run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert 'MatExpr' not in run.stderr  # what OpenCV's Drago prints about itself at its default log level
+
+
+def test_the_srgb_table_is_at_most_one_code_from_the_formula():
+    from lffnet_arch.response.families import srgb_encode
+    from lffnet_arch.tonemap import FUSION_STOPS, _virtual_exposures
+
+    linear = np.linspace(0.0, 1.0, 1_000_003, dtype=np.float32).reshape(1, -1, 1).repeat(3, axis=2)
+    exposures = _virtual_exposures(linear * 2.0 ** -FUSION_STOPS[-1])  # the brightest stop spans all of [0, 1]
+    formula = np.round(srgb_encode(linear.astype(np.float64)) * 255)
+    difference = np.abs(exposures[-1].astype(np.int64) - formula)
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3

@@ -341,15 +341,13 @@ def write_outputs(
     finished = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            if previews:
-                job = pool.submit(_write_previews, previews, hdr, tonemapper, icc_profile, jpeg_quality)
+            job = pool.submit(_write_previews, previews, hdr, tonemapper, icc_profile, jpeg_quality)
             for path in paths:
                 if path.suffix == '.json':  # the curve the frames were linearised with, and how it was found
                     response[0].to_json(stage / path.name, info=_json_ready(response[1]))
                 elif path.suffix not in ('.png', '.jpg'):
                     write_hdr(stage / path.name, hdr)
-            if previews:
-                job.result()  # its error, if any, is raised here
+            job.result()  # its error, if any, is raised here
         for path in paths:
             finish_file(stage / path.name, path, overwrite)
             finished.append(path)
@@ -362,6 +360,9 @@ def write_outputs(
 
 
 def _write_previews(paths: Sequence[Path], hdr: np.ndarray, tonemapper: str, icc_profile, jpeg_quality: int) -> None:
+    """Tone-map ``hdr`` once and write it to each preview path (none: nothing is tone-mapped)."""
+    if not paths:
+        return
     preview = tonemap(hdr, tonemapper)
     for path in paths:
         write_preview(path, preview, icc_profile, jpeg_quality)
