@@ -251,7 +251,7 @@ class AttentionGuidedHDRNet(nn.Module):
         the reference skip only the reference frame's HDR-domain image ``reference_hdr`` (B, 3, H, W), taken from
         ``lq`` when not given; the papers' networks read neither."""
         if self.head == 'merge':
-            return merge_frames(lq, self.conv_last(self.conv_up(pixel_norm(fused))))
+            return merge_frames(lq, self.conv_last(self.conv_up(pixel_norm(fused))), self.ref_idx)
         out = self.conv_last(self.conv_up(fused))
         if self.ref_skip:
             c = out.shape[1]

@@ -110,7 +110,7 @@ def test_the_output_is_the_merge_where_no_frame_clips(make_net):
     assert error <= TOLERANCE, f'median relative error {error:.2e}'
 
 
-def test_the_prior_takes_shadows_from_the_long_frame_and_never_takes_clipped_values():
+def test_the_prior_takes_shadows_from_the_long_frame_and_clipped_values_almost_never():
     # Two pixels, three frames 2 stops apart in the code values of a gamma-2.2 camera: a shadow, and a highlight
     # that clips in the long frame and nearly clips in the reference.
     shadow = torch.tensor([0.02, 0.08, 0.32]) ** (1 / 2.2)
@@ -118,18 +118,25 @@ def test_the_prior_takes_shadows_from_the_long_frame_and_never_takes_clipped_val
     ldr = torch.stack([shadow, highlight], dim=1)[None, :, None, :, None].expand(1, 3, 3, 2, 1)  # (B, T, C, H, W)
     weights = merge_weights(ldr, torch.zeros(1, 3, 2, 1))[0, :, 0]  # (T, H, W)
     assert weights[:, 0, 0].argmax() == 2 and weights[2, 0, 0] > 0.6  # shadows: the long frame, the cleanest
-    assert weights[2, 1, 0] == 0 and weights[1, 1, 0] > 0  # clipped: nothing; nearly clipped: still counted
+    assert weights[2, 1, 0] < 1e-3 and weights[1, 1, 0] > 0.1  # clipped: next to nothing; nearly: counted
     torch.testing.assert_close(weights.sum(dim=0), torch.ones(2, 1))
     assert torch.isfinite(noise_prior(torch.zeros(1, 3, 3, 1, 1))).all()
     assert validity(torch.ones(1, 3, 3, 1, 1)).flatten().tolist() == [1.0, 0.0, 0.0]  # the shortest always counts
 
 
-def test_merge_weights_stay_finite_for_extreme_corrections():
+def test_merge_weights_stay_finite_and_clipped_frames_take_no_correction():
     ldr = torch.rand(1, 3, 3, 4, 4)
     ldr[:, 1:] = 1.0  # only the shortest frame is valid
-    weights = merge_weights(ldr, torch.tensor([-1e4, 1e4, 1e4]).view(1, 3, 1, 1).expand(1, 3, 4, 4))
-    assert torch.isfinite(weights).all()
-    torch.testing.assert_close(weights[0, 0, 0], torch.ones(4, 4))
+    correction = lambda *z: torch.tensor(z).view(1, 3, 1, 1).expand(1, 3, 4, 4)  # noqa: E731
+    for z in ((1e4, -1e4, -1e4), (-1e4, 1e4, 1e4), (0.0, 1e4, 1e4)):
+        weights = merge_weights(ldr, correction(*z))
+        assert torch.isfinite(weights).all()
+        torch.testing.assert_close(weights.sum(dim=1), torch.ones(1, 1, 4, 4))
+    # The network cannot raise a clipped frame's weight: only its valid frames' corrections count.
+    torch.testing.assert_close(merge_weights(ldr, correction(0.0, 1e4, 1e4)), merge_weights(ldr, correction(0, 0, 0)))
+    # Where the shortest frame holds a highlight that clips the others, their clipped values weigh next to nothing.
+    bright = torch.cat([torch.full((1, 1, 3, 4, 4), 0.6), torch.ones(1, 2, 3, 4, 4)], dim=1)
+    assert merge_weights(bright, correction(0.0, 0.0, 0.0))[:, 0].min() > 0.999
 
 
 def test_merge_head_weights_load_only_into_a_merge_network():
@@ -156,3 +163,38 @@ def test_the_merge_head_keeps_the_papers_parameter_counts_at_three_frames(arch):
     assert untrained.shape == (2, 3, 16, 16)
     untrained.mean().backward()
     assert all(p.grad is not None for p in net.conv_last.parameters())
+
+
+def test_consistency_drops_a_frame_where_it_disagrees_with_the_reference_and_nowhere_else():
+    from lffnet_arch.archs.merge import consistency
+
+    times = torch.tensor([1.0, 4.0, 16.0]).view(1, 3, 1, 1, 1)
+    radiance = torch.full((1, 1, 3, 4, 4), 0.01)
+    hdr = radiance.expand(1, 3, 3, 4, 4).clone()
+    hdr[:, 2, :, 0, 0] *= 4.0  # a ghost two stops brighter in the long frame
+    ldr = (hdr * times).clamp(0, 1) ** (1 / 2.2)
+    penalty = consistency(ldr, hdr, ref_idx=1)
+    assert penalty[:, 1].eq(0).all()  # never the reference
+    assert penalty[0, 2, 0, 0, 0] < -20  # the ghost: e^-20 of its weight
+    assert penalty[0, :, 0, 1:, :].abs().max() < 1e-6 and penalty[0, :, 0, 1:, 0].abs().max() < 1e-6  # agreement
+    weights = merge_weights(ldr, torch.zeros(1, 3, 4, 4), hdr, 1)[0, :, 0]
+    assert weights[2, 0, 0] < 1e-6 and weights[2, 1, 1] > 0.5  # the long frame's shadows, but not its ghost
+
+
+def test_a_clipped_reference_is_a_lower_bound_that_ghosts_below_it_contradict():
+    from lffnet_arch.archs.merge import consistency
+
+    # One pixel of a blown-out window: the reference and the long frame clip, and the short frame holds either the
+    # window (a 1/4 of the code range brighter than the reference's clipped value) or a dark moving object (a ghost).
+    times = torch.tensor([1.0, 4.0, 16.0]).view(1, 3, 1, 1, 1)
+    window, ghost = torch.full((1, 1, 3, 1, 1), 0.6), torch.full((1, 1, 3, 1, 1), 0.002)
+    for short, expected in ((window, window[:, 0]), (ghost, torch.full((1, 3, 1, 1), 0.25))):
+        hdr = torch.cat([short, torch.full((1, 2, 3, 1, 1), 1.0) / times[:, 1:]], dim=1)  # clipped: 1 / t
+        ldr = torch.cat([short.clamp(0, 1) ** (1 / 2.2), torch.ones(1, 2, 3, 1, 1)], dim=1)
+        penalty = consistency(ldr, hdr, ref_idx=1)
+        merged = (merge_weights(ldr, torch.zeros(1, 3, 1, 1), hdr, 1) * hdr).sum(dim=1)
+        if short is window:  # brighter than the clipped reference: no contradiction, the short frame's radiance
+            assert penalty[0, 0].item() == 0
+        else:  # darker: 7 stops of contradiction, and the reference's clipped value (a lower bound) is the output
+            assert penalty[0, 0].item() < -20
+        torch.testing.assert_close(merged, expected, rtol=1e-3, atol=0)
