@@ -123,6 +123,7 @@ def _random(
     then S(y) = y ** toe / (y ** toe + pivot * (1 - y) ** shoulder): ``toe`` > 1 darkens the shadows, ``shoulder`` > 1
     rolls the highlights off, ``pivot`` moves the contrast point. Both parts are increasing, so the curve is."""
     base = mix * np.power(x, 1.0 / gamma) + (1.0 - mix) * np.log1p(strength * x) / math.log1p(strength)
+    base = np.clip(base, 0.0, 1.0)  # at x = 1 rounding can leave it 1 ulp above 1, and (1 - base) ** shoulder NaN
     a, b = np.power(base, toe), pivot * np.power(1.0 - base, shoulder)
     return a / (a + b)
 

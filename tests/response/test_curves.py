@@ -17,6 +17,7 @@ from lffnet_arch.response import (
     parse_response,
 )
 from lffnet_arch.response.curves import FORMAT, VERSION
+from lffnet_arch.response.families import ForwardCurve
 
 CODES = np.linspace(0.0, 1.0, 1001)
 
@@ -202,3 +203,16 @@ def test_unknown_family_and_parameters_are_refused():
         forward_curve('slog3', gamma=2.2)
     with pytest.raises(ValueError, match='three numbers'):
         forward_curve('gamma', gamma=(2.2, 2.4))
+
+
+def test_random_curves_are_finite_up_to_the_clipping_point():
+    # Parameters drawn by the simulator's wide style: at x = 1 the blend rounded to 1 + 1 ulp, and
+    # (1 - base) ** shoulder was NaN, which stopped a training run when its curve was inverted.
+    params = {'mix': 0.15397407, 'gamma': 2.77654675, 'strength': 201.5049024, 'toe': 1.63725, 'shoulder': 1.29826}
+    curve = ForwardCurve('random', (dict(params, pivot=0.5492757674185069),) * 3)
+    x = np.unique(np.concatenate([[0.0], np.geomspace(1e-9, 1.0, 20000), np.linspace(0.0, 1.0, 20001)]))
+    codes = curve(x)
+    assert np.isfinite(codes).all() and codes[-1].tolist() == [1.0, 1.0, 1.0]
+    Response.from_forward(curve)  # raised ValueError before
+    for seed in range(2000):  # every draw of the family, not only the one that failed
+        assert np.isfinite(draw_curve('random', np.random.default_rng(seed))(x)).all(), seed
