@@ -16,7 +16,7 @@ def weights(tmp_path, monkeypatch):
     """A weights folder holding a tiny LFFNet as the default model (AHDRNet absent)."""
     folder = tmp_path / 'weights'
     folder.mkdir()
-    net = LFFNet(num_feat=8, doconv='none', ref_skip=True).eval()  # folded, with the reference skip, as shipped
+    net = LFFNet(num_feat=8, doconv='none', head='merge').eval()  # folded, with the merge head, as shipped
     save_net(net, folder / pretrained.PRETRAINED['LFFNet'])
     monkeypatch.setattr(pretrained, 'WEIGHTS_DIR', folder)
     return net
@@ -55,8 +55,10 @@ def test_cli_uses_the_shipped_model_and_a_checkpoint_overrides_it(weights, tmp_p
     assert "no shipped weights for 'AHDRNet'" in capsys.readouterr().err
 
 
-# Every model PRETRAINED names ships: LFFNet (folded and for fine-tuning) and AHDRNet.
+# Every model PRETRAINED names ships: LFFNet (folded and for fine-tuning) and AHDRNet, and their heads: the LFFNet
+# merges the frames; the AHDRNet is the image-head release with the reference skip until its merge-head run ships.
 SHIPPED = sorted(pretrained.PRETRAINED)
+HEADS = {'LFFNet': 'merge', 'LFFNet-train': 'merge', 'AHDRNet': 'image'}
 
 
 def test_every_named_model_ships():
@@ -67,7 +69,7 @@ def test_every_named_model_ships():
 
 @pytest.mark.parametrize('name', SHIPPED)
 def test_the_shipped_weights_load_strictly_and_fuse(name):
-    """The weights in lffnet_arch/weights/ (not a stand-in): strict load, the reference skip, a finite fusion that
+    """The weights in lffnet_arch/weights/ (not a stand-in): strict load, the merge head, a finite fusion that
     improves on the reference frame's clipped highlights instead of returning it."""
     from test_inference import radiance, render
 
@@ -79,7 +81,8 @@ def test_the_shipped_weights_load_strictly_and_fuse(name):
     path = pretrained.pretrained_path(name)
     state = load_checkpoint(path)['params']
     options = infer_network_options(state)
-    assert options['type'] == name.split('-')[0] and options['ref_skip'] and options['num_feat'] == 32
+    assert options['type'] == name.split('-')[0] and options['num_feat'] == 32
+    assert (options['head'], options['ref_skip']) == (HEADS[name], HEADS[name] == 'image')
     assert options.get('doconv', 'none') == ('fusion' if name == 'LFFNet-train' else 'none')
     net = load_model(pretrained=name)  # strict: every key matches
     assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
@@ -96,22 +99,22 @@ def test_the_shipped_weights_load_strictly_and_fuse(name):
 
 
 def test_checkpoints_record_their_network_so_a_missing_buffer_never_loads_as_another(tmp_path):
-    """The shipped LFFNet without its reference_skip buffer would be a valid ref_skip=False network; the options
-    the checkpoint records make it a missing key instead."""
+    """The shipped LFFNet without its merge_head buffer would be a valid image-head network (T = 3 merge weights are
+    3 output channels); the options the checkpoint records make it a missing key instead."""
     from lffnet_arch.deploy.pretrained import PRETRAINED, WEIGHTS_DIR
     from lffnet_arch.fileio.checkpoint import NETWORK_KEY, load_checkpoint
 
-    for file in PRETRAINED.values():  # every shipped checkpoint records what it is
-        assert load_checkpoint(WEIGHTS_DIR / file)[NETWORK_KEY]['ref_skip'] is True
+    for name, file in PRETRAINED.items():  # every shipped checkpoint records what it is
+        assert load_checkpoint(WEIGHTS_DIR / file)[NETWORK_KEY].get('head', 'image') == HEADS[name]
     checkpoint = load_checkpoint(WEIGHTS_DIR / PRETRAINED['LFFNet'])
-    del checkpoint['params']['reference_skip']
+    del checkpoint['params']['merge_head']
     torch.save(checkpoint, tmp_path / 'damaged.pth')
-    with pytest.raises(ValueError, match=r'damaged\.pth does not fit LFFNet.*missing keys \(e\.g\. reference_skip\)'):
+    with pytest.raises(ValueError, match=r'damaged\.pth does not fit LFFNet.*missing keys \(e\.g\. merge_head\)'):
         load_model(tmp_path / 'damaged.pth')
     # A checkpoint without the record (written before it, or by other code) is still read from its weights.
     del checkpoint[NETWORK_KEY]
     torch.save(checkpoint, tmp_path / 'unrecorded.pth')
-    assert load_model(tmp_path / 'unrecorded.pth').ref_skip is False
+    assert load_model(tmp_path / 'unrecorded.pth').head == 'image'
 
 
 def test_a_weight_entry_that_is_not_a_mapping_is_a_clear_error(tmp_path):
