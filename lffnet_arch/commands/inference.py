@@ -46,10 +46,14 @@ __all__ = [
 ]
 
 
-def find_brackets(inputs: Sequence[str], gap: float = 2.0) -> list[tuple[str, Union[Path, list[Path]]]]:
+def find_brackets(
+    inputs: Sequence[str], gap: float = 2.0, one_bracket: bool = False
+) -> list[tuple[str, Union[Path, list[Path]]]]:
     """(name, folder or frame files) of every bracket named by ``--input``: one folder of frames (a bracket, or a
     shoot whose frames :func:`~lffnet_arch.deploy.shoot.group_shoot` groups, ``gap`` seconds apart), the frame files
-    of one bracket, or folders of bracket folders; raises ValueError for names that would collide."""
+    of one bracket, or folders of bracket folders; raises ValueError for names that would collide. With
+    ``one_bracket`` (``--exposures`` given: the times are the user's, not the files') a folder of frames is one
+    bracket, whatever its EXIF says."""
     paths = [Path(p) for p in inputs]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -62,7 +66,8 @@ def find_brackets(inputs: Sequence[str], gap: float = 2.0) -> list[tuple[str, Un
     for folder in paths:
         frames = list_frames(folder)
         if frames:
-            groups = [frames] if (folder / 'exposure.txt').is_file() else group_shoot(frames, gap)
+            single = one_bracket or (folder / 'exposure.txt').is_file()
+            groups = [frames] if single else group_shoot(frames, gap)
             if len(groups) == 1:
                 scenes.append((folder.resolve().name, folder))
             else:  # a shoot: one bracket per group, named after its first frame
@@ -113,7 +118,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     one summary of all."""
     set_max_pixels(args.max_pixels)
     ranks = current_ranks()
-    scenes = find_brackets(args.input, args.gap)
+    scenes = find_brackets(args.input, args.gap, one_bracket=args.exposures is not None)
     if args.dry_run:
         return _dry_run(scenes, ranks)
     output = Path(args.output)

@@ -154,3 +154,18 @@ def test_missing_raw_package_is_reported_with_the_extra(tmp_path, checkpoint, ca
     argv = ['--input', str(folder), '--output', str(tmp_path / 'out'), '--checkpoint', str(checkpoint)]
     assert main([*argv, '--opt', str(_options(tmp_path))]) == 1
     assert 'lffnet_arch[raw]' in capsys.readouterr().err
+
+
+def test_exposures_given_make_a_folder_one_bracket_whatever_its_exif_says(tmp_path):
+    from PIL import Image
+
+    # Frames whose EXIF gives every one the same exposure time (as some published brackets do): as a shoot they look
+    # like three repeats, three one-frame brackets; with --exposures the folder is the bracket the user says it is.
+    folder = tmp_path / 'garden'
+    folder.mkdir()
+    for i in range(3):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x829A] = 0.05  # ExposureTime
+        Image.fromarray(np.full((16, 16, 3), 60 * (i + 1), np.uint8)).save(folder / f'{i}.jpg', exif=exif)
+    assert [name for name, _ in find_brackets([str(folder)])] == ['0', '1', '2']
+    assert find_brackets([str(folder)], one_bracket=True) == [('garden', folder)]
