@@ -77,11 +77,21 @@ def pixel_norm(feat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return feat * torch.rsqrt(feat.float().pow(2).mean(dim=1, keepdim=True).to(feat.dtype) + eps)
 
 
+def _unclipped(codes: torch.Tensor) -> torch.Tensor:
+    """How far code values are from clipping: 1 below CLIP_LOW, 0 from CLIP_HIGH, linear between."""
+    return ((CLIP_HIGH - codes) / (CLIP_HIGH - CLIP_LOW)).clamp(0.0, 1.0)
+
+
+def _signal(ldr: torch.Tensor) -> torch.Tensor:
+    """ldr (B, T, C, H, W) -> each frame's signal level (B, T, 1, H, W): mean_c L^GAMMA."""
+    return ldr.clamp(0.0, 1.0).pow(GAMMA).mean(dim=2, keepdim=True)
+
+
 def validity(ldr: torch.Tensor) -> torch.Tensor:
     """ldr (B, T, C, H, W) -> v (B, T, 1, H, W): 1 below CLIP_LOW, 0 from CLIP_HIGH (brightest channel), linear
     between; the shortest frame, index 0, is 1 everywhere."""
     brightest = ldr.amax(dim=2, keepdim=True)
-    v = ((CLIP_HIGH - brightest) / (CLIP_HIGH - CLIP_LOW)).clamp(0.0, 1.0)
+    v = _unclipped(brightest)
     return torch.cat([torch.ones_like(v[:, :1]), v[:, 1:]], dim=1)
 
 
@@ -91,7 +101,7 @@ def noise_prior(ldr: torch.Tensor) -> torch.Tensor:
     For one radiance, frame i's signal is s_i = t_i E and the variance of H_i = s_i / t_i is (a s_i + b) / t_i^2,
     so 1 / var = E^2 s_i^2 / (a s_i + b): the common E^2 drops out of the normalised weights.
     """
-    signal = ldr.clamp(0.0, 1.0).pow(GAMMA).mean(dim=2, keepdim=True)
+    signal = _signal(ldr)
     return 2.0 * torch.log(signal + READ_NOISE**2) - torch.log(SHOT_NOISE * signal + READ_NOISE**2)
 
 
@@ -111,9 +121,9 @@ def consistency(ldr: torch.Tensor, hdr: torch.Tensor, ref_idx: int) -> torch.Ten
     in, 10 dB below the reference frame on held-out Kalantari-style scenes, and training collapses onto the reference
     frame."""
     ratio = torch.log2((hdr + CONSISTENCY_EPS) / (hdr[:, ref_idx : ref_idx + 1] + CONSISTENCY_EPS))
-    ref_valid = ((CLIP_HIGH - ldr[:, ref_idx : ref_idx + 1]) / (CLIP_HIGH - CLIP_LOW)).clamp(0.0, 1.0)  # per channel
+    ref_valid = _unclipped(ldr[:, ref_idx : ref_idx + 1])  # per channel
     disagreement = (ref_valid * ratio.abs() + (1.0 - ref_valid) * torch.relu(-ratio)).amax(dim=2, keepdim=True)
-    signal = ldr.clamp(0.0, 1.0).pow(GAMMA).mean(dim=2, keepdim=True)
+    signal = _signal(ldr)
     relative_var = (SHOT_NOISE * signal + READ_NOISE**2) / (signal + READ_NOISE) ** 2  # of H_i, per frame
     noise_stops = torch.sqrt(relative_var + relative_var[:, ref_idx : ref_idx + 1]) / math.log(2.0)
     penalty = -(disagreement**2) / (noise_stops**2 + CONSISTENCY_STOPS**2)
