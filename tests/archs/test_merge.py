@@ -29,8 +29,8 @@ def _random_merge_net(arch: type, seed: int) -> torch.nn.Module:
 
 
 def _shipped_merge_models() -> list:
-    """The shipped models with the merge head: LFFNet (folded and for fine-tuning). The shipped AHDRNet still
-    predicts the image and has neither property (docs/results.md gives its errors)."""
+    """The shipped models with the merge head: all of them (LFFNet folded and for fine-tuning, and AHDRNet);
+    tests/deploy/test_pretrained.py checks that each one has it."""
     return [
         name
         for name in PRETRAINED

@@ -55,10 +55,10 @@ def test_cli_uses_the_shipped_model_and_a_checkpoint_overrides_it(weights, tmp_p
     assert "no shipped weights for 'AHDRNet'" in capsys.readouterr().err
 
 
-# Every model PRETRAINED names ships: LFFNet (folded and for fine-tuning) and AHDRNet, and their heads: the LFFNet
-# merges the frames; the AHDRNet is the image-head release with the reference skip until its merge-head run ships.
+# Every model PRETRAINED names ships: LFFNet (folded and for fine-tuning) and AHDRNet, and every one of them merges
+# the frames (the merge head).
 SHIPPED = sorted(pretrained.PRETRAINED)
-HEADS = {'LFFNet': 'merge', 'LFFNet-train': 'merge', 'AHDRNet': 'image'}
+HEADS = {'LFFNet': 'merge', 'LFFNet-train': 'merge', 'AHDRNet': 'merge'}
 
 
 def test_every_named_model_ships():
