@@ -58,7 +58,6 @@ def test_cli_uses_the_shipped_model_and_a_checkpoint_overrides_it(weights, tmp_p
 # Every model PRETRAINED names ships: LFFNet (folded and for fine-tuning) and AHDRNet, and every one of them merges
 # the frames (the merge head).
 SHIPPED = sorted(pretrained.PRETRAINED)
-HEADS = {'LFFNet': 'merge', 'LFFNet-train': 'merge', 'AHDRNet': 'merge'}
 
 
 def test_every_named_model_ships():
@@ -82,7 +81,7 @@ def test_the_shipped_weights_load_strictly_and_fuse(name):
     state = load_checkpoint(path)['params']
     options = infer_network_options(state)
     assert options['type'] == name.split('-')[0] and options['num_feat'] == 32
-    assert (options['head'], options['ref_skip']) == (HEADS[name], HEADS[name] == 'image')
+    assert options['head'] == 'merge' and not options['ref_skip']
     assert options.get('doconv', 'none') == ('fusion' if name == 'LFFNet-train' else 'none')
     net = load_model(pretrained=name)  # strict: every key matches
     assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
@@ -104,8 +103,8 @@ def test_checkpoints_record_their_network_so_a_missing_buffer_never_loads_as_ano
     from lffnet_arch.deploy.pretrained import PRETRAINED, WEIGHTS_DIR
     from lffnet_arch.fileio.checkpoint import NETWORK_KEY, load_checkpoint
 
-    for name, file in PRETRAINED.items():  # every shipped checkpoint records what it is
-        assert load_checkpoint(WEIGHTS_DIR / file)[NETWORK_KEY].get('head', 'image') == HEADS[name]
+    for file in PRETRAINED.values():  # every shipped checkpoint records what it is
+        assert load_checkpoint(WEIGHTS_DIR / file)[NETWORK_KEY].get('head', 'image') == 'merge'
     checkpoint = load_checkpoint(WEIGHTS_DIR / PRETRAINED['LFFNet'])
     del checkpoint['params']['merge_head']
     torch.save(checkpoint, tmp_path / 'damaged.pth')
